@@ -1,0 +1,89 @@
+package fib
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Query is a route lookup, as `ip route get` takes it. With IIF set it is an
+// input lookup (a packet arriving on IIF from Src); otherwise an output
+// lookup (a packet the host sends).
+type Query struct {
+	Dst  netip.Addr
+	Src  netip.Addr
+	IIF  string
+	OIF  string
+	Mark uint32
+	// TOS is the IPv4 type-of-service byte (DSCP and ECN).
+	TOS     uint8
+	UID     uint32
+	IPProto uint8
+	SPort   uint16
+	DPort   uint16
+}
+
+// Result is the answer of a lookup: where the kernel sends the packet, or
+// the error it refuses it with, and how it got there.
+type Result struct {
+	Dst netip.Addr
+	// Type is the type of the resulting route (local, unicast, broadcast,
+	// multicast ...); for a refused lookup, the type of the route or rule
+	// that refused it, if any.
+	Type RouteType
+	// Table is the table the route was found in, TableUnspec if none.
+	Table TableID
+	// Rule is the policy rule that led to the route, if any.
+	Rule *Rule
+	// Route is the route that matched, if any.
+	Route *Route
+	// Dev is the device the packet leaves through (lo for local delivery).
+	Dev     string
+	Gateway netip.Addr
+	// PrefSrc is the source address the kernel would pick.
+	PrefSrc netip.Addr
+	// Err is the error the kernel returns for this lookup, 0 if none.
+	Err syscall.Errno
+	// Trace lists every step of the decision, for people.
+	Trace []string
+}
+
+// ErrName returns the errno name of the kernel's refusal ("EINVAL"), or ""
+// if the lookup succeeded.
+func (r *Result) ErrName() string {
+	if r.Err == 0 {
+		return ""
+	}
+	return unix.ErrnoName(r.Err)
+}
+
+// String formats the answer like `ip route get` prints it, or the error.
+func (r *Result) String() string {
+	if r.Err != 0 {
+		return fmt.Sprintf("%s: %s (%s)", r.Dst, r.ErrName(), r.Err.Error())
+	}
+	var b strings.Builder
+	if r.Type != TypeUnicast {
+		b.WriteString(r.Type.String())
+		b.WriteByte(' ')
+	}
+	b.WriteString(r.Dst.String())
+	if r.Gateway.IsValid() {
+		fmt.Fprintf(&b, " via %s", r.Gateway)
+	}
+	fmt.Fprintf(&b, " dev %s", r.Dev)
+	if r.Table != TableUnspec && r.Table != TableMain {
+		fmt.Fprintf(&b, " table %s", r.Table)
+	}
+	if r.PrefSrc.IsValid() {
+		fmt.Fprintf(&b, " src %s", r.PrefSrc)
+	}
+	return b.String()
+}
+
+func (r *Result) tracef(format string, args ...any) {
+	r.Trace = append(r.Trace, fmt.Sprintf(format, args...))
+}
