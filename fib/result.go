@@ -47,8 +47,8 @@ type Result struct {
 	PrefSrc netip.Addr
 	// Err is the error the kernel returns for this lookup, 0 if none.
 	Err syscall.Errno
-	// Trace lists every step of the decision, for people.
-	Trace []string
+	// Trace lists every step of the decision.
+	Trace []Step
 }
 
 // ErrName returns the errno name of the kernel's refusal ("EINVAL"), or ""
@@ -84,6 +84,10 @@ func (r *Result) String() string {
 	return b.String()
 }
 
-func (r *Result) tracef(format string, args ...any) {
-	r.Trace = append(r.Trace, fmt.Sprintf(format, args...))
+func (r *Result) step(s Step) { r.Trace = append(r.Trace, s) }
+
+// fail records the kernel's refusal and why.
+func (r *Result) fail(err syscall.Errno, note string) {
+	r.Err = err
+	r.step(Step{Kind: StepError, Err: err, Note: note})
 }

@@ -1,0 +1,320 @@
+package fib
+
+import (
+	"net/netip"
+	"syscall"
+)
+
+var (
+	loopbackNet4 = netip.MustParsePrefix("127.0.0.0/8")
+	zeroNet4     = netip.MustParsePrefix("0.0.0.0/8")
+	multicast4   = netip.MustParsePrefix("224.0.0.0/4")
+	localMcast4  = netip.MustParsePrefix("224.0.0.0/24")
+	limitedBcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	loopback4    = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+)
+
+// tableLookup4 is fib_table_lookup: the longest prefix first; within a
+// prefix, routes in alias order; a TOS-specific route only for its TOS;
+// reject types answer at once; next hops must be alive, have carrier when
+// the device ignores link-down routes, and match the requested output
+// device.
+func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
+	for n := t.lookup(fl.dst); n != nil; n = n.parent {
+		for _, r := range n.routes {
+			if r.TOS != 0 && r.TOS != fl.tos&legacyTOSMask {
+				continue
+			}
+			fr := fibResult{route: r, table: r.Table}
+			switch r.Type {
+			case TypeBlackhole:
+				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				return fr, syscall.EINVAL
+			case TypeUnreachable:
+				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				return fr, syscall.EHOSTUNREACH
+			case TypeProhibit:
+				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				return fr, syscall.EACCES
+			case TypeThrow:
+				res.step(Step{Kind: StepThrow, Table: r.Table, Route: r})
+				return fr, syscall.EAGAIN
+			}
+			for i := range r.NextHops {
+				nh := &r.NextHops[i]
+				if nh.Dead {
+					continue
+				}
+				if nh.LinkDown && !fl.ignoreL && m.conf(nh.Link).IgnoreRoutesWithLinkdown {
+					continue
+				}
+				if fl.oif != "" && nh.Link != fl.oif {
+					continue
+				}
+				fr.nh = nh
+				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				return fr, 0
+			}
+		}
+	}
+	res.step(Step{Kind: StepNoRoute, Table: t.id})
+	return fibResult{}, syscall.EAGAIN
+}
+
+// fibLookup4 is the kernel's fib_lookup: while the tables are merged, one
+// search of main (which holds local too), then default if main had no
+// answer; otherwise the policy rules.
+func (m *Model) fibLookup4(ix *index, fl *flow, res *Result) (fibResult, syscall.Errno) {
+	if !ix.merged {
+		fr, err := m.lookupRules(ix, fl, res, m.tableLookup4)
+		if err == syscall.ESRCH {
+			err = syscall.ENETUNREACH
+		}
+		return fr, err
+	}
+	res.step(Step{Kind: StepMerged})
+	var fr fibResult
+	err := syscall.ENETUNREACH
+	if t := ix.table(V4, TableMain); t != nil {
+		fr, err = m.tableLookup4(t, fl, res)
+	}
+	if err != 0 {
+		if t := ix.table(V4, TableDefault); t != nil {
+			fr, err = m.tableLookup4(t, fl, res)
+		}
+	}
+	if err == syscall.EAGAIN {
+		err = syscall.ENETUNREACH
+	}
+	return fr, err
+}
+
+// output4 is ip_route_output_key_hash_rcu and __mkroute_output.
+func (m *Model) output4(ix *index, fl *flow, res *Result) {
+	fl.iif = ix.loopbackName()
+	var devOut *Link
+	saddr := netip.Addr{}
+	if fl.hasSrc {
+		saddr = fl.src
+		if multicast4.Contains(saddr) || saddr == limitedBcast || zeroNet4.Contains(saddr) {
+			res.fail(syscall.EINVAL, "source "+saddr.String()+" is a multicast, broadcast or zero-network address")
+			return
+		}
+		owner := m.ownerOf4(ix, saddr)
+		if fl.oif == "" && (multicast4.Contains(fl.dst) || fl.dst == limitedBcast) {
+			if owner == nil {
+				res.fail(syscall.ENETUNREACH, "source "+saddr.String()+" is not an address of this host")
+				return
+			}
+			devOut = owner
+			res.step(Step{Kind: StepDevice, Dev: owner.Name, Note: "multicast or broadcast destination leaves through the device that owns the source"})
+			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
+			return
+		}
+		if owner == nil {
+			res.fail(syscall.ENETUNREACH, "source "+saddr.String()+" is not an address of this host")
+			return
+		}
+	}
+	if fl.oif != "" {
+		dev := ix.links[fl.oif]
+		if dev == nil {
+			res.fail(syscall.ENODEV, "no device "+fl.oif)
+			return
+		}
+		if !dev.Up {
+			res.fail(syscall.ENETUNREACH, "output device "+dev.Name+" is down")
+			return
+		}
+		devOut = dev
+		if localMcast4.Contains(fl.dst) || fl.dst == limitedBcast {
+			if !saddr.IsValid() {
+				saddr = m.selectAddr4(ix, dev, netip.Addr{}, ScopeLink)
+			}
+			res.step(Step{Kind: StepDevice, Dev: dev.Name, Note: "link-local multicast or limited broadcast goes out the requested device without a lookup"})
+			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
+			return
+		}
+		if !saddr.IsValid() {
+			if multicast4.Contains(fl.dst) {
+				saddr = m.selectAddr4(ix, dev, netip.Addr{}, ScopeUniverse)
+			} else if fl.dst.IsUnspecified() {
+				saddr = m.selectAddr4(ix, dev, netip.Addr{}, ScopeHost)
+			}
+		}
+	}
+	if fl.dst.IsUnspecified() {
+		if !saddr.IsValid() {
+			saddr = loopback4
+		}
+		lo := ix.loopback()
+		res.step(Step{Kind: StepDevice, Dev: lo.Name, Note: "a packet to 0.0.0.0 is delivered locally"})
+		res.Type = TypeLocal
+		m.mkroute4(ix, fl, res, fibResult{}, lo, saddr)
+		return
+	}
+	if saddr.IsValid() {
+		fl.src = saddr
+		fl.hasSrc = true
+	}
+	fr, err := m.fibLookup4(ix, fl, res)
+	if err != 0 {
+		if devOut != nil {
+			if !saddr.IsValid() {
+				saddr = m.selectAddr4(ix, devOut, netip.Addr{}, ScopeLink)
+			}
+			res.step(Step{Kind: StepDevice, Dev: devOut.Name, Note: "no route through the requested device: the kernel assumes the destination is on link"})
+			res.Type = TypeUnicast
+			res.Rule = nil
+			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
+			return
+		}
+		res.found(fr)
+		res.fail(err, errNote(fr, err))
+		return
+	}
+	res.found(fr)
+	if fr.route.Type == TypeLocal {
+		if !saddr.IsValid() {
+			if fr.route.PrefSrc.IsValid() {
+				saddr = fr.route.PrefSrc
+			} else {
+				saddr = fl.dst
+			}
+		}
+		lo := ix.loopback()
+		res.step(Step{Kind: StepDevice, Dev: lo.Name, Note: "a local route is delivered through the loopback device, whatever device the route names"})
+		m.mkroute4(ix, fl, res, fr, lo, saddr)
+		return
+	}
+	devOut = ix.links[fr.nh.Link]
+	if len(fr.route.NextHops) > 1 {
+		res.step(Step{Kind: StepDevice, Dev: fr.nh.Link, Note: "multipath route: the model reports the first usable next hop; the kernel picks one by flow hash"})
+	}
+	if !saddr.IsValid() {
+		if fr.route.PrefSrc.IsValid() {
+			saddr = fr.route.PrefSrc
+			res.step(Step{Kind: StepSource, Addr: saddr, Note: "the route's preferred source"})
+		} else {
+			saddr = m.selectAddr4(ix, devOut, fr.nh.Gateway, fr.route.Scope)
+			if saddr.IsValid() {
+				res.step(Step{Kind: StepSource, Addr: saddr, Note: "first primary address of suitable scope, preferring " + devOut.Name})
+			}
+		}
+	}
+	if devOut == nil {
+		res.fail(syscall.ENODEV, "route names an unknown device "+fr.nh.Link)
+		return
+	}
+	m.mkroute4(ix, fl, res, fr, devOut, saddr)
+}
+
+// mkroute4 is __mkroute_output: the last checks on the chosen device and
+// the type of the resulting route.
+func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut *Link, saddr netip.Addr) {
+	conf := m.conf(devOut.Name)
+	if !conf.RouteLocalnet && loopbackNet4.Contains(saddr) && devOut.Kind != KindLoopback && devOut.Kind != KindVRF {
+		res.fail(syscall.EINVAL, "source "+saddr.String()+" is a loopback address and "+devOut.Name+" is not the loopback device (route_localnet=0 on "+devOut.Name+")")
+		res.Dev = devOut.Name
+		return
+	}
+	typ := res.Type
+	switch {
+	case fl.dst == limitedBcast:
+		typ = TypeBroadcast
+	case multicast4.Contains(fl.dst):
+		typ = TypeMulticast
+	case zeroNet4.Contains(fl.dst) && !fl.dst.IsUnspecified():
+		res.fail(syscall.EINVAL, "destination is in 0.0.0.0/8")
+		return
+	}
+	if typ == TypeUnspec {
+		typ = TypeUnicast
+	}
+	res.Type = typ
+	res.Dev = devOut.Name
+	res.PrefSrc = saddr
+	if fr.nh != nil && typ != TypeBroadcast && typ != TypeLocal {
+		if typ != TypeMulticast || fr.route.Dst.Bits() >= 4 {
+			res.Gateway = fr.nh.Gateway
+		}
+	}
+}
+
+// ownerOf4 is __ip_dev_find: the device that owns a local address, by its
+// addresses, else by a local route for it in table local.
+func (m *Model) ownerOf4(ix *index, a netip.Addr) *Link {
+	for i := range m.Addrs {
+		if m.Addrs[i].Prefix.Addr() == a {
+			return ix.links[m.Addrs[i].Link]
+		}
+	}
+	id := TableLocal
+	if ix.merged {
+		id = TableMain
+	}
+	t := ix.table(V4, id)
+	if t == nil {
+		return nil
+	}
+	for n := t.lookup(a); n != nil; n = n.parent {
+		for _, r := range n.routes {
+			if r.Table != TableLocal {
+				continue
+			}
+			if r.Type == TypeLocal && len(r.NextHops) > 0 {
+				return ix.links[r.NextHops[0].Link]
+			}
+			if r.Type != TypeLocal {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// selectAddr4 is inet_select_addr: the first primary address on dev of a
+// scope no wider than asked, preferring one in the same subnet as dst; else
+// the first suitable address of any device, in device order.
+func (m *Model) selectAddr4(ix *index, dev *Link, dst netip.Addr, scope Scope) netip.Addr {
+	var addr netip.Addr
+	if dev != nil {
+		localnet := ScopeHost
+		if m.conf(dev.Name).RouteLocalnet {
+			localnet = ScopeLink
+		}
+		for _, a := range ix.addrs[V4][dev.Name] {
+			if a.Secondary || min(a.Scope, localnet) > scope {
+				continue
+			}
+			if !dst.IsValid() || a.Prefix.Masked().Contains(dst) {
+				return a.Prefix.Addr()
+			}
+			if !addr.IsValid() {
+				addr = a.Prefix.Addr()
+			}
+		}
+		if addr.IsValid() {
+			return addr
+		}
+	}
+	for _, l := range ix.byIndex {
+		for _, a := range ix.addrs[V4][l.Name] {
+			if a.Scope != ScopeLink && !a.Secondary && a.Scope <= scope {
+				return a.Prefix.Addr()
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+func (ix *index) loopback() *Link {
+	for _, l := range ix.byIndex {
+		if l.Kind == KindLoopback {
+			return l
+		}
+	}
+	return &Link{Name: "lo", Kind: KindLoopback, Index: 1}
+}
+
+func (ix *index) loopbackName() string { return ix.loopback().Name }

@@ -1,0 +1,160 @@
+package fib
+
+import (
+	"net/netip"
+	"syscall"
+)
+
+var (
+	multicast6 = netip.MustParsePrefix("ff00::/8")
+	linkLocal6 = netip.MustParsePrefix("fe80::/10")
+)
+
+// needStrict6 is rt6_need_strict: destinations that only make sense on one
+// device (multicast, link-local, loopback).
+func needStrict6(a netip.Addr) bool {
+	return multicast6.Contains(a) || linkLocal6.Contains(a) || a == netip.IPv6Loopback()
+}
+
+// tableLookup6 is fib6_table_lookup with rt6_select: the longest prefix
+// first; within it, the lowest metric whose next hop is usable, preferring
+// (or, when strict, requiring) the requested device; otherwise back off to
+// a shorter prefix. Reject types carry their error.
+func (m *Model) tableLookup6(t *table, fl *flow, strict bool, res *Result) (fibResult, syscall.Errno) {
+	for n := t.lookup(fl.dst); n != nil; n = n.parent {
+		if r := selectRoute6(n.routes, fl.oif, strict); r != nil {
+			fr := fibResult{route: r, table: r.Table}
+			if len(r.NextHops) > 0 {
+				fr.nh = &r.NextHops[0]
+			}
+			switch r.Type {
+			case TypeBlackhole:
+				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				return fr, syscall.EINVAL
+			case TypeUnreachable:
+				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				return fr, syscall.EHOSTUNREACH
+			case TypeProhibit:
+				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				return fr, syscall.EACCES
+			case TypeThrow:
+				res.step(Step{Kind: StepThrow, Table: r.Table, Route: r})
+				return fr, syscall.EAGAIN
+			}
+			res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+			return fr, 0
+		}
+	}
+	res.step(Step{Kind: StepNoRoute, Table: t.id})
+	return fibResult{}, syscall.EAGAIN
+}
+
+// selectRoute6 picks among the routes of one prefix (in metric order): the
+// first metric group with a usable route; in it, the first route on the
+// requested device, else (when not strict) the first usable one.
+func selectRoute6(routes []*Route, oif string, strict bool) *Route {
+	var best *Route
+	bestScore := -1
+	for i, r := range routes {
+		if i > 0 && r.Metric != routes[i-1].Metric {
+			if best != nil {
+				return best
+			}
+			bestScore = -1
+		}
+		if len(r.NextHops) == 0 || r.NextHops[0].Dead {
+			continue
+		}
+		score := 0
+		if oif == "" || r.NextHops[0].Link == oif {
+			score = 2
+		} else if strict {
+			continue
+		}
+		if score > bestScore {
+			best, bestScore = r, score
+		}
+	}
+	return best
+}
+
+// fibLookup6 runs the IPv6 rules (the kernel's fast path without custom
+// rules is the same walk over the default rules).
+func (m *Model) fibLookup6(ix *index, fl *flow, strict bool, res *Result) (fibResult, syscall.Errno) {
+	fr, err := m.lookupRules(ix, fl, res, func(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
+		return m.tableLookup6(t, fl, strict, res)
+	})
+	if err == syscall.ESRCH || err == syscall.EAGAIN {
+		err = syscall.ENETUNREACH
+	}
+	return fr, err
+}
+
+// output6 is ip6_route_output: a packet this host sends.
+func (m *Model) output6(ix *index, fl *flow, res *Result) {
+	fl.iif = ix.loopbackName()
+	strict := needStrict6(fl.dst) || (fl.oif != "" && !fl.hasSrc)
+	fr, err := m.fibLookup6(ix, fl, strict, res)
+	res.found(fr)
+	if err != 0 {
+		res.fail(err, errNote(fr, err))
+		return
+	}
+	m.finish6(ix, fl, fr, res, true)
+}
+
+// input6 is ip6_route_input_lookup: a packet arriving on fl.iif. IPv6
+// applies forwarding later than the lookup, so the lookup answers as for
+// output with the input device preferred.
+func (m *Model) input6(ix *index, fl *flow, res *Result) {
+	if ix.links[fl.iif] == nil {
+		res.fail(syscall.ENODEV, "no device "+fl.iif)
+		return
+	}
+	fl.uid = invalidUID
+	strict := needStrict6(fl.dst)
+	oif := fl.oif
+	fl.oif = ""
+	sel := *fl
+	sel.oif = fl.iif
+	fr, err := m.lookupRules(ix, fl, res, func(t *table, _ *flow, res *Result) (fibResult, syscall.Errno) {
+		return m.tableLookup6(t, &sel, strict, res)
+	})
+	fl.oif = oif
+	if err == syscall.ESRCH || err == syscall.EAGAIN {
+		err = syscall.ENETUNREACH
+	}
+	res.found(fr)
+	if err != 0 {
+		res.fail(err, errNote(fr, err))
+		return
+	}
+	m.finish6(ix, fl, fr, res, false)
+}
+
+// finish6 sets the device (loopback for local and anycast routes, as
+// ip6_rt_get_dev_rcu does), the gateway and the source address.
+func (m *Model) finish6(ix *index, fl *flow, fr fibResult, res *Result, output bool) {
+	r := fr.route
+	nhDev := ix.links[r.Dev()]
+	res.Dev = r.Dev()
+	if r.Type == TypeLocal || r.Type == TypeAnycast {
+		res.Dev = ix.loopbackName()
+		res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "a local route is delivered through the loopback device, whatever device the route names"})
+	} else if fr.nh != nil {
+		res.Gateway = fr.nh.Gateway
+	}
+	if !output {
+		return
+	}
+	switch {
+	case r.PrefSrc.IsValid():
+		res.PrefSrc = r.PrefSrc
+		res.step(Step{Kind: StepSource, Addr: r.PrefSrc, Note: "the route's preferred source"})
+	default:
+		if a := m.selectAddr6(ix, nhDev, fl.dst); a.IsValid() {
+			res.PrefSrc = a
+			res.step(Step{Kind: StepSource, Addr: a, Note: "RFC 6724 source address selection"})
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package fib
+
+import "net/netip"
+
+// addrScope6 is the scope of an IPv6 address as source selection ranks it
+// (__ipv6_addr_src_scope): 1 node-local (loopback), 2 link, 5 site, 14
+// global; multicast addresses carry their own scope.
+func addrScope6(a netip.Addr) int {
+	switch {
+	case a == netip.IPv6Loopback():
+		return 1
+	case multicast6.Contains(a):
+		return int(a.As16()[1] & 0x0f)
+	case linkLocal6.Contains(a):
+		return 2
+	case netip.MustParsePrefix("fec0::/10").Contains(a):
+		return 5
+	}
+	return 14
+}
+
+// labels6 is the kernel's default address label table (ip6addrlbl).
+var labels6 = []struct {
+	prefix netip.Prefix
+	label  int
+}{
+	{netip.MustParsePrefix("::1/128"), 0},
+	{netip.MustParsePrefix("::ffff:0:0/96"), 4},
+	{netip.MustParsePrefix("::/96"), 3},
+	{netip.MustParsePrefix("2001::/32"), 6},
+	{netip.MustParsePrefix("2001:10::/28"), 7},
+	{netip.MustParsePrefix("2002::/16"), 2},
+	{netip.MustParsePrefix("3ffe::/16"), 12},
+	{netip.MustParsePrefix("fec0::/10"), 11},
+	{netip.MustParsePrefix("fc00::/7"), 5},
+	{netip.MustParsePrefix("::/0"), 1},
+}
+
+func label6(a netip.Addr) int {
+	best, bits := 1, -1
+	for _, l := range labels6 {
+		if l.prefix.Contains(a) && l.prefix.Bits() > bits {
+			best, bits = l.label, l.prefix.Bits()
+		}
+	}
+	return best
+}
+
+// commonPrefixLen returns how many leading bits two IPv6 addresses share.
+func commonPrefixLen(a, b netip.Addr) int {
+	x, y := a.As16(), b.As16()
+	n := 0
+	for i := range x {
+		d := x[i] ^ y[i]
+		if d == 0 {
+			n += 8
+			continue
+		}
+		for d&0x80 == 0 {
+			n++
+			d <<= 1
+		}
+		break
+	}
+	return n
+}
+
+// selectAddr6 is ipv6_dev_get_saddr: RFC 6724 source selection over the
+// addresses of dev alone (for multicast and link-local destinations) or of
+// every device, skipping tentative addresses. Rules applied in order: same
+// address, appropriate scope, not deprecated, on the outgoing device, same
+// label, longest matching prefix (capped at the address's prefix length).
+func (m *Model) selectAddr6(ix *index, dev *Link, dst netip.Addr) netip.Addr {
+	dstScope := addrScope6(dst)
+	onlyDev := dev != nil && (multicast6.Contains(dst) || dstScope <= 2)
+	dstLabel := label6(dst)
+	var best *Address
+	var bestScore [6]int
+	consider := func(a *Address) {
+		addr := a.Prefix.Addr()
+		if a.Tentative || multicast6.Contains(addr) || addr.IsUnspecified() {
+			return
+		}
+		sc := addrScope6(addr)
+		scopeRank := sc
+		if sc >= dstScope {
+			scopeRank = -sc
+		} else {
+			scopeRank = sc - 128
+		}
+		onDev := 0
+		if dev == nil || a.Link == dev.Name {
+			onDev = 1
+		}
+		prefix := min(commonPrefixLen(addr, dst), a.Prefix.Bits())
+		score := [6]int{b2i(addr == dst), scopeRank, b2i(!a.Deprecated || sc <= 2), onDev, b2i(label6(addr) == dstLabel), prefix}
+		if best == nil || greater(score, bestScore) {
+			best, bestScore = a, score
+		}
+	}
+	if onlyDev {
+		for _, a := range ix.addrs[V6][dev.Name] {
+			consider(a)
+		}
+	} else {
+		for _, l := range ix.byIndex {
+			for _, a := range ix.addrs[V6][l.Name] {
+				consider(a)
+			}
+		}
+	}
+	if best == nil {
+		return netip.Addr{}
+	}
+	return best.Prefix.Addr()
+}
+
+func greater(a, b [6]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return false
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
