@@ -25,19 +25,19 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 			if r.TOS != 0 && r.TOS != fl.tos&legacyTOSMask {
 				continue
 			}
-			fr := fibResult{route: r, table: r.Table}
+			fr := fibResult{route: r, table: t.id}
 			switch r.Type {
 			case TypeBlackhole:
-				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
 				return fr, syscall.EINVAL
 			case TypeUnreachable:
-				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
 				return fr, syscall.EHOSTUNREACH
 			case TypeProhibit:
-				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
 				return fr, syscall.EACCES
 			case TypeThrow:
-				res.step(Step{Kind: StepThrow, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepThrow, Table: t.id, Route: r})
 				return fr, syscall.EAGAIN
 			}
 			for i := range r.NextHops {
@@ -52,7 +52,7 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 					continue
 				}
 				fr.nh = nh
-				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
 				return fr, 0
 			}
 		}

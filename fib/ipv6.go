@@ -23,25 +23,25 @@ func needStrict6(a netip.Addr) bool {
 func (m *Model) tableLookup6(t *table, fl *flow, strict bool, res *Result) (fibResult, syscall.Errno) {
 	for n := t.lookup(fl.dst); n != nil; n = n.parent {
 		if r := selectRoute6(n.routes, fl.oif, strict); r != nil {
-			fr := fibResult{route: r, table: r.Table}
+			fr := fibResult{route: r, table: t.id}
 			if len(r.NextHops) > 0 {
 				fr.nh = &r.NextHops[0]
 			}
 			switch r.Type {
 			case TypeBlackhole:
-				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
 				return fr, syscall.EINVAL
 			case TypeUnreachable:
-				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
 				return fr, syscall.EHOSTUNREACH
 			case TypeProhibit:
-				res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
 				return fr, syscall.EACCES
 			case TypeThrow:
-				res.step(Step{Kind: StepThrow, Table: r.Table, Route: r})
+				res.step(Step{Kind: StepThrow, Table: t.id, Route: r})
 				return fr, syscall.EAGAIN
 			}
-			res.step(Step{Kind: StepRoute, Table: r.Table, Route: r})
+			res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
 			return fr, 0
 		}
 	}

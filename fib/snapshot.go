@@ -1,0 +1,50 @@
+package fib
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// SnapshotVersion is the version of the snapshot format that Encode writes
+// and Decode reads. docs/snapshot-format.md describes it.
+const SnapshotVersion = "fibguard.snapshot/v1"
+
+// snapshot is the file format: a version line and the model.
+type snapshot struct {
+	Version string `json:"version"`
+	*Model
+}
+
+// Encode writes the model as a snapshot.
+func (m *Model) Encode(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(snapshot{Version: SnapshotVersion, Model: m}); err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
+// Decode reads a snapshot written by Encode. Unknown fields, another
+// version, and any inconsistency that Validate finds are errors.
+func Decode(r io.Reader) (*Model, error) {
+	s := snapshot{Model: &Model{}}
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("decode snapshot: %w", err)
+	}
+	if s.Version != SnapshotVersion {
+		return nil, fmt.Errorf("decode snapshot: version %q, want %q", s.Version, SnapshotVersion)
+	}
+	if err := s.Model.Validate(); err != nil {
+		return nil, fmt.Errorf("decode snapshot: %w", err)
+	}
+	return s.Model, nil
+}

@@ -1,0 +1,268 @@
+package fib
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// Change is a planned change to a model: a device, an address, a route, a
+// rule or a sysctl. Model.Apply makes it with the kernel's side effects.
+type Change interface {
+	apply(m *Model) error
+}
+
+// AddLink plans a new device. An Index of 0 takes the next free index.
+type AddLink struct{ Link Link }
+
+// AddAddress plans an address; applying it adds the routes the kernel adds
+// (fib_add_ifaddr for IPv4, addrconf for IPv6).
+type AddAddress struct{ Address Address }
+
+// AddRoute plans a route, as `ip route add` would add it.
+type AddRoute struct{ Route Route }
+
+// AddRule plans a policy rule. Like the kernel, the first custom IPv4 rule
+// splits the merged local and main tables for good.
+type AddRule struct{ Rule Rule }
+
+// SetConf plans IPv4 sysctls of a device (or ConfAll).
+type SetConf struct {
+	Dev  string
+	Conf DevConf
+}
+
+// Apply makes the changes in order. On error the model may hold the changes
+// before the failing one; apply to a Clone to keep the original.
+func (m *Model) Apply(changes ...Change) error {
+	defer m.Invalidate()
+	for i, c := range changes {
+		if err := c.apply(m); err != nil {
+			return fmt.Errorf("change %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (c AddLink) apply(m *Model) error {
+	l := c.Link
+	if l.Name == "" {
+		return errors.New("add link: empty name")
+	}
+	if _, ok := m.Link(l.Name); ok {
+		return fmt.Errorf("add link %s: exists", l.Name)
+	}
+	if l.Kind == "" {
+		l.Kind = KindOther
+	}
+	if l.Index == 0 {
+		for _, o := range m.Links {
+			l.Index = max(l.Index, o.Index)
+		}
+		l.Index++
+	} else if _, ok := m.LinkByIndex(l.Index); ok {
+		return fmt.Errorf("add link %s: index %d in use", l.Name, l.Index)
+	}
+	m.Links = append(m.Links, l)
+	return nil
+}
+
+func (c AddAddress) apply(m *Model) error {
+	a := c.Address
+	if !a.Prefix.IsValid() {
+		return fmt.Errorf("add address on %s: invalid prefix", a.Link)
+	}
+	dev, ok := m.Link(a.Link)
+	if !ok {
+		return fmt.Errorf("add address %s: no device %q", a.Prefix, a.Link)
+	}
+	for _, o := range m.Addrs {
+		if o.Prefix.Addr() == a.Prefix.Addr() && o.Link == a.Link {
+			return fmt.Errorf("add address %s dev %s: exists", a.Prefix, a.Link)
+		}
+	}
+	if a.Prefix.Addr().Is4() {
+		return m.addAddr4(*dev, a)
+	}
+	return m.addAddr6(*dev, a)
+}
+
+// addAddr4 adds an IPv4 address as iproute2 and the kernel do: loopback
+// addresses get host scope, an address in the subnet of a primary becomes
+// secondary, primaries are kept in scope order, and fib_add_ifaddr adds the
+// local route, the prefix route (itself local on the loopback device) and
+// the subnet broadcast route, all with the primary address as source.
+func (m *Model) addAddr4(dev Link, a Address) error {
+	addr := a.Prefix.Addr()
+	if a.Scope == ScopeUniverse && loopbackNet4.Contains(addr) {
+		a.Scope = ScopeHost
+	}
+	prim := a
+	for _, o := range m.Addrs {
+		if o.Link == a.Link && !o.Secondary && o.Prefix.Addr().Is4() && o.Prefix.Bits() == a.Prefix.Bits() && o.Prefix.Masked() == a.Prefix.Masked() {
+			a.Secondary = true
+			prim = o
+			break
+		}
+	}
+	pos := len(m.Addrs)
+	if !a.Secondary {
+		// Primaries of a device are ordered by scope; insert after the last
+		// primary of the same device whose scope is not wider.
+		last := -1
+		for i, o := range m.Addrs {
+			if o.Link == a.Link && o.Prefix.Addr().Is4() {
+				if !o.Secondary && o.Scope <= a.Scope {
+					last = i
+				}
+				if last < 0 {
+					pos = i
+				}
+			}
+		}
+		if last >= 0 {
+			pos = last + 1
+		}
+	}
+	m.Addrs = slices.Insert(m.Addrs, pos, a)
+
+	src := prim.Prefix.Addr()
+	kernel := func(t RouteType, dst netip.Prefix) Route {
+		table, scope := TableLocal, ScopeHost
+		if t == TypeUnicast {
+			table = TableMain
+		}
+		if t != TypeLocal {
+			scope = ScopeLink
+		}
+		return Route{Family: V4, Table: table, Type: t, Dst: dst, Scope: scope, Protocol: "kernel", PrefSrc: src, NextHops: []NextHop{{Link: dev.Name, LinkDown: !dev.Carrier && dev.Kind != KindLoopback}}}
+	}
+	m.addKernelRoute(kernel(TypeLocal, netip.PrefixFrom(addr, 32)))
+	if !dev.Up {
+		return nil
+	}
+	prefix := a.Prefix.Masked()
+	if !zeroNet4.Contains(prefix.Addr()) && !a.Secondary && (prefix.Addr() != addr || a.Prefix.Bits() < 32) {
+		if !a.NoPrefixRoute {
+			t := TypeUnicast
+			if dev.Kind == KindLoopback {
+				t = TypeLocal
+			}
+			m.addKernelRoute(kernel(t, prefix))
+		}
+		if a.Prefix.Bits() < 31 {
+			m.addKernelRoute(kernel(TypeBroadcast, netip.PrefixFrom(lastAddr(prefix), 32)))
+		}
+	}
+	return nil
+}
+
+// addAddr6 adds an IPv6 address as addrconf does: a local route in table
+// local (metric 0) and, unless noprefixroute or /128, a prefix route in main
+// (metric 256). Duplicate address detection is not modelled: the address is
+// usable at once, as with `nodad`.
+func (m *Model) addAddr6(dev Link, a Address) error {
+	addr := a.Prefix.Addr()
+	if a.Scope == ScopeUniverse {
+		switch {
+		case addr == netip.IPv6Loopback():
+			a.Scope = ScopeHost
+		case linkLocal6.Contains(addr):
+			a.Scope = ScopeLink
+		}
+	}
+	m.Addrs = append(m.Addrs, a)
+	if !dev.Up {
+		return nil
+	}
+	nh := []NextHop{{Link: dev.Name}}
+	m.addKernelRoute(Route{Family: V6, Table: TableLocal, Type: TypeLocal, Dst: netip.PrefixFrom(addr, 128), Protocol: "kernel", NextHops: nh})
+	if !a.NoPrefixRoute && a.Prefix.Bits() < 128 {
+		m.addKernelRoute(Route{Family: V6, Table: TableMain, Type: TypeUnicast, Dst: a.Prefix.Masked(), Protocol: "kernel", Metric: 256, NextHops: slices.Clone(nh)})
+	}
+	return nil
+}
+
+// addKernelRoute adds a route unless an identical one exists (the kernel
+// adds a local or broadcast route once however many addresses ask for it).
+func (m *Model) addKernelRoute(r Route) {
+	for _, o := range m.Routes {
+		if o.Family == r.Family && o.Table == r.Table && o.Type == r.Type && o.Dst == r.Dst && o.Dev() == r.Dev() && o.Metric == r.Metric {
+			return
+		}
+	}
+	m.Routes = append(m.Routes, r)
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func (c AddRoute) apply(m *Model) error {
+	r := c.Route
+	if !r.Dst.IsValid() {
+		return errors.New("add route: invalid destination")
+	}
+	r.Dst = r.Dst.Masked()
+	if r.Family == 0 {
+		r.Family = FamilyOf(r.Dst.Addr())
+	}
+	if r.Table == TableUnspec {
+		r.Table = TableMain
+		if r.Type == TypeLocal || r.Type == TypeBroadcast {
+			r.Table = TableLocal
+		}
+	}
+	if r.Type == TypeUnspec {
+		r.Type = TypeUnicast
+	}
+	if r.Family == V6 && r.Metric == 0 && r.Type != TypeLocal {
+		r.Metric = 1024
+	}
+	names := make(map[string]bool, len(m.Links))
+	for _, l := range m.Links {
+		names[l.Name] = true
+	}
+	if err := m.validateRoute(&r, names); err != nil {
+		return fmt.Errorf("add route: %w", err)
+	}
+	for _, o := range m.Routes {
+		if o.Family == r.Family && o.Table == r.Table && o.Dst == r.Dst && o.TOS == r.TOS && o.Metric == r.Metric && r.Family == V4 {
+			return fmt.Errorf("add route %s: exists (%s)", &r, &o)
+		}
+	}
+	m.Routes = append(m.Routes, r)
+	return nil
+}
+
+func (c AddRule) apply(m *Model) error {
+	r := c.Rule
+	if r.Family == 0 {
+		r.Family = V4
+	}
+	if err := validateRule(&r); err != nil {
+		return fmt.Errorf("add rule: %w", err)
+	}
+	m.Rules = append(m.Rules, r)
+	if r.Family == V4 {
+		m.Unmerged = true
+	}
+	return nil
+}
+
+func (c SetConf) apply(m *Model) error {
+	if c.Dev != ConfAll {
+		if _, ok := m.Link(c.Dev); !ok {
+			return fmt.Errorf("set sysctl: no device %q", c.Dev)
+		}
+	}
+	if m.Conf == nil {
+		m.Conf = make(map[string]DevConf)
+	}
+	m.Conf[c.Dev] = c.Conf
+	return nil
+}
