@@ -21,6 +21,11 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 	conf := m.conf(dev.Name)
 	src, dst := fl.src, fl.dst
 	switch {
+	case multicast4.Contains(dst):
+		// The model does not know which groups the host joined; a packet
+		// for a group it did not join is refused.
+		res.fail(syscall.EINVAL, "multicast destination "+dst.String()+" on input: group membership is not modelled")
+		return
 	case multicast4.Contains(src) || src == limitedBcast:
 		res.fail(syscall.EINVAL, "martian source "+src.String())
 		return
@@ -48,7 +53,7 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 			res.fail(err, errNote(fr, err)+"; forwarding is off on "+dev.Name)
 			return
 		}
-		res.fail(err, errNote(fr, err))
+		res.failLookup(err, fr)
 		return
 	}
 	res.found(fr)

@@ -66,7 +66,7 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 // answer; otherwise the policy rules.
 func (m *Model) fibLookup4(ix *index, fl *flow, res *Result) (fibResult, syscall.Errno) {
 	if !ix.merged {
-		fr, err := m.lookupRules(ix, fl, res, m.tableLookup4)
+		fr, err := m.lookupRules(ix, fl, res)
 		if err == syscall.ESRCH {
 			err = syscall.ENETUNREACH
 		}
@@ -170,7 +170,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 			return
 		}
 		res.found(fr)
-		res.fail(err, errNote(fr, err))
+		res.failLookup(err, fr)
 		return
 	}
 	res.found(fr)
@@ -224,16 +224,17 @@ func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut 
 		typ = TypeBroadcast
 	case multicast4.Contains(fl.dst):
 		typ = TypeMulticast
-	case zeroNet4.Contains(fl.dst) && !fl.dst.IsUnspecified():
-		res.fail(syscall.EINVAL, "destination is in 0.0.0.0/8")
-		return
 	}
 	if typ == TypeUnspec {
 		typ = TypeUnicast
 	}
 	res.Type = typ
 	res.Dev = devOut.Name
-	res.PrefSrc = saddr
+	// Like RTM_GETROUTE, report the chosen source only when the caller did
+	// not fix it.
+	if !fl.hasSrcGiven {
+		res.PrefSrc = saddr
+	}
 	if fr.nh != nil && typ != TypeBroadcast && typ != TypeLocal {
 		if typ != TypeMulticast || fr.route.Dst.Bits() >= 4 {
 			res.Gateway = fr.nh.Gateway

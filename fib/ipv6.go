@@ -20,9 +20,9 @@ func needStrict6(a netip.Addr) bool {
 // first; within it, the lowest metric whose next hop is usable, preferring
 // (or, when strict, requiring) the requested device; otherwise back off to
 // a shorter prefix. Reject types carry their error.
-func (m *Model) tableLookup6(t *table, fl *flow, strict bool, res *Result) (fibResult, syscall.Errno) {
+func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
 	for n := t.lookup(fl.dst); n != nil; n = n.parent {
-		if r := selectRoute6(n.routes, fl.oif, strict); r != nil {
+		if r := selectRoute6(n.routes, fl.prefer, fl.strict); r != nil {
 			fr := fibResult{route: r, table: t.id}
 			if len(r.NextHops) > 0 {
 				fr.nh = &r.NextHops[0]
@@ -80,10 +80,8 @@ func selectRoute6(routes []*Route, oif string, strict bool) *Route {
 
 // fibLookup6 runs the IPv6 rules (the kernel's fast path without custom
 // rules is the same walk over the default rules).
-func (m *Model) fibLookup6(ix *index, fl *flow, strict bool, res *Result) (fibResult, syscall.Errno) {
-	fr, err := m.lookupRules(ix, fl, res, func(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
-		return m.tableLookup6(t, fl, strict, res)
-	})
+func (m *Model) fibLookup6(ix *index, fl *flow, res *Result) (fibResult, syscall.Errno) {
+	fr, err := m.lookupRules(ix, fl, res)
 	if err == syscall.ESRCH || err == syscall.EAGAIN {
 		err = syscall.ENETUNREACH
 	}
@@ -93,11 +91,12 @@ func (m *Model) fibLookup6(ix *index, fl *flow, strict bool, res *Result) (fibRe
 // output6 is ip6_route_output: a packet this host sends.
 func (m *Model) output6(ix *index, fl *flow, res *Result) {
 	fl.iif = ix.loopbackName()
-	strict := needStrict6(fl.dst) || (fl.oif != "" && !fl.hasSrc)
-	fr, err := m.fibLookup6(ix, fl, strict, res)
+	fl.strict = needStrict6(fl.dst) || (fl.oif != "" && !fl.hasSrc)
+	fl.prefer = fl.oif
+	fr, err := m.fibLookup6(ix, fl, res)
 	res.found(fr)
 	if err != 0 {
-		res.fail(err, errNote(fr, err))
+		res.failLookup(err, fr)
 		return
 	}
 	m.finish6(ix, fl, fr, res, true)
@@ -112,21 +111,13 @@ func (m *Model) input6(ix *index, fl *flow, res *Result) {
 		return
 	}
 	fl.uid = invalidUID
-	strict := needStrict6(fl.dst)
-	oif := fl.oif
+	fl.strict = needStrict6(fl.dst)
+	fl.prefer = fl.iif
 	fl.oif = ""
-	sel := *fl
-	sel.oif = fl.iif
-	fr, err := m.lookupRules(ix, fl, res, func(t *table, _ *flow, res *Result) (fibResult, syscall.Errno) {
-		return m.tableLookup6(t, &sel, strict, res)
-	})
-	fl.oif = oif
-	if err == syscall.ESRCH || err == syscall.EAGAIN {
-		err = syscall.ENETUNREACH
-	}
+	fr, err := m.fibLookup6(ix, fl, res)
 	res.found(fr)
 	if err != 0 {
-		res.fail(err, errNote(fr, err))
+		res.failLookup(err, fr)
 		return
 	}
 	m.finish6(ix, fl, fr, res, false)
@@ -138,7 +129,10 @@ func (m *Model) finish6(ix *index, fl *flow, fr fibResult, res *Result, output b
 	r := fr.route
 	nhDev := ix.links[r.Dev()]
 	res.Dev = r.Dev()
-	if r.Type == TypeLocal || r.Type == TypeAnycast {
+	// Local routes, and the anycast routes the kernel adds for its own
+	// subnets, deliver to this host; an anycast route a user added goes
+	// out its device (it lacks RTF_ANYCAST).
+	if r.Type == TypeLocal || (r.Type == TypeAnycast && r.Protocol == "kernel") {
 		res.Dev = ix.loopbackName()
 		res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "a local route is delivered through the loopback device, whatever device the route names"})
 	} else if fr.nh != nil {

@@ -26,9 +26,9 @@ func (m *Model) Lookup(q Query) (Result, error) {
 		return Result{}, fmt.Errorf("lookup %s: an input lookup needs a source address", q.Dst)
 	}
 	ix := m.index()
-	res := Result{Dst: q.Dst}
+	res := Result{Dst: q.Dst, noTrace: q.NoTrace}
 	fl := flow{
-		family: FamilyOf(q.Dst), dst: q.Dst, src: q.Src, hasSrc: q.Src.IsValid(),
+		family: FamilyOf(q.Dst), dst: q.Dst, src: q.Src, hasSrc: q.Src.IsValid(), hasSrcGiven: q.Src.IsValid(),
 		iif: q.IIF, oif: q.OIF, mark: q.Mark, tos: q.TOS, uid: q.UID,
 		proto: q.IPProto, sport: q.SPort, dport: q.DPort,
 	}

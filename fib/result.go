@@ -24,6 +24,9 @@ type Query struct {
 	IPProto uint8
 	SPort   uint16
 	DPort   uint16
+	// NoTrace skips recording the trace, for bulk lookups whose answers
+	// nobody reads step by step.
+	NoTrace bool
 }
 
 // Result is the answer of a lookup: where the kernel sends the packet, or
@@ -49,6 +52,8 @@ type Result struct {
 	Err syscall.Errno
 	// Trace lists every step of the decision.
 	Trace []Step
+
+	noTrace bool
 }
 
 // ErrName returns the errno name of the kernel's refusal ("EINVAL"), or ""
@@ -84,10 +89,25 @@ func (r *Result) String() string {
 	return b.String()
 }
 
-func (r *Result) step(s Step) { r.Trace = append(r.Trace, s) }
+func (r *Result) step(s Step) {
+	if r.noTrace {
+		return
+	}
+	if r.Trace == nil {
+		r.Trace = make([]Step, 0, 8)
+	}
+	r.Trace = append(r.Trace, s)
+}
 
 // fail records the kernel's refusal and why.
 func (r *Result) fail(err syscall.Errno, note string) {
 	r.Err = err
 	r.step(Step{Kind: StepError, Err: err, Note: note})
+}
+
+// failLookup records a refusal that the lookup itself returned: a reject
+// route or rule, or no route at all.
+func (r *Result) failLookup(err syscall.Errno, fr fibResult) {
+	r.Err = err
+	r.step(Step{Kind: StepError, Err: err, Route: fr.route, Rule: fr.rule, Table: fr.table})
 }

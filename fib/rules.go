@@ -9,19 +9,26 @@ import (
 // flowi: interfaces by name, "lo" as the input interface of locally sent
 // packets.
 type flow struct {
-	family  Family
-	dst     netip.Addr
-	src     netip.Addr // unspecified when the caller gave none
-	iif     string
-	oif     string
-	mark    uint32
-	tos     uint8
-	uid     uint32
-	proto   uint8
-	sport   uint16
-	dport   uint16
-	hasSrc  bool
-	ignoreL bool // ignore link state (FIB_LOOKUP_IGNORE_LINKSTATE)
+	family Family
+	dst    netip.Addr
+	src    netip.Addr // unspecified when the caller gave none
+	iif    string
+	oif    string
+	mark   uint32
+	tos    uint8
+	uid    uint32
+	proto  uint8
+	sport  uint16
+	dport  uint16
+	hasSrc bool
+	// hasSrcGiven is set when the caller gave the source (hasSrc may also
+	// be set once the kernel picked one).
+	hasSrcGiven bool
+	ignoreL     bool // ignore link state (FIB_LOOKUP_IGNORE_LINKSTATE)
+	// prefer is the device IPv6 route selection prefers (the output device,
+	// or the input device of an input lookup); strict makes it required.
+	prefer string
+	strict bool
 }
 
 // fibResult is what a table lookup found.
@@ -70,14 +77,10 @@ func ruleSelects(r *Rule, fl *flow) bool {
 	return true
 }
 
-// tableLookupFunc searches one table; it returns EAGAIN when the table has
-// no answer (no route, or a throw route) so rule evaluation goes on.
-type tableLookupFunc func(t *table, fl *flow, res *Result) (fibResult, syscall.Errno)
-
 // lookupRules is fib_rules_lookup: it walks the family's rules in priority
 // order, follows goto and nop, runs the action of each matching rule and
 // applies suppressors, until a rule gives an answer or an error.
-func (m *Model) lookupRules(ix *index, fl *flow, res *Result, lookup tableLookupFunc) (fibResult, syscall.Errno) {
+func (m *Model) lookupRules(ix *index, fl *flow, res *Result) (fibResult, syscall.Errno) {
 	rules := ix.rules[fl.family]
 	for i := 0; i < len(rules); i++ {
 		r := rules[i]
@@ -114,7 +117,7 @@ func (m *Model) lookupRules(ix *index, fl *flow, res *Result, lookup tableLookup
 			res.step(Step{Kind: StepNoRoute, Table: r.Table})
 			continue
 		}
-		fr, err := lookup(t, fl, res)
+		fr, err := m.tableLookup(t, fl, res)
 		fr.rule = r
 		if err == 0 && suppressed(ix, r, &fr, res) {
 			continue
@@ -148,4 +151,14 @@ func suppressed(ix *index, r *Rule, fr *fibResult, res *Result) bool {
 		}
 	}
 	return false
+}
+
+// tableLookup searches one table of the flow's family; it returns EAGAIN
+// when the table has no answer (no route, or a throw route) so rule
+// evaluation goes on.
+func (m *Model) tableLookup(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
+	if fl.family == V4 {
+		return m.tableLookup4(t, fl, res)
+	}
+	return m.tableLookup6(t, fl, res)
 }

@@ -3,21 +3,23 @@ package fib
 import "net/netip"
 
 // addrScope6 is the scope of an IPv6 address as source selection ranks it
-// (__ipv6_addr_src_scope): 1 node-local (loopback), 2 link, 5 site, 14
-// global; multicast addresses carry their own scope.
+// (__ipv6_addr_src_scope): 2 link (the kernel ranks ::1 as link-local too),
+// 5 site, 14 global; multicast addresses carry their own scope.
 func addrScope6(a netip.Addr) int {
 	switch {
 	case a == netip.IPv6Loopback():
-		return 1
+		return 2
 	case multicast6.Contains(a):
 		return int(a.As16()[1] & 0x0f)
 	case linkLocal6.Contains(a):
 		return 2
-	case netip.MustParsePrefix("fec0::/10").Contains(a):
+	case siteLocal6.Contains(a):
 		return 5
 	}
 	return 14
 }
+
+var siteLocal6 = netip.MustParsePrefix("fec0::/10")
 
 // labels6 is the kernel's default address label table (ip6addrlbl).
 var labels6 = []struct {
@@ -82,7 +84,7 @@ func (m *Model) selectAddr6(ix *index, dev *Link, dst netip.Addr) netip.Addr {
 			return
 		}
 		sc := addrScope6(addr)
-		scopeRank := sc
+		var scopeRank int
 		if sc >= dstScope {
 			scopeRank = -sc
 		} else {

@@ -70,7 +70,11 @@ func (s Step) String() string {
 	case StepSource:
 		return fmt.Sprintf("source %s: %s", s.Addr, s.Note)
 	case StepError:
-		return fmt.Sprintf("error %s: %s", unix.ErrnoName(s.Err), s.Note)
+		note := s.Note
+		if note == "" {
+			note = errNote(fibResult{route: s.Route, rule: s.Rule, table: s.Table}, s.Err)
+		}
+		return fmt.Sprintf("error %s: %s", unix.ErrnoName(s.Err), note)
 	}
 	return s.Note
 }

@@ -1,0 +1,29 @@
+// Command fibguardctl explains Linux route resolution from fibguard's model:
+// `route get` with a trace, and `snapshot` to save a node's routing state.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fibguard/fibguard/internal/cmd/route"
+	"github.com/fibguard/fibguard/internal/cmd/snapshot"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "fibguardctl",
+		Short:         "Explain where Linux sends a packet, and why",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(route.NewCommand(), snapshot.NewCommand())
+	if err := root.Execute(); err != nil {
+		// Every failure is a usage or input error: an answer, even
+		// "unreachable", is a success.
+		fmt.Fprintln(os.Stderr, "fibguardctl:", err)
+		os.Exit(2)
+	}
+}

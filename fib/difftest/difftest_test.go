@@ -1,0 +1,118 @@
+package difftest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/fib/live"
+	"github.com/fibguard/fibguard/internal/netgen"
+	"github.com/fibguard/fibguard/internal/nstest"
+)
+
+// apply runs a generated setup in the namespace: early sysctls, the `ip`
+// commands (failures allowed, see netgen.Setup), late sysctls.
+func apply(t *testing.T, ns *nstest.NS, s *netgen.Setup) {
+	t.Helper()
+	for _, kv := range s.Sysctls {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := ns.Sysctl(k, v); err != nil {
+			t.Fatalf("sysctl %s: %v", kv, err)
+		}
+	}
+	cmd := exec.Command("ip", "-force", "-n", ns.Name(), "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(s.Commands, "\n") + "\n")
+	// Failing lines are expected (see netgen.Setup); -force runs them all.
+	_ = cmd.Run()
+	for _, kv := range s.LateSysctls {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := ns.Sysctl(k, v); err != nil {
+			t.Fatalf("sysctl %s: %v", kv, err)
+		}
+	}
+}
+
+func queryText(q fib.Query) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ip route get %s", q.Dst)
+	if q.Src.IsValid() {
+		fmt.Fprintf(&b, " from %s", q.Src)
+	}
+	if q.IIF != "" {
+		fmt.Fprintf(&b, " iif %s", q.IIF)
+	}
+	if q.OIF != "" {
+		fmt.Fprintf(&b, " oif %s", q.OIF)
+	}
+	if q.Mark != 0 {
+		fmt.Fprintf(&b, " mark %d", q.Mark)
+	}
+	if q.TOS != 0 {
+		fmt.Fprintf(&b, " tos 0x%x", q.TOS)
+	}
+	return b.String()
+}
+
+// compare asks model and kernel and reports a disagreement with a
+// reproducer.
+func compare(t *testing.T, ns *nstest.NS, m *fib.Model, q fib.Query, script string) (fib.Result, bool) {
+	t.Helper()
+	got, err := m.Lookup(q)
+	if err != nil {
+		t.Fatalf("model: %s: %v", queryText(q), err)
+	}
+	want, err := live.RouteGet(ns.Path(), q)
+	if err != nil {
+		t.Fatalf("kernel: %s: %v", queryText(q), err)
+	}
+	if d := got.Diff(&want); len(d) > 0 {
+		var trace strings.Builder
+		for _, s := range got.Trace {
+			fmt.Fprintf(&trace, "\n    %s", s)
+		}
+		t.Errorf("model and kernel disagree on `%s`:\n  %s\n  model:  %s%s\n  kernel: %s\nreproducer:\n%s",
+			queryText(q), strings.Join(d, "\n  "), got.String(), trace.String(), want.String(), script)
+		return got, false
+	}
+	return got, true
+}
+
+// seeds returns how many random setups to run: FIBGUARD_DIFF_SETUPS, or
+// 200 (the CI minimum).
+func seeds() int {
+	if n, err := strconv.Atoi(os.Getenv("FIBGUARD_DIFF_SETUPS")); err == nil && n > 0 {
+		return n
+	}
+	return 200
+}
+
+func TestRandomSetups(t *testing.T) {
+	const queriesPerSetup = 30
+	total, disagree := 0, 0
+	for seed := range uint64(seeds()) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			setup := netgen.New(seed)
+			ns := nstest.New(t)
+			apply(t, ns, setup)
+			m, err := live.Load(ns.Path())
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			script := fmt.Sprintf("# seed %d\n%s", seed, setup.Script("x"))
+			for _, q := range netgen.Queries(seed, m, setup.Devices, queriesPerSetup) {
+				total++
+				if _, ok := compare(t, ns, m, q, script); !ok {
+					disagree++
+				}
+			}
+		})
+		if disagree > 20 {
+			t.Fatalf("stopping after %d disagreements", disagree)
+		}
+	}
+	t.Logf("%d setups, %d queries, %d disagreements", seeds(), total, disagree)
+}
