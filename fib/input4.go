@@ -32,11 +32,11 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 	case dst == limitedBcast || (src.IsUnspecified() && dst.IsUnspecified()):
 		m.broadcastInput4(ix, res, dev)
 		return
+	case dst.IsUnspecified():
+		res.fail(syscall.EINVAL, "martian destination 0.0.0.0")
+		return
 	case zeroNet4.Contains(src):
 		res.fail(syscall.EINVAL, "martian source "+src.String()+" in 0.0.0.0/8")
-		return
-	case zeroNet4.Contains(dst):
-		res.fail(syscall.EINVAL, "martian destination "+dst.String()+" in 0.0.0.0/8")
 		return
 	case loopbackNet4.Contains(dst) && !conf.RouteLocalnet:
 		res.fail(syscall.EINVAL, "martian destination "+dst.String()+": loopback address arriving on "+dev.Name+" (route_localnet=0)")

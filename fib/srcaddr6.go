@@ -7,6 +7,8 @@ import "net/netip"
 // 5 site, 14 global; multicast addresses carry their own scope.
 func addrScope6(a netip.Addr) int {
 	switch {
+	case a.IsUnspecified():
+		return -1
 	case a == netip.IPv6Loopback():
 		return 2
 	case multicast6.Contains(a):

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/fibguard/fibguard/fib"
-	"github.com/fibguard/fibguard/fib/live"
 	"github.com/fibguard/fibguard/internal/netgen"
 	"github.com/fibguard/fibguard/internal/nstest"
 )
@@ -98,9 +97,9 @@ func TestCases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := nstest.New(t)
 			setup := &netgen.Setup{
-				Sysctls:     []string{"net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"},
-				Commands:    tt.setup,
-				LateSysctls: tt.sysctls,
+				Sysctls:    []string{"net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"},
+				Commands:   tt.setup,
+				DevSysctls: tt.sysctls,
 			}
 			if err := ns.Batch(tt.setup); err != nil {
 				t.Fatalf("setup: %v", err)
@@ -111,10 +110,7 @@ func TestCases(t *testing.T) {
 					t.Fatalf("sysctl: %v", err)
 				}
 			}
-			m, err := live.Load(ns.Path())
-			if err != nil {
-				t.Fatalf("load: %v", err)
-			}
+			m := settle(t, ns)
 			got, ok := compare(t, ns, m, tt.query, setup.Script("x"))
 			if !ok {
 				return

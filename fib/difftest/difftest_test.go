@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
@@ -24,16 +26,43 @@ func apply(t *testing.T, ns *nstest.NS, s *netgen.Setup) {
 			t.Fatalf("sysctl %s: %v", kv, err)
 		}
 	}
-	cmd := exec.Command("ip", "-force", "-n", ns.Name(), "-batch", "-")
-	cmd.Stdin = strings.NewReader(strings.Join(s.Commands, "\n") + "\n")
-	// Failing lines are expected (see netgen.Setup); -force runs them all.
-	_ = cmd.Run()
-	for _, kv := range s.LateSysctls {
+	batch(ns, s.Links)
+	for _, kv := range s.DevSysctls {
 		k, v, _ := strings.Cut(kv, "=")
 		if err := ns.Sysctl(k, v); err != nil {
 			t.Fatalf("sysctl %s: %v", kv, err)
 		}
 	}
+	batch(ns, s.Commands)
+}
+
+// batch runs `ip -force -batch`: failing lines are expected (see
+// netgen.Setup), and -force runs them all.
+func batch(ns *nstest.NS, lines []string) {
+	cmd := exec.Command("ip", "-force", "-n", ns.Name(), "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	_ = cmd.Run()
+}
+
+// settle loads the namespace until two loads in a row agree: IPv6
+// link-local addresses and their routes appear asynchronously after a
+// device gets carrier, and the model must see what the kernel will use.
+func settle(t *testing.T, ns *nstest.NS) *fib.Model {
+	t.Helper()
+	var prev *fib.Model
+	for range 60 {
+		m, err := live.Load(ns.Path())
+		if err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		if prev != nil && reflect.DeepEqual(prev.Addrs, m.Addrs) && reflect.DeepEqual(prev.Routes, m.Routes) {
+			return m
+		}
+		prev = m
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("namespace state did not settle")
+	return nil
 }
 
 func queryText(q fib.Query) string {
@@ -98,10 +127,7 @@ func TestRandomSetups(t *testing.T) {
 			setup := netgen.New(seed)
 			ns := nstest.New(t)
 			apply(t, ns, setup)
-			m, err := live.Load(ns.Path())
-			if err != nil {
-				t.Fatalf("load: %v", err)
-			}
+			m := settle(t, ns)
 			script := fmt.Sprintf("# seed %d\n%s", seed, setup.Script("x"))
 			for _, q := range netgen.Queries(seed, m, setup.Devices, queriesPerSetup) {
 				total++

@@ -26,8 +26,12 @@ type Setup struct {
 	// reachable, a device that is down); the test loads whatever state the
 	// kernel ended with, so failures only narrow the setup.
 	Commands []string
-	// LateSysctls are set after the commands, once the devices exist.
-	LateSysctls []string
+	// Links are the `ip -batch` lines that create the devices; DevSysctls
+	// are set after them and before Commands, because the kernel caches a
+	// route's source address when the route is added and does not redo it
+	// when route_localnet changes later.
+	Links      []string
+	DevSysctls []string
 	// Devices are the device names the setup creates, for queries.
 	Devices []string
 }
@@ -39,11 +43,14 @@ func (s *Setup) Script(ns string) string {
 	for _, kv := range s.Sysctls {
 		fmt.Fprintf(&b, "ip netns exec %s sysctl -qw %s\n", ns, kv)
 	}
-	for _, c := range s.Commands {
+	for _, c := range s.Links {
 		fmt.Fprintf(&b, "ip -n %s %s\n", ns, c)
 	}
-	for _, kv := range s.LateSysctls {
+	for _, kv := range s.DevSysctls {
 		fmt.Fprintf(&b, "ip netns exec %s sysctl -qw %s\n", ns, kv)
+	}
+	for _, c := range s.Commands {
+		fmt.Fprintf(&b, "ip -n %s %s\n", ns, c)
 	}
 	return b.String()
 }
@@ -62,10 +69,11 @@ func New(seed uint64) *Setup {
 	g.s.Sysctls = []string{"net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"}
 	g.cmd("link set lo up")
 	g.links()
+	g.sysctls()
+	g.s.Links, g.s.Commands = g.s.Commands, nil
 	g.addresses()
 	g.routes()
 	g.rules()
-	g.sysctls()
 	g.s.Devices = g.devs
 	return &g.s
 }
@@ -318,10 +326,10 @@ func (g *gen) rules() {
 func (g *gen) sysctls() {
 	for _, d := range g.devs {
 		if g.chance(0.2) {
-			g.s.LateSysctls = append(g.s.LateSysctls, fmt.Sprintf("net.ipv4.conf.%s.route_localnet=1", d))
+			g.s.DevSysctls = append(g.s.DevSysctls, fmt.Sprintf("net.ipv4.conf.%s.route_localnet=1", d))
 		}
 		if g.chance(0.3) {
-			g.s.LateSysctls = append(g.s.LateSysctls, fmt.Sprintf("net.ipv4.conf.%s.forwarding=1", d))
+			g.s.DevSysctls = append(g.s.DevSysctls, fmt.Sprintf("net.ipv4.conf.%s.forwarding=1", d))
 		}
 	}
 }
