@@ -13,9 +13,43 @@ import (
 // the next shorter prefix that covers it, so a lookup can fall back to a
 // less specific route without searching again.
 type node struct {
-	prefix netip.Prefix
-	routes []*Route
-	parent *node
+	prefix  netip.Prefix
+	entries []entry
+	parent  *node
+	// one holds the entry of a prefix with a single route, so that the
+	// common case reads no memory beyond the node.
+	one [1]entry
+}
+
+// entry is a route with the facts a lookup tests resolved in advance, so
+// the hot path touches the Route itself only for the route it returns.
+type entry struct {
+	route *Route
+	// dev is the device of the first next hop (nil if none or unknown).
+	dev *device
+	typ RouteType
+	tos uint8
+	// single is set for a route with exactly one next hop; dead and
+	// linkdown are that next hop's flags.
+	single   bool
+	dead     bool
+	linkdown bool
+}
+
+// device is a link with what lookups need of it resolved: its effective
+// IPv4 sysctls and its addresses of each family, in the kernel's order.
+type device struct {
+	link  *Link
+	conf  DevConf
+	addr4 []*Address
+	addr6 []*Address
+}
+
+func (d *device) addrs(f Family) []*Address {
+	if f == V4 {
+		return d.addr4
+	}
+	return d.addr6
 }
 
 // table is one routing table of one family: a longest-prefix-match trie of
@@ -37,11 +71,14 @@ type index struct {
 	// merged is the kernel's "no custom rules" state for IPv4: the local
 	// table's routes live in main's trie and rules are not consulted.
 	merged bool
-	rules  map[Family][]*Rule
-	links  map[string]*Link
-	// byIndex lists the links in index order, the kernel's device order.
-	byIndex []*Link
-	addrs   map[Family]map[string][]*Address
+	rules map[Family][]*Rule
+	devs  map[string]*device
+	// byIndex lists the devices in index order, the kernel's device order.
+	byIndex []*device
+	// lo is the loopback device.
+	lo *device
+	// main4 is IPv4 table main (holding local too while merged).
+	main4 *table
 	// customLocal is set once a route of type local was added by a user.
 	customLocal bool
 }
@@ -66,19 +103,32 @@ func buildIndex(m *Model) *index {
 	ix := &index{
 		tables: make(map[tableKey]*table),
 		rules:  make(map[Family][]*Rule),
-		links:  make(map[string]*Link, len(m.Links)),
-		addrs:  map[Family]map[string][]*Address{V4: {}, V6: {}},
+		devs:   make(map[string]*device, len(m.Links)),
 	}
 	for i := range m.Links {
 		l := &m.Links[i]
-		ix.links[l.Name] = l
-		ix.byIndex = append(ix.byIndex, l)
+		d := &device{link: l, conf: m.conf(l.Name)}
+		ix.devs[l.Name] = d
+		ix.byIndex = append(ix.byIndex, d)
+		if l.Kind == KindLoopback && ix.lo == nil {
+			ix.lo = d
+		}
 	}
-	slices.SortStableFunc(ix.byIndex, func(a, b *Link) int { return cmp.Compare(a.Index, b.Index) })
+	if ix.lo == nil {
+		ix.lo = &device{link: &Link{Name: "lo", Kind: KindLoopback, Index: 1}}
+	}
+	slices.SortStableFunc(ix.byIndex, func(a, b *device) int { return cmp.Compare(a.link.Index, b.link.Index) })
 	for i := range m.Addrs {
 		a := &m.Addrs[i]
-		f := FamilyOf(a.Prefix.Addr())
-		ix.addrs[f][a.Link] = append(ix.addrs[f][a.Link], a)
+		d := ix.devs[a.Link]
+		if d == nil {
+			continue
+		}
+		if a.Prefix.Addr().Is4() {
+			d.addr4 = append(d.addr4, a)
+		} else {
+			d.addr6 = append(d.addr6, a)
+		}
 	}
 	for i := range m.Rules {
 		r := &m.Rules[i]
@@ -108,11 +158,16 @@ func buildIndex(m *Model) *index {
 			n = &node{prefix: r.Dst}
 			t.trie.Insert(r.Dst, n)
 		}
-		n.routes = append(n.routes, r)
+		n.entries = append(n.entries, ix.entryOf(r))
 	}
 	for _, t := range ix.tables {
 		for p, n := range t.trie.All() {
-			slices.SortStableFunc(n.routes, aliasOrder)
+			if len(n.entries) == 1 {
+				n.one[0] = n.entries[0]
+				n.entries = n.one[:]
+			} else {
+				slices.SortStableFunc(n.entries, func(a, b entry) int { return aliasOrder(a.route, b.route) })
+			}
 			if p.Bits() > 0 {
 				shorter := netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked()
 				if _, parent, ok := t.trie.LookupPrefixLPM(shorter); ok {
@@ -121,7 +176,18 @@ func buildIndex(m *Model) *index {
 			}
 		}
 	}
+	ix.main4 = ix.table(V4, TableMain)
 	return ix
+}
+
+func (ix *index) entryOf(r *Route) entry {
+	e := entry{route: r, typ: r.Type, tos: r.TOS, single: len(r.NextHops) == 1}
+	if len(r.NextHops) > 0 {
+		nh := &r.NextHops[0]
+		e.dev = ix.devs[nh.Link]
+		e.dead, e.linkdown = nh.Dead, nh.LinkDown
+	}
+	return e
 }
 
 // aliasOrder is the order of routes of one prefix in a kernel trie leaf:
@@ -138,17 +204,31 @@ func aliasOrder(a, b *Route) int {
 	return cmp.Compare(a.Metric, b.Metric)
 }
 
+// onlyDefaultRules reports whether the IPv4 rules are exactly the three a
+// new namespace has: no selectors, lookup local, main and default at their
+// priorities.
 func onlyDefaultRules(rules []*Rule) bool {
 	def := DefaultRules(V4)
 	if len(rules) != len(def) {
 		return false
 	}
 	for i, r := range rules {
-		if *r != def[i] {
+		d := def[i]
+		if r.Priority != d.Priority || r.Action != ActionLookup || r.Table != d.Table || !r.selectsAll() {
 			return false
 		}
 	}
 	return true
+}
+
+// selectsAll reports whether the rule has no selector: it matches every
+// flow.
+func (r *Rule) selectsAll() bool {
+	fullUIDs := r.UIDs == nil || (r.UIDs.Start == 0 && r.UIDs.End == ^uint32(0))
+	return !r.Not && !r.Src.IsValid() && !r.Dst.IsValid() && r.IIF == "" && r.OIF == "" &&
+		r.Mark == 0 && r.Mask == 0 && r.TOS == 0 && !r.L3MDev && r.IPProto == 0 &&
+		r.SPort == (PortRange{}) && r.DPort == (PortRange{}) && fullUIDs &&
+		r.SuppressPrefixLen < 0 && r.SuppressIfGroup < 0
 }
 
 // lookup returns the node of the longest prefix in the table that covers
@@ -161,3 +241,6 @@ func (t *table) lookup(dst netip.Addr) *node {
 func (ix *index) table(f Family, id TableID) *table {
 	return ix.tables[tableKey{f, id}]
 }
+
+// dev returns the device of a name; nil if there is none.
+func (ix *index) dev(name string) *device { return ix.devs[name] }

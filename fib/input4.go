@@ -11,14 +11,15 @@ const invalidUID = ^uint32(0)
 
 // input4 is ip_route_input_slow: a packet from fl.src arriving on fl.iif.
 func (m *Model) input4(ix *index, fl *flow, res *Result) {
-	dev := ix.links[fl.iif]
-	if dev == nil {
+	d := ix.dev(fl.iif)
+	if d == nil {
 		res.fail(syscall.ENODEV, "no device "+fl.iif)
 		return
 	}
+	dev := d.link
 	fl.uid = invalidUID
 	fl.oif = ""
-	conf := m.conf(dev.Name)
+	conf := d.conf
 	src, dst := fl.src, fl.dst
 	switch {
 	case multicast4.Contains(dst):
@@ -72,9 +73,8 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 			res.fail(syscall.EINVAL, "martian source "+src.String()+" on "+dev.Name+" (reverse path check)")
 			return
 		}
-		lo := ix.loopback()
-		res.Dev = lo.Name
-		res.step(Step{Kind: StepDevice, Dev: lo.Name, Note: "a local route delivers the packet to this host"})
+		res.Dev = ix.lo.link.Name
+		res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "a local route delivers the packet to this host"})
 		return
 	}
 	if !conf.Forwarding {
@@ -85,7 +85,7 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 		res.fail(syscall.EINVAL, "martian destination: "+fr.route.Type.String()+" route cannot be forwarded")
 		return
 	}
-	out := ix.links[fr.nh.Link]
+	out := fr.dev.link
 	if verr := m.validateSource4(ix, fl, dev, out.Index); verr != 0 {
 		res.fail(syscall.EINVAL, "martian source "+src.String()+" on "+dev.Name+" (reverse path check)")
 		return
@@ -97,7 +97,7 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 
 func (m *Model) broadcastInput4(ix *index, res *Result, _ *Link) {
 	res.Type = TypeBroadcast
-	res.Dev = ix.loopbackName()
+	res.Dev = ix.lo.link.Name
 	res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "broadcast is delivered to this host"})
 }
 
@@ -105,7 +105,7 @@ func (m *Model) broadcastInput4(ix *index, res *Result, _ *Link) {
 // martian check of a source address that belongs to this host. It returns
 // a non-zero errno when the source is refused.
 func (m *Model) validateSource4(ix *index, fl *flow, dev *Link, oif int) syscall.Errno {
-	conf := m.conf(dev.Name)
+	conf := ix.dev(dev.Name).conf
 	if conf.RPFilter == 0 && dev.Index != oif {
 		if !ix.customLocal && ix.merged {
 			if m.ownerOf4Addr(fl.src) {
@@ -114,7 +114,7 @@ func (m *Model) validateSource4(ix *index, fl *flow, dev *Link, oif int) syscall
 			return 0
 		}
 	}
-	rev := flow{family: V4, dst: fl.src, src: fl.dst, hasSrc: true, iif: ix.loopbackName(), tos: fl.tos}
+	rev := flow{family: V4, dst: fl.src, src: fl.dst, hasSrc: true, iif: ix.lo.link.Name, tos: fl.tos}
 	if oif != 0 {
 		if l, ok := m.LinkByIndex(oif); ok {
 			rev.iif = l.Name
@@ -136,7 +136,7 @@ func (m *Model) validateSource4(ix *index, fl *flow, dev *Link, oif int) syscall
 			return 0
 		}
 	}
-	if len(ix.addrs[V4][dev.Name]) == 0 {
+	if len(ix.dev(dev.Name).addr4) == 0 {
 		if conf.RPFilter != 0 {
 			return syscall.EXDEV
 		}

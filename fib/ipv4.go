@@ -21,38 +21,42 @@ var (
 // device.
 func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
 	for n := t.lookup(fl.dst); n != nil; n = n.parent {
-		for _, r := range n.routes {
-			if r.TOS != 0 && r.TOS != fl.tos&legacyTOSMask {
+		for i := range n.entries {
+			e := &n.entries[i]
+			if e.tos != 0 && e.tos != fl.tos&legacyTOSMask {
 				continue
 			}
-			fr := fibResult{route: r, table: t.id}
-			switch r.Type {
+			fr := fibResult{route: e.route, table: t.id}
+			switch e.typ {
 			case TypeBlackhole:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, syscall.EINVAL
 			case TypeUnreachable:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, syscall.EHOSTUNREACH
 			case TypeProhibit:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, syscall.EACCES
 			case TypeThrow:
-				res.step(Step{Kind: StepThrow, Table: t.id, Route: r})
+				res.step(Step{Kind: StepThrow, Table: t.id, Route: e.route})
 				return fr, syscall.EAGAIN
 			}
-			for i := range r.NextHops {
-				nh := &r.NextHops[i]
-				if nh.Dead {
+			if e.single {
+				if e.dead || (e.linkdown && !fl.ignoreL && e.dev != nil && e.dev.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && (e.dev == nil || e.dev.link.Name != fl.oif)) {
 					continue
 				}
-				if nh.LinkDown && !fl.ignoreL && m.conf(nh.Link).IgnoreRoutesWithLinkdown {
+				fr.nh, fr.dev = &e.route.NextHops[0], e.dev
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
+				return fr, 0
+			}
+			for j := range e.route.NextHops {
+				nh := &e.route.NextHops[j]
+				d := m.idx.dev(nh.Link)
+				if nh.Dead || (nh.LinkDown && !fl.ignoreL && d != nil && d.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && nh.Link != fl.oif) {
 					continue
 				}
-				if fl.oif != "" && nh.Link != fl.oif {
-					continue
-				}
-				fr.nh = nh
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+				fr.nh, fr.dev = nh, d
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, 0
 			}
 		}
@@ -75,8 +79,8 @@ func (m *Model) fibLookup4(ix *index, fl *flow, res *Result) (fibResult, syscall
 	res.step(Step{Kind: StepMerged})
 	var fr fibResult
 	err := syscall.ENETUNREACH
-	if t := ix.table(V4, TableMain); t != nil {
-		fr, err = m.tableLookup4(t, fl, res)
+	if ix.main4 != nil {
+		fr, err = m.tableLookup4(ix.main4, fl, res)
 	}
 	if err != 0 {
 		if t := ix.table(V4, TableDefault); t != nil {
@@ -91,8 +95,8 @@ func (m *Model) fibLookup4(ix *index, fl *flow, res *Result) (fibResult, syscall
 
 // output4 is ip_route_output_key_hash_rcu and __mkroute_output.
 func (m *Model) output4(ix *index, fl *flow, res *Result) {
-	fl.iif = ix.loopbackName()
-	var devOut *Link
+	fl.iif = ix.lo.link.Name
+	var devOut *device
 	saddr := netip.Addr{}
 	if fl.hasSrc {
 		saddr = fl.src
@@ -107,7 +111,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 				return
 			}
 			devOut = owner
-			res.step(Step{Kind: StepDevice, Dev: owner.Name, Note: "multicast or broadcast destination leaves through the device that owns the source"})
+			res.step(Step{Kind: StepDevice, Dev: owner.link.Name, Note: "multicast or broadcast destination leaves through the device that owns the source"})
 			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
 			return
 		}
@@ -117,13 +121,13 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 		}
 	}
 	if fl.oif != "" {
-		dev := ix.links[fl.oif]
+		dev := ix.dev(fl.oif)
 		if dev == nil {
 			res.fail(syscall.ENODEV, "no device "+fl.oif)
 			return
 		}
-		if !dev.Up {
-			res.fail(syscall.ENETUNREACH, "output device "+dev.Name+" is down")
+		if !dev.link.Up {
+			res.fail(syscall.ENETUNREACH, "output device "+fl.oif+" is down")
 			return
 		}
 		devOut = dev
@@ -131,7 +135,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 			if !saddr.IsValid() {
 				saddr = m.selectAddr4(ix, dev, netip.Addr{}, ScopeLink)
 			}
-			res.step(Step{Kind: StepDevice, Dev: dev.Name, Note: "link-local multicast or limited broadcast goes out the requested device without a lookup"})
+			res.step(Step{Kind: StepDevice, Dev: fl.oif, Note: "link-local multicast or limited broadcast goes out the requested device without a lookup"})
 			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
 			return
 		}
@@ -147,10 +151,9 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 		if !saddr.IsValid() {
 			saddr = loopback4
 		}
-		lo := ix.loopback()
-		res.step(Step{Kind: StepDevice, Dev: lo.Name, Note: "a packet to 0.0.0.0 is delivered locally"})
+		res.step(Step{Kind: StepDevice, Dev: ix.lo.link.Name, Note: "a packet to 0.0.0.0 is delivered locally"})
 		res.Type = TypeLocal
-		m.mkroute4(ix, fl, res, fibResult{}, lo, saddr)
+		m.mkroute4(ix, fl, res, fibResult{}, ix.lo, saddr)
 		return
 	}
 	if saddr.IsValid() {
@@ -163,7 +166,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 			if !saddr.IsValid() {
 				saddr = m.selectAddr4(ix, devOut, netip.Addr{}, ScopeLink)
 			}
-			res.step(Step{Kind: StepDevice, Dev: devOut.Name, Note: "no route through the requested device: the kernel assumes the destination is on link"})
+			res.step(Step{Kind: StepDevice, Dev: devOut.link.Name, Note: "no route through the requested device: the kernel assumes the destination is on link"})
 			res.Type = TypeUnicast
 			res.Rule = nil
 			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
@@ -182,12 +185,15 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 				saddr = fl.dst
 			}
 		}
-		lo := ix.loopback()
-		res.step(Step{Kind: StepDevice, Dev: lo.Name, Note: "a local route is delivered through the loopback device, whatever device the route names"})
-		m.mkroute4(ix, fl, res, fr, lo, saddr)
+		res.step(Step{Kind: StepDevice, Dev: ix.lo.link.Name, Note: "a local route is delivered through the loopback device, whatever device the route names"})
+		m.mkroute4(ix, fl, res, fr, ix.lo, saddr)
 		return
 	}
-	devOut = ix.links[fr.nh.Link]
+	devOut = fr.dev
+	if devOut == nil {
+		res.fail(syscall.ENODEV, "route names an unknown device "+fr.nh.Link)
+		return
+	}
 	if len(fr.route.NextHops) > 1 {
 		res.step(Step{Kind: StepDevice, Dev: fr.nh.Link, Note: "multipath route: the model reports the first usable next hop; the kernel picks one by flow hash"})
 	}
@@ -198,24 +204,24 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 		} else {
 			saddr = m.selectAddr4(ix, devOut, fr.nh.Gateway, fr.route.Scope)
 			if saddr.IsValid() {
-				res.step(Step{Kind: StepSource, Addr: saddr, Note: "first primary address of suitable scope, preferring " + devOut.Name})
+				res.step(Step{Kind: StepSource, Addr: saddr, Note: "first primary address of suitable scope, preferring the route's device"})
 			}
 		}
-	}
-	if devOut == nil {
-		res.fail(syscall.ENODEV, "route names an unknown device "+fr.nh.Link)
-		return
 	}
 	m.mkroute4(ix, fl, res, fr, devOut, saddr)
 }
 
 // mkroute4 is __mkroute_output: the last checks on the chosen device and
 // the type of the resulting route.
-func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut *Link, saddr netip.Addr) {
-	conf := m.conf(devOut.Name)
-	if !conf.RouteLocalnet && loopbackNet4.Contains(saddr) && devOut.Kind != KindLoopback && devOut.Kind != KindVRF {
-		res.fail(syscall.EINVAL, "source "+saddr.String()+" is a loopback address and "+devOut.Name+" is not the loopback device (route_localnet=0 on "+devOut.Name+")")
-		res.Dev = devOut.Name
+func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut *device, saddr netip.Addr) {
+	name := devOut.link.Name
+	if !devOut.conf.RouteLocalnet && loopbackNet4.Contains(saddr) && devOut.link.Kind != KindLoopback && devOut.link.Kind != KindVRF {
+		if !res.noTrace {
+			res.fail(syscall.EINVAL, "source "+saddr.String()+" is a loopback address and "+name+" is not the loopback device (route_localnet=0 on "+name+")")
+		} else {
+			res.Err = syscall.EINVAL
+		}
+		res.Dev = name
 		return
 	}
 	typ := res.Type
@@ -229,7 +235,7 @@ func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut 
 		typ = TypeUnicast
 	}
 	res.Type = typ
-	res.Dev = devOut.Name
+	res.Dev = name
 	// Like RTM_GETROUTE, report the chosen source only when the caller did
 	// not fix it.
 	if !fl.hasSrcGiven {
@@ -244,10 +250,12 @@ func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut 
 
 // ownerOf4 is __ip_dev_find: the device that owns a local address, by its
 // addresses, else by a local route for it in table local.
-func (m *Model) ownerOf4(ix *index, a netip.Addr) *Link {
-	for i := range m.Addrs {
-		if m.Addrs[i].Prefix.Addr() == a {
-			return ix.links[m.Addrs[i].Link]
+func (m *Model) ownerOf4(ix *index, a netip.Addr) *device {
+	for _, d := range ix.byIndex {
+		for _, ad := range d.addr4 {
+			if ad.Prefix.Addr() == a {
+				return d
+			}
 		}
 	}
 	id := TableLocal
@@ -259,16 +267,14 @@ func (m *Model) ownerOf4(ix *index, a netip.Addr) *Link {
 		return nil
 	}
 	for n := t.lookup(a); n != nil; n = n.parent {
-		for _, r := range n.routes {
-			if r.Table != TableLocal {
+		for _, e := range n.entries {
+			if e.route.Table != TableLocal {
 				continue
 			}
-			if r.Type == TypeLocal && len(r.NextHops) > 0 {
-				return ix.links[r.NextHops[0].Link]
+			if e.typ == TypeLocal {
+				return e.dev
 			}
-			if r.Type != TypeLocal {
-				return nil
-			}
+			return nil
 		}
 	}
 	return nil
@@ -277,14 +283,14 @@ func (m *Model) ownerOf4(ix *index, a netip.Addr) *Link {
 // selectAddr4 is inet_select_addr: the first primary address on dev of a
 // scope no wider than asked, preferring one in the same subnet as dst; else
 // the first suitable address of any device, in device order.
-func (m *Model) selectAddr4(ix *index, dev *Link, dst netip.Addr, scope Scope) netip.Addr {
+func (m *Model) selectAddr4(ix *index, dev *device, dst netip.Addr, scope Scope) netip.Addr {
 	var addr netip.Addr
 	if dev != nil {
 		localnet := ScopeHost
-		if m.conf(dev.Name).RouteLocalnet {
+		if dev.conf.RouteLocalnet {
 			localnet = ScopeLink
 		}
-		for _, a := range ix.addrs[V4][dev.Name] {
+		for _, a := range dev.addr4 {
 			if a.Secondary || min(a.Scope, localnet) > scope {
 				continue
 			}
@@ -299,8 +305,8 @@ func (m *Model) selectAddr4(ix *index, dev *Link, dst netip.Addr, scope Scope) n
 			return addr
 		}
 	}
-	for _, l := range ix.byIndex {
-		for _, a := range ix.addrs[V4][l.Name] {
+	for _, d := range ix.byIndex {
+		for _, a := range d.addr4 {
 			if a.Scope != ScopeLink && !a.Secondary && a.Scope <= scope {
 				return a.Prefix.Addr()
 			}
@@ -308,14 +314,3 @@ func (m *Model) selectAddr4(ix *index, dev *Link, dst netip.Addr, scope Scope) n
 	}
 	return netip.Addr{}
 }
-
-func (ix *index) loopback() *Link {
-	for _, l := range ix.byIndex {
-		if l.Kind == KindLoopback {
-			return l
-		}
-	}
-	return &Link{Name: "lo", Kind: KindLoopback, Index: 1}
-}
-
-func (ix *index) loopbackName() string { return ix.loopback().Name }

@@ -22,10 +22,11 @@ func needStrict6(a netip.Addr) bool {
 // a shorter prefix. Reject types carry their error.
 func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
 	for n := t.lookup(fl.dst); n != nil; n = n.parent {
-		if r := selectRoute6(n.routes, fl.prefer, fl.strict); r != nil {
+		if r := selectRoute6(n.entries, fl.prefer, fl.strict); r != nil {
 			fr := fibResult{route: r, table: t.id}
 			if len(r.NextHops) > 0 {
 				fr.nh = &r.NextHops[0]
+				fr.dev = m.idx.dev(fr.nh.Link)
 			}
 			switch r.Type {
 			case TypeBlackhole:
@@ -52,11 +53,12 @@ func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscal
 // selectRoute6 picks among the routes of one prefix (in metric order): the
 // first metric group with a usable route; in it, the first route on the
 // requested device, else (when not strict) the first usable one.
-func selectRoute6(routes []*Route, oif string, strict bool) *Route {
+func selectRoute6(entries []entry, oif string, strict bool) *Route {
 	var best *Route
 	bestScore := -1
-	for i, r := range routes {
-		if i > 0 && r.Metric != routes[i-1].Metric {
+	for i := range entries {
+		r := entries[i].route
+		if i > 0 && r.Metric != entries[i-1].route.Metric {
 			if best != nil {
 				return best
 			}
@@ -90,7 +92,7 @@ func (m *Model) fibLookup6(ix *index, fl *flow, res *Result) (fibResult, syscall
 
 // output6 is ip6_route_output: a packet this host sends.
 func (m *Model) output6(ix *index, fl *flow, res *Result) {
-	fl.iif = ix.loopbackName()
+	fl.iif = ix.lo.link.Name
 	fl.strict = needStrict6(fl.dst) || (fl.oif != "" && !fl.hasSrc)
 	fl.prefer = fl.oif
 	fr, err := m.fibLookup6(ix, fl, res)
@@ -106,7 +108,7 @@ func (m *Model) output6(ix *index, fl *flow, res *Result) {
 // applies forwarding later than the lookup, so the lookup answers as for
 // output with the input device preferred.
 func (m *Model) input6(ix *index, fl *flow, res *Result) {
-	if ix.links[fl.iif] == nil {
+	if ix.dev(fl.iif) == nil {
 		res.fail(syscall.ENODEV, "no device "+fl.iif)
 		return
 	}
@@ -127,13 +129,12 @@ func (m *Model) input6(ix *index, fl *flow, res *Result) {
 // ip6_rt_get_dev_rcu does), the gateway and the source address.
 func (m *Model) finish6(ix *index, fl *flow, fr fibResult, res *Result, output bool) {
 	r := fr.route
-	nhDev := ix.links[r.Dev()]
 	res.Dev = r.Dev()
 	// Local routes, and the anycast routes the kernel adds for its own
 	// subnets, deliver to this host; an anycast route a user added goes
 	// out its device (it lacks RTF_ANYCAST).
 	if r.Type == TypeLocal || (r.Type == TypeAnycast && r.Protocol == "kernel") {
-		res.Dev = ix.loopbackName()
+		res.Dev = ix.lo.link.Name
 		res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "a local route is delivered through the loopback device, whatever device the route names"})
 	} else if fr.nh != nil {
 		res.Gateway = fr.nh.Gateway
@@ -146,7 +147,7 @@ func (m *Model) finish6(ix *index, fl *flow, fr fibResult, res *Result, output b
 		res.PrefSrc = r.PrefSrc
 		res.step(Step{Kind: StepSource, Addr: r.PrefSrc, Note: "the route's preferred source"})
 	default:
-		if a := m.selectAddr6(ix, nhDev, fl.dst); a.IsValid() {
+		if a := m.selectAddr6(ix, fr.dev, fl.dst); a.IsValid() {
 			res.PrefSrc = a
 			res.step(Step{Kind: StepSource, Addr: a, Note: "RFC 6724 source address selection"})
 		}

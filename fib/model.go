@@ -77,16 +77,6 @@ func (m *Model) LinkByIndex(index int) (*Link, bool) {
 	return nil, false
 }
 
-// loopback returns the namespace's loopback device.
-func (m *Model) loopback() *Link {
-	for i := range m.Links {
-		if m.Links[i].Kind == KindLoopback {
-			return &m.Links[i]
-		}
-	}
-	return nil
-}
-
 // conf returns the effective IPv4 sysctls of a device, combining the
 // device's own values with net.ipv4.conf.all the way the kernel does.
 func (m *Model) conf(dev string) DevConf {

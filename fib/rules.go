@@ -35,6 +35,8 @@ type flow struct {
 type fibResult struct {
 	route *Route
 	nh    *NextHop
+	// dev is the device of nh.
+	dev   *device
 	table TableID
 	rule  *Rule
 }
@@ -145,8 +147,8 @@ func suppressed(ix *index, r *Rule, fr *fibResult, res *Result) bool {
 		return true
 	}
 	if r.SuppressIfGroup >= 0 && len(fr.route.NextHops) > 0 {
-		if l := ix.links[fr.route.NextHops[0].Link]; l != nil && int(l.Group) == r.SuppressIfGroup {
-			res.step(Step{Kind: StepSuppress, Rule: r, Note: "device " + l.Name + " is in the suppressed group"})
+		if d := ix.dev(fr.route.NextHops[0].Link); d != nil && int(d.link.Group) == r.SuppressIfGroup {
+			res.step(Step{Kind: StepSuppress, Rule: r, Note: "device " + d.link.Name + " is in the suppressed group"})
 			return true
 		}
 	}

@@ -74,7 +74,7 @@ func commonPrefixLen(a, b netip.Addr) int {
 // every device, skipping tentative addresses. Rules applied in order: same
 // address, appropriate scope, not deprecated, on the outgoing device, same
 // label, longest matching prefix (capped at the address's prefix length).
-func (m *Model) selectAddr6(ix *index, dev *Link, dst netip.Addr) netip.Addr {
+func (m *Model) selectAddr6(ix *index, dev *device, dst netip.Addr) netip.Addr {
 	dstScope := addrScope6(dst)
 	onlyDev := dev != nil && (multicast6.Contains(dst) || dstScope <= 2)
 	dstLabel := label6(dst)
@@ -93,7 +93,7 @@ func (m *Model) selectAddr6(ix *index, dev *Link, dst netip.Addr) netip.Addr {
 			scopeRank = sc - 128
 		}
 		onDev := 0
-		if dev == nil || a.Link == dev.Name {
+		if dev == nil || a.Link == dev.link.Name {
 			onDev = 1
 		}
 		prefix := min(commonPrefixLen(addr, dst), a.Prefix.Bits())
@@ -103,12 +103,12 @@ func (m *Model) selectAddr6(ix *index, dev *Link, dst netip.Addr) netip.Addr {
 		}
 	}
 	if onlyDev {
-		for _, a := range ix.addrs[V6][dev.Name] {
+		for _, a := range dev.addr6 {
 			consider(a)
 		}
 	} else {
-		for _, l := range ix.byIndex {
-			for _, a := range ix.addrs[V6][l.Name] {
+		for _, d := range ix.byIndex {
+			for _, a := range d.addr6 {
 				consider(a)
 			}
 		}

@@ -1,0 +1,140 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/fibguard/fibguard/fib"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// RouteGet asks the kernel of a namespace how it routes a packet, as
+// `ip route get` does (RTM_GETROUTE with RTM_F_LOOKUP_TABLE), and returns
+// its answer: the route type, table, device, gateway and the source
+// address it reports.
+//
+// When the kernel refuses the lookup, Result.Err holds its errno (EINVAL,
+// ENETUNREACH, EHOSTUNREACH, EACCES, ENETDOWN ...) and the error is nil; an
+// IIF or OIF that does not exist gives ENODEV the same way. The error is
+// for failures to ask at all, such as a missing namespace.
+//
+// How the query maps to the request:
+//   - With IIF set the lookup is an input lookup; the kernel then needs a
+//     source address (Src) for IPv4 and answers EINVAL without one.
+//   - An output lookup carries UID as the socket's user (0 is root), so
+//     the answer does not depend on who calls RouteGet.
+//   - Mark, IPProto, SPort and DPort are sent when non-zero; TOS is the
+//     request's rtm_tos.
+//
+// PrefSrc is the source the kernel reports: for an IPv4 output lookup only
+// when Src is unset (it picks Src otherwise), for IPv6 in both cases, for an
+// input lookup never.
+func RouteGet(netns string, q fib.Query) (fib.Result, error) {
+	if !q.Dst.IsValid() {
+		return fib.Result{}, errors.New("route get: no destination")
+	}
+	if q.Src.IsValid() && fib.FamilyOf(q.Src) != fib.FamilyOf(q.Dst) {
+		return fib.Result{}, fmt.Errorf("route get %s: source %s of another family", q.Dst, q.Src)
+	}
+	t, err := open(netns)
+	if err != nil {
+		return fib.Result{}, fmt.Errorf("route get %s: %w", q.Dst, err)
+	}
+	defer t.close()
+	res, err := t.routeGet(q)
+	if err != nil {
+		return fib.Result{}, fmt.Errorf("route get %s in %s: %w", q.Dst, t, err)
+	}
+	return res, nil
+}
+
+func (t *target) routeGet(q fib.Query) (fib.Result, error) {
+	res := fib.Result{Dst: q.Dst}
+	family := fib.FamilyOf(q.Dst)
+	bits := uint8(q.Dst.BitLen())
+	hdr := &nl.RtMsg{RtMsg: unix.RtMsg{
+		Family:  uint8(family),
+		Dst_len: bits,
+		Tos:     q.TOS,
+		Flags:   unix.RTM_F_LOOKUP_TABLE,
+	}}
+	attrs := []*nl.RtAttr{nl.NewRtAttr(unix.RTA_DST, q.Dst.AsSlice())}
+	if q.Src.IsValid() {
+		hdr.Src_len = bits
+		attrs = append(attrs, nl.NewRtAttr(unix.RTA_SRC, q.Src.AsSlice()))
+	}
+	for _, dev := range []struct {
+		name string
+		attr int
+	}{{q.IIF, unix.RTA_IIF}, {q.OIF, unix.RTA_OIF}} {
+		if dev.name == "" {
+			continue
+		}
+		l, err := t.h.LinkByName(dev.name)
+		if errors.As(err, &netlink.LinkNotFoundError{}) {
+			res.Err = unix.ENODEV
+			return res, nil
+		}
+		if err != nil {
+			return res, fmt.Errorf("device %s: %w", dev.name, err)
+		}
+		attrs = append(attrs, u32Attr(dev.attr, uint32(l.Attrs().Index)))
+	}
+	if q.IIF == "" {
+		attrs = append(attrs, u32Attr(unix.RTA_UID, q.UID))
+	}
+	if q.Mark != 0 {
+		attrs = append(attrs, u32Attr(unix.RTA_MARK, q.Mark))
+	}
+	if q.IPProto != 0 {
+		attrs = append(attrs, nl.NewRtAttr(unix.RTA_IP_PROTO, []byte{q.IPProto}))
+	}
+	if q.SPort != 0 {
+		attrs = append(attrs, be16Attr(unix.RTA_SPORT, q.SPort))
+	}
+	if q.DPort != 0 {
+		attrs = append(attrs, be16Attr(unix.RTA_DPORT, q.DPort))
+	}
+
+	req := nl.NewNetlinkRequest(unix.RTM_GETROUTE, 0)
+	req.AddData(hdr)
+	for _, a := range attrs {
+		req.AddData(a)
+	}
+	msgs, err := t.request(req, unix.RTM_NEWROUTE)
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		res.Err = errno
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	if len(msgs) != 1 {
+		return res, fmt.Errorf("%d answers, want 1", len(msgs))
+	}
+	r, err := parseRoute(msgs[0], t.linkName)
+	if err != nil {
+		return res, fmt.Errorf("answer: %w", err)
+	}
+	res.Type = r.Type
+	res.Table = r.Table
+	res.PrefSrc = r.PrefSrc
+	if len(r.NextHops) > 0 {
+		res.Dev = r.NextHops[0].Link
+		res.Gateway = r.NextHops[0].Gateway
+	}
+	return res, nil
+}
+
+// linkName asks the namespace for the name of a device.
+func (t *target) linkName(index int) (string, error) {
+	l, err := t.h.LinkByIndex(index)
+	if err != nil {
+		return "", fmt.Errorf("device index %d: %w", index, err)
+	}
+	return l.Attrs().Name, nil
+}

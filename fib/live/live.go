@@ -1,0 +1,189 @@
+// Package live reads the routing state of a live network namespace over
+// netlink and procfs into a fib.Model, and asks the kernel itself how it
+// routes a packet, so the model's answers can be checked against the
+// kernel's.
+//
+// Every function takes the namespace as "" (the namespace of the process),
+// a path (/proc/PID/ns/net, /var/run/netns/NAME), or a name under
+// /var/run/netns. Netlink sockets are created inside the namespace and
+// procfs is read from a locked thread that entered it; no thread that other
+// goroutines use changes namespace. Reading another namespace needs
+// CAP_SYS_ADMIN.
+package live
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/fibguard/fibguard/fib"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// loadAttempts bounds how often Load starts over when a dump names a
+// device the link dump did not have (a device was added meanwhile).
+const loadAttempts = 3
+
+// errChanged reports that the namespace changed between two dumps.
+var errChanged = errors.New("namespace changed while it was read")
+
+// Load reads the links, addresses, routes of every table, rules, IPv4
+// device sysctls and merged state of the local and main tables of a
+// network namespace. Addresses and routes keep the kernel's dump order,
+// IPv4 before IPv6.
+func Load(netns string) (*fib.Model, error) {
+	t, err := open(netns)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer t.close()
+	for attempt := 1; ; attempt++ {
+		m, err := t.load()
+		if errors.Is(err, errChanged) && attempt < loadAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", t, err)
+		}
+		return m, nil
+	}
+}
+
+func (t *target) load() (*fib.Model, error) {
+	m := &fib.Model{}
+	var err error
+	if m.Links, err = t.loadLinks(); err != nil {
+		return nil, err
+	}
+	names := make(map[int]string, len(m.Links))
+	devs := make([]string, 0, len(m.Links))
+	for _, l := range m.Links {
+		names[l.Index] = l.Name
+		devs = append(devs, l.Name)
+	}
+	name := func(index int) (string, error) {
+		if n, ok := names[index]; ok {
+			return n, nil
+		}
+		return "", fmt.Errorf("device index %d: %w", index, errChanged)
+	}
+	for _, f := range []fib.Family{fib.V4, fib.V6} {
+		addrs, err := t.loadAddrs(f, name)
+		if err != nil {
+			return nil, err
+		}
+		m.Addrs = append(m.Addrs, addrs...)
+	}
+	for _, f := range []fib.Family{fib.V4, fib.V6} {
+		routes, err := t.loadRoutes(f, name)
+		if err != nil {
+			return nil, err
+		}
+		m.Routes = append(m.Routes, routes...)
+	}
+	for _, f := range []fib.Family{fib.V4, fib.V6} {
+		rules, err := t.loadRules(f)
+		if err != nil {
+			return nil, err
+		}
+		m.Rules = append(m.Rules, rules...)
+	}
+	st, err := t.readProc(devs)
+	if err != nil {
+		return nil, err
+	}
+	m.Conf = st.conf
+	m.Unmerged = unmerged(st.trie, m.Rules)
+	return m, nil
+}
+
+// loadLinks dumps the devices.
+func (t *target) loadLinks() ([]fib.Link, error) {
+	links, err := retry(t.h.LinkList)
+	if err != nil {
+		return nil, fmt.Errorf("dump links: %w", err)
+	}
+	out := make([]fib.Link, 0, len(links))
+	for _, l := range links {
+		a := l.Attrs()
+		fl := fib.Link{
+			Index:   a.Index,
+			Name:    a.Name,
+			Kind:    fib.KindOther,
+			Up:      a.RawFlags&unix.IFF_UP != 0,
+			Carrier: a.RawFlags&unix.IFF_LOWER_UP != 0,
+			Master:  a.MasterIndex,
+			Group:   a.Group,
+		}
+		switch v := l.(type) {
+		case *netlink.Bridge:
+			fl.Kind = fib.KindBridge
+		case *netlink.Veth:
+			fl.Kind = fib.KindVeth
+		case *netlink.Vrf:
+			fl.Kind = fib.KindVRF
+			fl.VRFTable = fib.TableID(v.Table)
+		}
+		if a.RawFlags&unix.IFF_LOOPBACK != 0 {
+			fl.Kind = fib.KindLoopback
+		}
+		out = append(out, fl)
+	}
+	return out, nil
+}
+
+// loadAddrs dumps the addresses of one family.
+//
+// An address with a peer (10.0.0.1 peer 10.0.0.2/32) has Prefix set to the
+// local address as a host prefix and Peer to the peer with the prefix
+// length, which is the prefix its route covers. Secondary is IPv4's
+// IFA_F_SECONDARY; the same bit means "temporary" for IPv6 and is not
+// copied.
+func (t *target) loadAddrs(family fib.Family, name linkNamer) ([]fib.Address, error) {
+	addrs, err := retry(func() ([]netlink.Addr, error) { return t.h.AddrList(nil, int(family)) })
+	if err != nil {
+		return nil, fmt.Errorf("dump %s addresses: %w", family, err)
+	}
+	out := make([]fib.Address, 0, len(addrs))
+	for _, a := range addrs {
+		fa := fib.Address{
+			Scope:         fib.Scope(a.Scope),
+			Secondary:     family == fib.V4 && a.Flags&unix.IFA_F_SECONDARY != 0,
+			NoPrefixRoute: a.Flags&unix.IFA_F_NOPREFIXROUTE != 0,
+			Tentative:     a.Flags&unix.IFA_F_TENTATIVE != 0,
+			Deprecated:    a.Flags&unix.IFA_F_DEPRECATED != 0,
+		}
+		if fa.Link, err = name(a.LinkIndex); err != nil {
+			return nil, fmt.Errorf("%s address: %w", family, err)
+		}
+		if a.IPNet == nil {
+			return nil, fmt.Errorf("%s address on %s: no address", family, fa.Link)
+		}
+		if fa.Prefix, err = prefixOf(a.IP, a.Mask); err != nil {
+			return nil, fmt.Errorf("%s address on %s: %w", family, fa.Link, err)
+		}
+		if a.Peer != nil {
+			if fa.Peer, err = prefixOf(a.Peer.IP, a.Peer.Mask); err != nil {
+				return nil, fmt.Errorf("%s address on %s: peer: %w", family, fa.Link, err)
+			}
+		}
+		out = append(out, fa)
+	}
+	return out, nil
+}
+
+// prefixOf converts an address and mask from vishvananda/netlink, keeping
+// the host bits.
+func prefixOf(ip net.IP, mask net.IPMask) (netip.Prefix, error) {
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Prefix{}, fmt.Errorf("address of %d bytes", len(ip))
+	}
+	ones, bits := mask.Size()
+	if bits != addr.BitLen() {
+		return netip.Prefix{}, fmt.Errorf("mask of %d bits for %s", bits, addr)
+	}
+	return netip.PrefixFrom(addr, ones), nil
+}

@@ -1,0 +1,146 @@
+package live
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fibguard/fibguard/fib"
+)
+
+// procState is what Load reads from procfs inside the namespace.
+type procState struct {
+	conf map[string]fib.DevConf
+	trie []byte
+}
+
+// readProc reads, from a thread inside the namespace, the IPv4 sysctls of
+// every device and of "all", and /proc/net/fib_trie. It reads
+// /proc/thread-self/net, not /proc/self/net: only the reading thread is in
+// the namespace, and /proc/self/net shows the main thread's.
+func (t *target) readProc(devs []string) (procState, error) {
+	var st procState
+	err := t.do(func() error {
+		st.conf = make(map[string]fib.DevConf, len(devs)+1)
+		for _, dev := range append([]string{fib.ConfAll}, devs...) {
+			c, err := readDevConf(dev)
+			if errors.Is(err, fs.ErrNotExist) {
+				// A device without IPv4 configuration (an MTU below 68
+				// removes it) has no sysctls.
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			st.conf[dev] = c
+		}
+		trie, err := os.ReadFile("/proc/thread-self/net/fib_trie")
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("read fib_trie: %w", err)
+		}
+		st.trie = trie
+		return nil
+	})
+	if err != nil {
+		return procState{}, fmt.Errorf("procfs of %s: %w", t, err)
+	}
+	return st, nil
+}
+
+// readDevConf reads net.ipv4.conf.DEV.* for one device or "all".
+func readDevConf(dev string) (fib.DevConf, error) {
+	dir := filepath.Join("/proc/sys/net/ipv4/conf", dev)
+	var c fib.DevConf
+	for _, f := range []struct {
+		name string
+		set  func(int)
+	}{
+		{"route_localnet", func(v int) { c.RouteLocalnet = v != 0 }},
+		{"forwarding", func(v int) { c.Forwarding = v != 0 }},
+		{"rp_filter", func(v int) { c.RPFilter = v }},
+		{"ignore_routes_with_linkdown", func(v int) { c.IgnoreRoutesWithLinkdown = v != 0 }},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, f.name))
+		if err != nil {
+			return c, fmt.Errorf("sysctl: %w", err)
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return c, fmt.Errorf("sysctl %s/%s: %w", dir, f.name, err)
+		}
+		f.set(v)
+	}
+	return c, nil
+}
+
+// unmerged decides whether the kernel keeps the IPv4 local and main tables
+// apart, which it starts doing for good when the first IPv4 rule is added
+// or deleted (fib_unmerge); nothing reports the state directly.
+//
+// While merged, the local table is an alias of main's trie, so
+// /proc/net/fib_trie prints the same trie under "Local:" and "Main:"; once
+// unmerged, each prints its own entries, and main no longer holds the
+// local and broadcast routes. A table with an empty trie is not printed.
+// So:
+//   - both sections present: merged if and only if they are identical;
+//   - only "Local:": unmerged (a merged main would repeat it);
+//   - otherwise the local table is empty, nothing in fib_trie tells, and
+//     the namespace counts as unmerged only if its IPv4 rules differ from
+//     the default ones. A namespace whose rules were changed and then
+//     restored is then taken as merged; while the local table is empty
+//     both states give the same lookups, but a model that later gains
+//     addresses may differ from the kernel.
+func unmerged(trie []byte, rules []fib.Rule) bool {
+	sections := trieSections(trie)
+	local, hasLocal := sections["Local"]
+	main, hasMain := sections["Main"]
+	switch {
+	case hasLocal && hasMain:
+		return local != main
+	case hasLocal:
+		return true
+	}
+	var v4 []fib.Rule
+	for _, r := range rules {
+		if r.Family == fib.V4 {
+			v4 = append(v4, r)
+		}
+	}
+	return !slices.Equal(v4, fib.DefaultRules(fib.V4))
+}
+
+// trieSections splits /proc/net/fib_trie into the text of each table,
+// keyed by its header without the colon ("Local", "Main", "Id 100").
+func trieSections(trie []byte) map[string]string {
+	sections := make(map[string]string)
+	var (
+		name string
+		body strings.Builder
+	)
+	flush := func() {
+		if name != "" {
+			sections[name] = body.String()
+		}
+		body.Reset()
+	}
+	sc := bufio.NewScanner(bytes.NewReader(trie))
+	for sc.Scan() {
+		line := sc.Text()
+		if line != "" && line[0] != ' ' && strings.HasSuffix(line, ":") {
+			flush()
+			name = strings.TrimSuffix(line, ":")
+			continue
+		}
+		body.WriteString(line)
+		body.WriteByte('\n')
+	}
+	flush()
+	return sections
+}
