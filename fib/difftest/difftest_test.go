@@ -49,6 +49,9 @@ func batch(ns *nstest.NS, lines []string) {
 // device gets carrier, and the model must see what the kernel will use.
 func settle(t *testing.T, ns *nstest.NS) *fib.Model {
 	t.Helper()
+	if err := ns.Settle(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	var prev *fib.Model
 	for range 60 {
 		m, err := live.Load(ns.Path())

@@ -100,29 +100,8 @@ func newWorld(t *testing.T) *nstest.NS {
 // ip before that would race.
 func settle(t *testing.T, n *nstest.NS) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var links []struct {
-			Name      string   `json:"ifname"`
-			Flags     []string `json:"flags"`
-			OperState string   `json:"operstate"`
-		}
-		ipJSON(t, n, &links, "link", "show")
-		settled := true
-		for _, l := range links {
-			down := l.OperState == "DOWN" || l.OperState == "LOWERLAYERDOWN"
-			up := slices.Contains(l.Flags, "UP") && slices.Contains(l.Flags, "LOWER_UP")
-			if up == down {
-				settled = false
-			}
-		}
-		if settled {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("carrier changes not processed after 5s: %+v", links)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := n.Settle(5 * time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 
