@@ -45,13 +45,6 @@ type device struct {
 	addr6 []*Address
 }
 
-func (d *device) addrs(f Family) []*Address {
-	if f == V4 {
-		return d.addr4
-	}
-	return d.addr6
-}
-
 // table is one routing table of one family: a longest-prefix-match trie of
 // nodes.
 type table struct {
@@ -71,8 +64,8 @@ type index struct {
 	// merged is the kernel's "no custom rules" state for IPv4: the local
 	// table's routes live in main's trie and rules are not consulted.
 	merged bool
-	rules map[Family][]*Rule
-	devs  map[string]*device
+	rules  map[Family][]*Rule
+	devs   map[string]*device
 	// byIndex lists the devices in index order, the kernel's device order.
 	byIndex []*device
 	// lo is the loopback device.

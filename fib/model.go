@@ -214,7 +214,8 @@ func validateRule(r *Rule) error {
 	}
 	switch r.Action {
 	case ActionLookup:
-		if r.Table == TableUnspec {
+		// An l3mdev rule looks up the table of the flow's VRF device.
+		if r.Table == TableUnspec && !r.L3MDev {
 			return fmt.Errorf("rule %s: lookup without a table", r)
 		}
 	case ActionGoto, ActionNop, ActionBlackhole, ActionUnreachable, ActionProhibit:

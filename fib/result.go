@@ -58,56 +58,56 @@ type Result struct {
 
 // ErrName returns the errno name of the kernel's refusal ("EINVAL"), or ""
 // if the lookup succeeded.
-func (r *Result) ErrName() string {
-	if r.Err == 0 {
+func (res *Result) ErrName() string {
+	if res.Err == 0 {
 		return ""
 	}
-	return unix.ErrnoName(r.Err)
+	return unix.ErrnoName(res.Err)
 }
 
 // String formats the answer like `ip route get` prints it, or the error.
-func (r *Result) String() string {
-	if r.Err != 0 {
-		return fmt.Sprintf("%s: %s (%s)", r.Dst, r.ErrName(), r.Err.Error())
+func (res *Result) String() string {
+	if res.Err != 0 {
+		return fmt.Sprintf("%s: %s (%s)", res.Dst, res.ErrName(), res.Err.Error())
 	}
 	var b strings.Builder
-	if r.Type != TypeUnicast {
-		b.WriteString(r.Type.String())
+	if res.Type != TypeUnicast {
+		b.WriteString(res.Type.String())
 		b.WriteByte(' ')
 	}
-	b.WriteString(r.Dst.String())
-	if r.Gateway.IsValid() {
-		fmt.Fprintf(&b, " via %s", r.Gateway)
+	b.WriteString(res.Dst.String())
+	if res.Gateway.IsValid() {
+		fmt.Fprintf(&b, " via %s", res.Gateway)
 	}
-	fmt.Fprintf(&b, " dev %s", r.Dev)
-	if r.Table != TableUnspec && r.Table != TableMain {
-		fmt.Fprintf(&b, " table %s", r.Table)
+	fmt.Fprintf(&b, " dev %s", res.Dev)
+	if res.Table != TableUnspec && res.Table != TableMain {
+		fmt.Fprintf(&b, " table %s", res.Table)
 	}
-	if r.PrefSrc.IsValid() {
-		fmt.Fprintf(&b, " src %s", r.PrefSrc)
+	if res.PrefSrc.IsValid() {
+		fmt.Fprintf(&b, " src %s", res.PrefSrc)
 	}
 	return b.String()
 }
 
-func (r *Result) step(s Step) {
-	if r.noTrace {
+func (res *Result) step(s Step) {
+	if res.noTrace {
 		return
 	}
-	if r.Trace == nil {
-		r.Trace = make([]Step, 0, 8)
+	if res.Trace == nil {
+		res.Trace = make([]Step, 0, 8)
 	}
-	r.Trace = append(r.Trace, s)
+	res.Trace = append(res.Trace, s)
 }
 
 // fail records the kernel's refusal and why.
-func (r *Result) fail(err syscall.Errno, note string) {
-	r.Err = err
-	r.step(Step{Kind: StepError, Err: err, Note: note})
+func (res *Result) fail(err syscall.Errno, note string) {
+	res.Err = err
+	res.step(Step{Kind: StepError, Err: err, Note: note})
 }
 
 // failLookup records a refusal that the lookup itself returned: a reject
 // route or rule, or no route at all.
-func (r *Result) failLookup(err syscall.Errno, fr fibResult) {
-	r.Err = err
-	r.step(Step{Kind: StepError, Err: err, Route: fr.route, Rule: fr.rule, Table: fr.table})
+func (res *Result) failLookup(err syscall.Errno, fr fibResult) {
+	res.Err = err
+	res.step(Step{Kind: StepError, Err: err, Route: fr.route, Rule: fr.rule, Table: fr.table})
 }

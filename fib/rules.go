@@ -54,7 +54,7 @@ func ruleSelects(r *Rule, fl *flow) bool {
 	switch {
 	case r.IIF != "" && r.IIF != fl.iif,
 		r.OIF != "" && r.OIF != fl.oif,
-		(r.Mark^fl.mark)&r.mask() != 0,
+		(r.Mark^fl.mark)&r.Mask != 0,
 		r.L3MDev,
 		r.UIDs != nil && (fl.uid < r.UIDs.Start || fl.uid > r.UIDs.End),
 		r.TOS != 0 && r.TOS != fl.tos&legacyTOSMask,

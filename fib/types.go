@@ -426,8 +426,9 @@ type Rule struct {
 	// IIF and OIF select by input and output device name.
 	IIF string `json:"iif,omitempty"`
 	OIF string `json:"oif,omitempty"`
-	// Mark and Mask select by firewall mark; Mask 0 with a non-zero Mark
-	// means 0xffffffff, as in the kernel.
+	// Mark and Mask select by firewall mark: a flow matches when
+	// (flow mark ^ Mark) & Mask == 0. The kernel (and AddRule) turn a mark
+	// given without a mask into Mask 0xffffffff; Mask 0 matches every mark.
 	Mark    uint32     `json:"fwmark,omitempty"`
 	Mask    uint32     `json:"fwmask,omitempty"`
 	TOS     uint8      `json:"tos,omitempty"`
@@ -468,8 +469,8 @@ func (r *Rule) String() string {
 	}
 	if r.Mark != 0 || r.Mask != 0 {
 		fmt.Fprintf(&b, " fwmark 0x%x", r.Mark)
-		if m := r.mask(); m != 0xffffffff {
-			fmt.Fprintf(&b, "/0x%x", m)
+		if r.Mask != 0xffffffff {
+			fmt.Fprintf(&b, "/0x%x", r.Mask)
 		}
 	}
 	if r.IIF != "" {
@@ -515,13 +516,6 @@ func (p PortRange) String() string {
 		return strconv.Itoa(int(p.Start))
 	}
 	return fmt.Sprintf("%d-%d", p.Start, p.End)
-}
-
-func (r *Rule) mask() uint32 {
-	if r.Mask == 0 && r.Mark != 0 {
-		return 0xffffffff
-	}
-	return r.Mask
 }
 
 func prefixText(p netip.Prefix) string {

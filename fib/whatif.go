@@ -244,6 +244,9 @@ func (c AddRule) apply(m *Model) error {
 	if r.Family == 0 {
 		r.Family = V4
 	}
+	if r.Mark != 0 && r.Mask == 0 {
+		r.Mask = 0xffffffff
+	}
 	if err := validateRule(&r); err != nil {
 		return fmt.Errorf("add rule: %w", err)
 	}

@@ -57,7 +57,9 @@ func open(name string) (*target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open network namespace %s: %w", t.path, err)
 		}
-		defer h.Close()
+		// The netlink socket keeps the namespace alive; closing our file
+		// descriptor of it cannot fail in a way that matters here.
+		defer func() { _ = h.Close() }()
 		nsh = h
 	}
 	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -105,8 +106,8 @@ func run(w io.Writer, f *flags, dst string) error {
 	if f.output == "json" {
 		return writeJSON(w, &res, kres)
 	}
-	writeText(w, &res, kres)
-	return nil
+	_, err = io.WriteString(w, text(&res, kres))
+	return err
 }
 
 // answer is the JSON form of a result.
@@ -164,21 +165,25 @@ func writeJSON(w io.Writer, res, kres *fib.Result) error {
 	return enc.Encode(out)
 }
 
-func writeText(w io.Writer, res, kres *fib.Result) {
-	fmt.Fprintln(w, res.String())
+// text renders the answer like `ip route get`, then the trace, then the
+// kernel's answer when there is one.
+func text(res, kres *fib.Result) string {
+	var b strings.Builder
+	b.WriteString(res.String() + "\n")
 	for _, s := range res.Trace {
-		fmt.Fprintf(w, "  %s\n", s)
+		b.WriteString("  " + s.String() + "\n")
 	}
 	if kres == nil {
-		return
+		return b.String()
 	}
-	fmt.Fprintf(w, "kernel: %s\n", kres.String())
+	b.WriteString("kernel: " + kres.String() + "\n")
 	if d := res.Diff(kres); len(d) > 0 {
-		fmt.Fprintln(w, "model and kernel DISAGREE:")
+		b.WriteString("model and kernel DISAGREE:\n")
 		for _, l := range d {
-			fmt.Fprintf(w, "  %s (model != kernel)\n", l)
+			b.WriteString("  " + l + " (model != kernel)\n")
 		}
-		return
+		return b.String()
 	}
-	fmt.Fprintln(w, "model and kernel agree")
+	b.WriteString("model and kernel agree\n")
+	return b.String()
 }

@@ -46,9 +46,11 @@ func writeAtomic(path string, write func(*os.File) error) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
+	// After a successful rename the temporary name is gone and Remove
+	// fails harmlessly; after a failure it removes the partial file.
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	if err := write(tmp); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {

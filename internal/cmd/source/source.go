@@ -55,7 +55,8 @@ func (f *Flags) Load() (*fib.Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open snapshot: %w", err)
 		}
-		defer file.Close()
+		// Read-only: a failed Close loses nothing.
+		defer func() { _ = file.Close() }()
 		m, err := fib.Decode(file)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Snapshot, err)

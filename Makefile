@@ -1,0 +1,118 @@
+# fibguard — developer entry points.
+#
+#   make test    lint, then every test (go test), then a short fuzz run of each Fuzz target
+#   make lint    go vet, gofmt, golangci-lint (.golangci.yml)
+#   make bench   benchmarks into bench.txt (+ benchstat summary when installed)
+#   make build   go build ./... and one binary per cmd/* into ./bin
+#   make tools   install the pinned golangci-lint and benchstat if missing
+#
+# Tests that build network namespaces need root: run `sudo make test`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+MAKEFLAGS += --no-print-directory
+
+# `sudo` usually drops /usr/local/go/bin from PATH: fall back to the standard install.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+GOROOT_BIN := $(shell $(GO) env GOROOT)/bin
+GOFMT := $(GOROOT_BIN)/gofmt
+TOOLBIN := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
+
+# golangci-lint runs `go` itself, so the toolchain must be on PATH too.
+export PATH := $(GOROOT_BIN):$(TOOLBIN):$(PATH)
+
+# Pinned tool versions. Bump them here only.
+GOLANGCI_LINT_VERSION := v2.15.0
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+GOLANGCI_LINT := $(TOOLBIN)/golangci-lint
+BENCHSTAT := $(TOOLBIN)/benchstat
+
+# Knobs: `make test GOTESTFLAGS=-race`, `make test FUZZTIME=1m`, `make bench BENCHCOUNT=10`.
+GOTESTFLAGS ?=
+FUZZTIME ?= 10s
+BENCHCOUNT ?= 6
+
+.PHONY: test unit fuzz lint vet fmt-check golangci bench build tools clean
+
+## test: the whole suite, as CI runs it
+test: lint
+	$(GO) test -count=1 $(GOTESTFLAGS) ./...
+	@$(MAKE) fuzz
+
+unit:
+	$(GO) test -count=1 $(GOTESTFLAGS) ./...
+
+## fuzz: run every `func FuzzXxx` found in *_test.go for $(FUZZTIME), one at a time
+# go test -fuzz accepts one target per run, so each is named exactly (^Name$).
+fuzz:
+	@files=$$(grep -rlE --include='*_test.go' --exclude-dir=.git --exclude-dir=testdata \
+		--exclude-dir=bin '^func Fuzz[A-Za-z0-9_]*\(' . | sort || true); \
+	if [ -z "$$files" ]; then echo "fuzz: no Fuzz targets yet"; exit 0; fi; \
+	for f in $$files; do \
+		dir=$$(dirname "$$f"); \
+		for name in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$f"); do \
+			echo "fuzz: $$dir $$name for $(FUZZTIME)"; \
+			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$dir"; \
+		done; \
+	done
+
+## lint: vet, formatting, golangci-lint
+lint: vet fmt-check golangci
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 \
+		| xargs -0 -r $(GOFMT) -l); \
+	if [ -n "$$out" ]; then \
+		echo "gofmt: these files are not formatted (fix with: gofmt -w FILE):"; \
+		echo "$$out"; \
+		exit 1; \
+	fi; \
+	echo "gofmt: ok"
+
+golangci: tools
+	$(GOLANGCI_LINT) run ./...
+
+## bench: 6 runs of every benchmark, kept in bench.txt for benchstat comparisons
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./... | tee bench.txt
+	@if [ -x "$(BENCHSTAT)" ]; then "$(BENCHSTAT)" bench.txt; \
+	elif command -v benchstat >/dev/null; then benchstat bench.txt; \
+	else echo "bench: benchstat not installed (make tools); raw results in bench.txt"; fi
+
+## build: compile everything, and put one binary per cmd/<name> into ./bin
+build:
+	$(GO) build ./...
+	@if [ -d cmd ]; then \
+		mkdir -p bin; \
+		for d in cmd/*/; do \
+			name=$$(basename "$$d"); \
+			echo "build: bin/$$name"; \
+			$(GO) build -o "bin/$$name" "./cmd/$$name"; \
+		done; \
+	else echo "build: no cmd/ yet"; fi
+
+## tools: install pinned tools into $(TOOLBIN), only when missing or at another version
+# Installed from outside the module (cd /) so go.mod and go.sum are never touched.
+define install_tool
+	@bin="$(TOOLBIN)/$(1)"; \
+	have=$$( [ -x "$$bin" ] && $(GO) version -m "$$bin" 2>/dev/null | awk '$$1=="mod"{print $$3; exit}' || true); \
+	if [ "$$have" = "$(3)" ]; then \
+		echo "tools: $(1) $(3) present"; \
+	else \
+		echo "tools: installing $(2)@$(3) (a few minutes on 2 cores)"; \
+		start=$$(date +%s); \
+		cd / && env GOFLAGS= GOBIN="$(TOOLBIN)" $(GO) install "$(2)@$(3)"; \
+		echo "tools: $(1) $(3) built in $$(( $$(date +%s) - start ))s"; \
+	fi
+endef
+
+tools:
+	$(call install_tool,golangci-lint,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+	$(call install_tool,benchstat,golang.org/x/perf/cmd/benchstat,$(BENCHSTAT_VERSION))
+
+clean:
+	rm -rf bin bench.txt coverage.out coverage.html
