@@ -3,6 +3,7 @@ module github.com/fibguard/fibguard
 go 1.26.8
 
 require (
+	github.com/containernetworking/cni v1.3.1
 	github.com/containernetworking/plugins v1.10.0
 	github.com/gaissmai/bart v0.30.0
 	github.com/spf13/cobra v1.10.2
