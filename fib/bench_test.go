@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/gaissmai/bart"
@@ -82,13 +83,28 @@ func BenchmarkDecodeSnapshot(b *testing.B) {
 	if err := m.Encode(&buf); err != nil {
 		b.Fatal(err)
 	}
+	m = nil
 	b.SetBytes(int64(buf.Len()))
 	b.ReportAllocs()
+	var live uint64
 	for b.Loop() {
 		got, err := Decode(bytes.NewReader(buf.Bytes()))
 		if err != nil {
 			b.Fatal(err)
 		}
 		got.Freeze()
+		b.StopTimer()
+		live = liveHeap() - uint64(buf.Cap())
+		runtime.KeepAlive(got)
+		b.StartTimer()
 	}
+	b.ReportMetric(float64(live)/(1<<20), "MB-live")
+}
+
+// liveHeap returns the bytes of heap in use after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

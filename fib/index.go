@@ -9,13 +9,10 @@ import (
 )
 
 // node holds the routes of one prefix in one table (a leaf of the kernel's
-// trie), ordered the way the kernel tries them, and a link to the node of
-// the next shorter prefix that covers it, so a lookup can fall back to a
-// less specific route without searching again.
+// trie), ordered the way the kernel tries them.
 type node struct {
 	prefix  netip.Prefix
 	entries []entry
-	parent  *node
 	// one holds the entry of a prefix with a single route, so that the
 	// common case reads no memory beyond the node.
 	one [1]entry
@@ -27,11 +24,18 @@ type entry struct {
 	route *Route
 	// dev is the device of the first next hop (nil if none or unknown).
 	dev *device
-	typ RouteType
-	tos uint8
+	// gw and prefSrc are the first next hop's gateway and the route's
+	// preferred source.
+	gw      netip.Addr
+	prefSrc netip.Addr
+	metric  uint32
+	typ     RouteType
+	tos     uint8
+	scope   Scope
 	// single is set for a route with exactly one next hop; dead and
 	// linkdown are that next hop's flags.
 	single   bool
+	hasNH    bool
 	dead     bool
 	linkdown bool
 }
@@ -132,6 +136,10 @@ func buildIndex(m *Model) *index {
 	}
 	ix.merged = !m.Unmerged && onlyDefaultRules(ix.rules[V4])
 
+	// Nodes come from one slab: a model of a million routes is built with
+	// a handful of allocations.
+	slab := make([]node, 0, len(m.Routes))
+	var multi []*node
 	for i := range m.Routes {
 		r := &m.Routes[i]
 		if r.Type == TypeLocal && r.Protocol != "kernel" {
@@ -146,38 +154,36 @@ func buildIndex(m *Model) *index {
 			t = &table{id: key.id}
 			ix.tables[key] = t
 		}
-		n, ok := t.trie.Get(r.Dst)
-		if !ok {
-			n = &node{prefix: r.Dst}
-			t.trie.Insert(r.Dst, n)
-		}
-		n.entries = append(n.entries, ix.entryOf(r))
-	}
-	for _, t := range ix.tables {
-		for p, n := range t.trie.All() {
-			if len(n.entries) == 1 {
-				n.one[0] = n.entries[0]
+		e := ix.entryOf(r)
+		t.trie.Modify(r.Dst, func(n *node, ok bool) (*node, bool) {
+			if !ok {
+				slab = append(slab, node{prefix: r.Dst})
+				n = &slab[len(slab)-1]
+				n.one[0] = e
 				n.entries = n.one[:]
-			} else {
-				slices.SortStableFunc(n.entries, func(a, b entry) int { return aliasOrder(a.route, b.route) })
+				return n, false
 			}
-			if p.Bits() > 0 {
-				shorter := netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked()
-				if _, parent, ok := t.trie.LookupPrefixLPM(shorter); ok {
-					n.parent = parent
-				}
+			if len(n.entries) == 1 {
+				multi = append(multi, n)
 			}
-		}
+			n.entries = append(n.entries, e)
+			return n, false
+		})
+	}
+	for _, n := range multi {
+		slices.SortStableFunc(n.entries, func(a, b entry) int { return aliasOrder(a.route, b.route) })
 	}
 	ix.main4 = ix.table(V4, TableMain)
 	return ix
 }
 
 func (ix *index) entryOf(r *Route) entry {
-	e := entry{route: r, typ: r.Type, tos: r.TOS, single: len(r.NextHops) == 1}
+	e := entry{route: r, typ: r.Type, tos: r.TOS, scope: r.Scope, metric: r.Metric, prefSrc: r.PrefSrc, single: len(r.NextHops) == 1}
 	if len(r.NextHops) > 0 {
 		nh := &r.NextHops[0]
+		e.hasNH = true
 		e.dev = ix.devs[nh.Link]
+		e.gw = nh.Gateway
 		e.dead, e.linkdown = nh.Dead, nh.LinkDown
 	}
 	return e
@@ -225,10 +231,25 @@ func (r *Rule) selectsAll() bool {
 }
 
 // lookup returns the node of the longest prefix in the table that covers
-// dst; its parent chain lists the shorter ones.
+// dst; shorter walks to the less specific ones.
 func (t *table) lookup(dst netip.Addr) *node {
 	n, _ := t.trie.Lookup(dst)
 	return n
+}
+
+// shorter returns the node of the next shorter prefix that covers n, nil
+// if there is none. Lookups only need it when no route of the longest
+// prefix was usable, so it is searched for then rather than stored.
+func (t *table) shorter(n *node) *node {
+	p := n.prefix
+	if p.Bits() == 0 {
+		return nil
+	}
+	_, up, ok := t.trie.LookupPrefixLPM(netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked())
+	if !ok {
+		return nil
+	}
+	return up
 }
 
 func (ix *index) table(f Family, id TableID) *table {

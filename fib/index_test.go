@@ -43,7 +43,7 @@ func randomAddr(r *rand.Rand, f Family) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// TestIndexGolden compares the trie with its parent links against a slow,
+// TestIndexGolden compares the trie and its walk to shorter prefixes against a slow,
 // obviously correct reference: every prefix that contains the address,
 // longest first.
 func TestIndexGolden(t *testing.T) {
@@ -61,7 +61,7 @@ func TestIndexGolden(t *testing.T) {
 					dst = rt.Dst.Addr()
 				}
 				var got []netip.Prefix
-				for n := tab.lookup(dst); n != nil; n = n.parent {
+				for n := tab.lookup(dst); n != nil; n = tab.shorter(n) {
 					got = append(got, n.prefix)
 				}
 				want := slowCovering(m.Routes, dst)

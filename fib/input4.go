@@ -58,7 +58,7 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 		return
 	}
 	res.found(fr)
-	switch fr.route.Type {
+	switch fr.typ {
 	case TypeBroadcast:
 		if !src.IsUnspecified() {
 			if verr := m.validateSource4(ix, fl, dev, 0); verr != 0 {
@@ -81,8 +81,8 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 		res.fail(syscall.EHOSTUNREACH, "forwarding is off on "+dev.Name)
 		return
 	}
-	if fr.route.Type != TypeUnicast {
-		res.fail(syscall.EINVAL, "martian destination: "+fr.route.Type.String()+" route cannot be forwarded")
+	if fr.typ != TypeUnicast {
+		res.fail(syscall.EINVAL, "martian destination: "+fr.typ.String()+" route cannot be forwarded")
 		return
 	}
 	out := fr.dev.link
@@ -91,7 +91,7 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 		return
 	}
 	res.Dev = out.Name
-	res.Gateway = fr.nh.Gateway
+	res.Gateway = fr.gw
 	res.step(Step{Kind: StepDevice, Dev: out.Name, Note: "forwarded through the route's device"})
 }
 
@@ -128,7 +128,7 @@ func (m *Model) validateSource4(ix *index, fl *flow, dev *Link, oif int) syscall
 		}
 		return 0
 	}
-	if fr.route.Type != TypeUnicast {
+	if fr.typ != TypeUnicast {
 		return syscall.EINVAL
 	}
 	for _, nh := range fr.route.NextHops {

@@ -20,13 +20,13 @@ var (
 // the device ignores link-down routes, and match the requested output
 // device.
 func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
-	for n := t.lookup(fl.dst); n != nil; n = n.parent {
+	for n := t.lookup(fl.dst); n != nil; n = t.shorter(n) {
 		for i := range n.entries {
 			e := &n.entries[i]
 			if e.tos != 0 && e.tos != fl.tos&legacyTOSMask {
 				continue
 			}
-			fr := fibResult{route: e.route, table: t.id}
+			fr := fibResult{route: e.route, table: t.id, typ: e.typ, prefSrc: e.prefSrc, scope: e.scope, multipath: !e.single}
 			switch e.typ {
 			case TypeBlackhole:
 				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
@@ -45,7 +45,7 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 				if e.dead || (e.linkdown && !fl.ignoreL && e.dev != nil && e.dev.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && (e.dev == nil || e.dev.link.Name != fl.oif)) {
 					continue
 				}
-				fr.nh, fr.dev = &e.route.NextHops[0], e.dev
+				fr.hasNH, fr.dev, fr.gw = true, e.dev, e.gw
 				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, 0
 			}
@@ -55,7 +55,7 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 				if nh.Dead || (nh.LinkDown && !fl.ignoreL && d != nil && d.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && nh.Link != fl.oif) {
 					continue
 				}
-				fr.nh, fr.dev = nh, d
+				fr.hasNH, fr.dev, fr.gw, fr.nhName = true, d, nh.Gateway, nh.Link
 				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, 0
 			}
@@ -177,10 +177,10 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 		return
 	}
 	res.found(fr)
-	if fr.route.Type == TypeLocal {
+	if fr.typ == TypeLocal {
 		if !saddr.IsValid() {
-			if fr.route.PrefSrc.IsValid() {
-				saddr = fr.route.PrefSrc
+			if fr.prefSrc.IsValid() {
+				saddr = fr.prefSrc
 			} else {
 				saddr = fl.dst
 			}
@@ -191,18 +191,18 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 	}
 	devOut = fr.dev
 	if devOut == nil {
-		res.fail(syscall.ENODEV, "route names an unknown device "+fr.nh.Link)
+		res.fail(syscall.ENODEV, "route names an unknown device "+fr.route.Dev())
 		return
 	}
-	if len(fr.route.NextHops) > 1 {
-		res.step(Step{Kind: StepDevice, Dev: fr.nh.Link, Note: "multipath route: the model reports the first usable next hop; the kernel picks one by flow hash"})
+	if fr.multipath {
+		res.step(Step{Kind: StepDevice, Dev: devOut.link.Name, Note: "multipath route: the model reports the first usable next hop; the kernel picks one by flow hash"})
 	}
 	if !saddr.IsValid() {
-		if fr.route.PrefSrc.IsValid() {
-			saddr = fr.route.PrefSrc
+		if fr.prefSrc.IsValid() {
+			saddr = fr.prefSrc
 			res.step(Step{Kind: StepSource, Addr: saddr, Note: "the route's preferred source"})
 		} else {
-			saddr = m.selectAddr4(ix, devOut, fr.nh.Gateway, fr.route.Scope)
+			saddr = m.selectAddr4(ix, devOut, fr.gw, fr.scope)
 			if saddr.IsValid() {
 				res.step(Step{Kind: StepSource, Addr: saddr, Note: "first primary address of suitable scope, preferring the route's device"})
 			}
@@ -241,9 +241,9 @@ func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut 
 	if !fl.hasSrcGiven {
 		res.PrefSrc = saddr
 	}
-	if fr.nh != nil && typ != TypeBroadcast && typ != TypeLocal {
+	if fr.hasNH && typ != TypeBroadcast && typ != TypeLocal {
 		if typ != TypeMulticast || fr.route.Dst.Bits() >= 4 {
-			res.Gateway = fr.nh.Gateway
+			res.Gateway = fr.gw
 		}
 	}
 }
@@ -266,7 +266,7 @@ func (m *Model) ownerOf4(ix *index, a netip.Addr) *device {
 	if t == nil {
 		return nil
 	}
-	for n := t.lookup(a); n != nil; n = n.parent {
+	for n := t.lookup(a); n != nil; n = t.shorter(n) {
 		for _, e := range n.entries {
 			if e.route.Table != TableLocal {
 				continue

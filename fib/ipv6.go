@@ -21,28 +21,27 @@ func needStrict6(a netip.Addr) bool {
 // (or, when strict, requiring) the requested device; otherwise back off to
 // a shorter prefix. Reject types carry their error.
 func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
-	for n := t.lookup(fl.dst); n != nil; n = n.parent {
+	for n := t.lookup(fl.dst); n != nil; n = t.shorter(n) {
 		if r := selectRoute6(n.entries, fl.prefer, fl.strict); r != nil {
-			fr := fibResult{route: r, table: t.id}
-			if len(r.NextHops) > 0 {
-				fr.nh = &r.NextHops[0]
-				fr.dev = m.idx.dev(fr.nh.Link)
+			fr := fibResult{route: r.route, table: t.id, typ: r.typ, prefSrc: r.prefSrc, scope: r.scope}
+			if r.hasNH {
+				fr.hasNH, fr.dev, fr.gw = true, r.dev, r.gw
 			}
-			switch r.Type {
+			switch r.typ {
 			case TypeBlackhole:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
 				return fr, syscall.EINVAL
 			case TypeUnreachable:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
 				return fr, syscall.EHOSTUNREACH
 			case TypeProhibit:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+				res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
 				return fr, syscall.EACCES
 			case TypeThrow:
-				res.step(Step{Kind: StepThrow, Table: t.id, Route: r})
+				res.step(Step{Kind: StepThrow, Table: t.id, Route: r.route})
 				return fr, syscall.EAGAIN
 			}
-			res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+			res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
 			return fr, 0
 		}
 	}
@@ -53,28 +52,28 @@ func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscal
 // selectRoute6 picks among the routes of one prefix (in metric order): the
 // first metric group with a usable route; in it, the first route on the
 // requested device, else (when not strict) the first usable one.
-func selectRoute6(entries []entry, oif string, strict bool) *Route {
-	var best *Route
+func selectRoute6(entries []entry, oif string, strict bool) *entry {
+	var best *entry
 	bestScore := -1
 	for i := range entries {
-		r := entries[i].route
-		if i > 0 && r.Metric != entries[i-1].route.Metric {
+		e := &entries[i]
+		if i > 0 && e.metric != entries[i-1].metric {
 			if best != nil {
 				return best
 			}
 			bestScore = -1
 		}
-		if len(r.NextHops) == 0 || r.NextHops[0].Dead {
+		if !e.hasNH || e.dead {
 			continue
 		}
 		score := 0
-		if oif == "" || r.NextHops[0].Link == oif {
+		if oif == "" || (e.dev != nil && e.dev.link.Name == oif) {
 			score = 2
 		} else if strict {
 			continue
 		}
 		if score > bestScore {
-			best, bestScore = r, score
+			best, bestScore = e, score
 		}
 	}
 	return best
@@ -136,16 +135,16 @@ func (m *Model) finish6(ix *index, fl *flow, fr fibResult, res *Result, output b
 	if r.Type == TypeLocal || (r.Type == TypeAnycast && r.Protocol == "kernel") {
 		res.Dev = ix.lo.link.Name
 		res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "a local route is delivered through the loopback device, whatever device the route names"})
-	} else if fr.nh != nil {
-		res.Gateway = fr.nh.Gateway
+	} else if fr.hasNH {
+		res.Gateway = fr.gw
 	}
 	if !output {
 		return
 	}
 	switch {
-	case r.PrefSrc.IsValid():
-		res.PrefSrc = r.PrefSrc
-		res.step(Step{Kind: StepSource, Addr: r.PrefSrc, Note: "the route's preferred source"})
+	case fr.prefSrc.IsValid():
+		res.PrefSrc = fr.prefSrc
+		res.step(Step{Kind: StepSource, Addr: fr.prefSrc, Note: "the route's preferred source"})
 	default:
 		if a := m.selectAddr6(ix, fr.dev, fl.dst); a.IsValid() {
 			res.PrefSrc = a

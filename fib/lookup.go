@@ -61,7 +61,7 @@ func (res *Result) found(fr fibResult) {
 	res.Rule = fr.rule
 	res.Table = fr.table
 	if fr.route != nil {
-		res.Type = fr.route.Type
+		res.Type = fr.typ
 	}
 }
 

@@ -34,11 +34,18 @@ type flow struct {
 // fibResult is what a table lookup found.
 type fibResult struct {
 	route *Route
-	nh    *NextHop
-	// dev is the device of nh.
-	dev   *device
-	table TableID
-	rule  *Rule
+	// typ, prefSrc and scope are the route's; dev and gw are those of the
+	// chosen next hop (nhName names it when dev is unknown).
+	typ       RouteType
+	prefSrc   netip.Addr
+	scope     Scope
+	dev       *device
+	gw        netip.Addr
+	nhName    string
+	hasNH     bool
+	multipath bool
+	table     TableID
+	rule      *Rule
 }
 
 // legacyTOSMask keeps the TOS bits that routes and rules compare
@@ -147,6 +154,7 @@ func suppressed(ix *index, r *Rule, fr *fibResult, res *Result) bool {
 		return true
 	}
 	if r.SuppressIfGroup >= 0 && len(fr.route.NextHops) > 0 {
+		// The kernel looks at the device of the route's first next hop.
 		if d := ix.dev(fr.route.NextHops[0].Link); d != nil && int(d.link.Group) == r.SuppressIfGroup {
 			res.step(Step{Kind: StepSuppress, Rule: r, Note: "device " + d.link.Name + " is in the suppressed group"})
 			return true

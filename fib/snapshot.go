@@ -11,10 +11,14 @@ import (
 // and Decode reads. docs/snapshot-format.md describes it.
 const SnapshotVersion = "fibguard.snapshot/v1"
 
-// snapshot is the file format: a version line and the model.
+// snapshot is the file format: a version line and the model, with each
+// route as one line of text (Route.MarshalText). The routes are decoded as
+// strings first and parsed into a slice of the right size, so a snapshot
+// of a million routes never grows a slice of Route values.
 type snapshot struct {
 	Version string `json:"version"`
 	*Model
+	Routes []string `json:"routes"`
 }
 
 // Encode writes the model as a snapshot.
@@ -22,7 +26,15 @@ func (m *Model) Encode(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetIndent("", " ")
-	if err := enc.Encode(snapshot{Version: SnapshotVersion, Model: m}); err != nil {
+	s := snapshot{Version: SnapshotVersion, Model: m, Routes: make([]string, len(m.Routes))}
+	for i := range m.Routes {
+		text, err := m.Routes[i].MarshalText()
+		if err != nil {
+			return fmt.Errorf("encode snapshot: %w", err)
+		}
+		s.Routes[i] = string(text)
+	}
+	if err := enc.Encode(s); err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -42,6 +54,14 @@ func Decode(r io.Reader) (*Model, error) {
 	}
 	if s.Version != SnapshotVersion {
 		return nil, fmt.Errorf("decode snapshot: version %q, want %q", s.Version, SnapshotVersion)
+	}
+	s.Model.Routes = make([]Route, len(s.Routes))
+	w := make(words)
+	for i, line := range s.Routes {
+		if err := s.Model.Routes[i].parse(line, w); err != nil {
+			return nil, fmt.Errorf("decode snapshot: route %d %q: %w", i, line, err)
+		}
+		s.Routes[i] = ""
 	}
 	if err := s.Model.Validate(); err != nil {
 		return nil, fmt.Errorf("decode snapshot: %w", err)

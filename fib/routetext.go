@@ -1,0 +1,262 @@
+package fib
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// MarshalText writes the route as one canonical line in iproute2's words,
+// the form snapshots store:
+//
+//	TYPE DST [from SRC] [tos 0xNN] [via GW] [dev DEV] table TABLE
+//	[proto PROTO] scope SCOPE [src PREFSRC] [metric N] [onlink] [linkdown]
+//	[dead] {nexthop [via GW] dev DEV weight W [onlink] [linkdown] [dead]}
+//
+// DST always carries its prefix length, so the family is never ambiguous.
+func (r Route) MarshalText() ([]byte, error) {
+	b := make([]byte, 0, 96)
+	b = append(b, r.Type.String()...)
+	b = append(b, ' ')
+	b = r.Dst.AppendTo(b)
+	if r.Src.IsValid() {
+		b = append(b, " from "...)
+		b = r.Src.AppendTo(b)
+	}
+	if r.TOS != 0 {
+		b = append(b, " tos 0x"...)
+		b = strconv.AppendUint(b, uint64(r.TOS), 16)
+	}
+	single := len(r.NextHops) == 1
+	if single {
+		b = appendNextHop(b, r.NextHops[0], false)
+	}
+	b = append(b, " table "...)
+	b = append(b, r.Table.String()...)
+	if r.Protocol != "" {
+		b = append(b, " proto "...)
+		b = append(b, r.Protocol...)
+	}
+	b = append(b, " scope "...)
+	b = append(b, r.Scope.String()...)
+	if r.PrefSrc.IsValid() {
+		b = append(b, " src "...)
+		b = r.PrefSrc.AppendTo(b)
+	}
+	if r.Metric != 0 {
+		b = append(b, " metric "...)
+		b = strconv.AppendUint(b, uint64(r.Metric), 10)
+	}
+	if single {
+		b = appendNextHopFlags(b, r.NextHops[0])
+	}
+	if len(r.NextHops) > 1 {
+		for _, nh := range r.NextHops {
+			b = append(b, " nexthop"...)
+			b = appendNextHop(b, nh, true)
+			b = appendNextHopFlags(b, nh)
+		}
+	}
+	return b, nil
+}
+
+func appendNextHop(b []byte, nh NextHop, weight bool) []byte {
+	if nh.Gateway.IsValid() {
+		b = append(b, " via "...)
+		b = nh.Gateway.AppendTo(b)
+	}
+	if nh.Link != "" {
+		b = append(b, " dev "...)
+		b = append(b, nh.Link...)
+	}
+	if weight {
+		b = append(b, " weight "...)
+		b = strconv.AppendInt(b, int64(max(nh.Weight, 1)), 10)
+	}
+	return b
+}
+
+func appendNextHopFlags(b []byte, nh NextHop) []byte {
+	if nh.OnLink {
+		b = append(b, " onlink"...)
+	}
+	if nh.LinkDown {
+		b = append(b, " linkdown"...)
+	}
+	if nh.Dead {
+		b = append(b, " dead"...)
+	}
+	return b
+}
+
+// UnmarshalText reads a line written by MarshalText. Every word must be
+// understood: an unknown keyword, a bad prefix or a missing value is an
+// error naming it.
+func (r *Route) UnmarshalText(text []byte) error {
+	s := string(text)
+	if err := r.parse(s, nil); err != nil {
+		return fmt.Errorf("route %q: %w", s, err)
+	}
+	return nil
+}
+
+// ParseRoute reads a route line in the form MarshalText writes.
+func ParseRoute(s string) (Route, error) {
+	var r Route
+	err := r.UnmarshalText([]byte(s))
+	return r, err
+}
+
+// words interns the device names and protocols of many parsed routes, so
+// a large table holds each name once rather than a piece of every line.
+type words map[string]string
+
+func (w words) intern(s string) string {
+	if w == nil {
+		return strings.Clone(s)
+	}
+	if v, ok := w[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	w[v] = v
+	return v
+}
+
+func (r *Route) parse(s string, w words) error {
+	*r = Route{}
+	tok := tokens{rest: s}
+	typ, ok := tok.next()
+	if !ok {
+		return fmt.Errorf("empty")
+	}
+	var err error
+	if r.Type, err = ParseRouteType(typ); err != nil {
+		return err
+	}
+	dst, ok := tok.next()
+	if !ok {
+		return fmt.Errorf("no destination")
+	}
+	if r.Dst, err = netip.ParsePrefix(dst); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	if r.Dst != r.Dst.Masked() {
+		return fmt.Errorf("destination %s has host bits set", r.Dst)
+	}
+	r.Family = FamilyOf(r.Dst.Addr())
+	var nh *NextHop // the next hop words apply to
+	haveTable, haveScope := false, false
+	for {
+		key, ok := tok.next()
+		if !ok {
+			break
+		}
+		switch key {
+		case "onlink", "linkdown", "dead":
+			if nh == nil {
+				if len(r.NextHops) != 0 {
+					return fmt.Errorf("%s after nexthops", key)
+				}
+				r.NextHops = append(r.NextHops, NextHop{})
+				nh = &r.NextHops[0]
+			}
+			switch key {
+			case "onlink":
+				nh.OnLink = true
+			case "linkdown":
+				nh.LinkDown = true
+			default:
+				nh.Dead = true
+			}
+			continue
+		case "nexthop":
+			if len(r.NextHops) > 0 && r.NextHops[0].Weight == 0 {
+				return fmt.Errorf("nexthop after a single next hop")
+			}
+			r.NextHops = append(r.NextHops, NextHop{Weight: 1})
+			nh = &r.NextHops[len(r.NextHops)-1]
+			continue
+		}
+		val, ok := tok.next()
+		if !ok {
+			return fmt.Errorf("%s without a value", key)
+		}
+		switch key {
+		case "from":
+			if r.Src, err = netip.ParsePrefix(val); err != nil {
+				return fmt.Errorf("from: %w", err)
+			}
+		case "tos":
+			v, err := strconv.ParseUint(strings.TrimPrefix(val, "0x"), 16, 8)
+			if err != nil {
+				return fmt.Errorf("tos %q: %w", val, err)
+			}
+			r.TOS = uint8(v)
+		case "via", "dev", "weight":
+			if nh == nil {
+				r.NextHops = append(r.NextHops, NextHop{})
+				nh = &r.NextHops[0]
+			}
+			switch key {
+			case "via":
+				if nh.Gateway, err = netip.ParseAddr(val); err != nil {
+					return fmt.Errorf("via: %w", err)
+				}
+			case "dev":
+				nh.Link = w.intern(val)
+			default:
+				w, err := strconv.Atoi(val)
+				if err != nil || w < 1 {
+					return fmt.Errorf("weight %q", val)
+				}
+				nh.Weight = w
+			}
+		case "table":
+			if r.Table, err = ParseTableID(val); err != nil {
+				return err
+			}
+			haveTable = true
+		case "proto":
+			r.Protocol = w.intern(val)
+		case "scope":
+			if r.Scope, err = ParseScope(val); err != nil {
+				return err
+			}
+			haveScope = true
+		case "src":
+			if r.PrefSrc, err = netip.ParseAddr(val); err != nil {
+				return fmt.Errorf("src: %w", err)
+			}
+		case "metric":
+			v, err := strconv.ParseUint(val, 10, 32)
+			if err != nil {
+				return fmt.Errorf("metric %q: %w", val, err)
+			}
+			r.Metric = uint32(v)
+		default:
+			return fmt.Errorf("unknown keyword %q", key)
+		}
+	}
+	if !haveTable || !haveScope {
+		return fmt.Errorf("table and scope are required")
+	}
+	if len(r.NextHops) == 1 {
+		r.NextHops[0].Weight = 0
+	}
+	return nil
+}
+
+// tokens splits a line at spaces without allocating.
+type tokens struct{ rest string }
+
+func (t *tokens) next() (string, bool) {
+	t.rest = strings.TrimLeft(t.rest, " ")
+	if t.rest == "" {
+		return "", false
+	}
+	word, rest, _ := strings.Cut(t.rest, " ")
+	t.rest = rest
+	return word, true
+}
