@@ -20,7 +20,11 @@ type AddLink struct{ Link Link }
 // (fib_add_ifaddr for IPv4, addrconf for IPv6).
 type AddAddress struct{ Address Address }
 
-// AddRoute plans a route, as `ip route add` would add it.
+// AddRoute plans a route, as `ip route add` would add it: a zero Table is
+// main (local for local and broadcast routes), a zero Type unicast, and a
+// zero Scope what iproute2 picks: host for local routes, link for
+// broadcast, multicast and unicast routes without a gateway, global
+// otherwise.
 type AddRoute struct{ Route Route }
 
 // AddRule plans a policy rule. Like the kernel, the first custom IPv4 rule
@@ -90,7 +94,8 @@ func (c AddAddress) apply(m *Model) error {
 
 // addAddr4 adds an IPv4 address as iproute2 and the kernel do: loopback
 // addresses get host scope, an address in the subnet of a primary becomes
-// secondary, primaries are kept in scope order, and fib_add_ifaddr adds the
+// secondary, primaries are kept narrowest scope first (host before link
+// before global, as __inet_insert_ifa orders them), and fib_add_ifaddr adds the
 // local route, the prefix route (itself local on the loopback device) and
 // the subnet broadcast route, all with the primary address as source.
 func (m *Model) addAddr4(dev Link, a Address) error {
@@ -108,21 +113,25 @@ func (m *Model) addAddr4(dev Link, a Address) error {
 	}
 	pos := len(m.Addrs)
 	if !a.Secondary {
-		// Primaries of a device are ordered by scope; insert after the last
-		// primary of the same device whose scope is not wider.
-		last := -1
+		// Insert after the last primary of the device whose scope is at
+		// least as narrow, else before the device's first address.
+		first, last := -1, -1
 		for i, o := range m.Addrs {
-			if o.Link == a.Link && o.Prefix.Addr().Is4() {
-				if !o.Secondary && o.Scope <= a.Scope {
-					last = i
-				}
-				if last < 0 {
-					pos = i
-				}
+			if o.Link != a.Link || !o.Prefix.Addr().Is4() {
+				continue
+			}
+			if first < 0 {
+				first = i
+			}
+			if !o.Secondary && o.Scope >= a.Scope {
+				last = i
 			}
 		}
-		if last >= 0 {
+		switch {
+		case last >= 0:
 			pos = last + 1
+		case first >= 0:
+			pos = first
 		}
 	}
 	m.Addrs = slices.Insert(m.Addrs, pos, a)
@@ -136,7 +145,7 @@ func (m *Model) addAddr4(dev Link, a Address) error {
 		if t != TypeLocal {
 			scope = ScopeLink
 		}
-		return Route{Family: V4, Table: table, Type: t, Dst: dst, Scope: scope, Protocol: "kernel", PrefSrc: src, NextHops: []NextHop{{Link: dev.Name, LinkDown: !dev.Carrier && dev.Kind != KindLoopback}}}
+		return Route{Family: V4, Table: table, Type: t, Dst: dst, Scope: scope, Protocol: "kernel", PrefSrc: src, NextHops: []NextHop{{Link: dev.Name, LinkDown: dev.Up && !dev.Carrier && dev.Kind != KindLoopback}}}
 	}
 	m.addKernelRoute(kernel(TypeLocal, netip.PrefixFrom(addr, 32)))
 	if !dev.Up {
@@ -158,10 +167,12 @@ func (m *Model) addAddr4(dev Link, a Address) error {
 	return nil
 }
 
-// addAddr6 adds an IPv6 address as addrconf does: a local route in table
-// local (metric 0) and, unless noprefixroute or /128, a prefix route in main
-// (metric 256). Duplicate address detection is not modelled: the address is
-// usable at once, as with `nodad`.
+// addAddr6 adds an IPv6 address as addrconf does: the address goes before
+// the device's addresses of the same or a wider scope (newest first), a
+// local route goes in table local (metric 0) and, on an up device and
+// unless noprefixroute, a prefix route in main (metric 256; for a /128
+// too). Duplicate address detection is not modelled: the address is usable
+// at once, as with `nodad`.
 func (m *Model) addAddr6(dev Link, a Address) error {
 	addr := a.Prefix.Addr()
 	if a.Scope == ScopeUniverse {
@@ -172,16 +183,37 @@ func (m *Model) addAddr6(dev Link, a Address) error {
 			a.Scope = ScopeLink
 		}
 	}
-	m.Addrs = append(m.Addrs, a)
+	pos := len(m.Addrs)
+	for i, o := range m.Addrs {
+		if o.Link == a.Link && o.Prefix.Addr().Is6() && scopeRank6(o.Scope) <= scopeRank6(a.Scope) {
+			pos = i
+			break
+		}
+	}
+	m.Addrs = slices.Insert(m.Addrs, pos, a)
+	nh := []NextHop{{Link: dev.Name}}
+	m.addKernelRoute(Route{Family: V6, Table: TableLocal, Type: TypeLocal, Dst: netip.PrefixFrom(addr, 128), Protocol: "kernel", NextHops: nh})
 	if !dev.Up {
 		return nil
 	}
-	nh := []NextHop{{Link: dev.Name}}
-	m.addKernelRoute(Route{Family: V6, Table: TableLocal, Type: TypeLocal, Dst: netip.PrefixFrom(addr, 128), Protocol: "kernel", NextHops: nh})
-	if !a.NoPrefixRoute && a.Prefix.Bits() < 128 {
+	if !a.NoPrefixRoute {
 		m.addKernelRoute(Route{Family: V6, Table: TableMain, Type: TypeUnicast, Dst: a.Prefix.Masked(), Protocol: "kernel", Metric: 256, NextHops: slices.Clone(nh)})
 	}
 	return nil
+}
+
+// scopeRank6 orders IPv6 address scopes as the kernel's address list does
+// (IFA_SITE 0x40, IFA_LINK 0x20, IFA_HOST 0x10, global 0).
+func scopeRank6(s Scope) int {
+	switch s {
+	case ScopeSite:
+		return 0x40
+	case ScopeLink:
+		return 0x20
+	case ScopeHost:
+		return 0x10
+	}
+	return 0
 }
 
 // addKernelRoute adds a route unless an identical one exists (the kernel
@@ -219,6 +251,15 @@ func (c AddRoute) apply(m *Model) error {
 	}
 	if r.Type == TypeUnspec {
 		r.Type = TypeUnicast
+	}
+	if r.Scope == ScopeUniverse && r.Family == V4 {
+		switch {
+		case r.Type == TypeLocal:
+			r.Scope = ScopeHost
+		case r.Type == TypeBroadcast || r.Type == TypeMulticast ||
+			r.Type == TypeUnicast && len(r.NextHops) > 0 && !r.NextHops[0].Gateway.IsValid():
+			r.Scope = ScopeLink
+		}
 	}
 	if r.Family == V6 && r.Metric == 0 && r.Type != TypeLocal {
 		r.Metric = 1024

@@ -1,0 +1,36 @@
+package live
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/fibguard/fibguard/internal/nstest"
+)
+
+// BenchmarkLoad100k measures building a model of a namespace with 100,000
+// routes over netlink.
+func BenchmarkLoad100k(b *testing.B) {
+	ns := nstest.NewWithLoUp(b)
+	lines := []string{"link add br0 type bridge", "link set br0 up", "addr add 10.0.0.1/16 dev br0"}
+	for i := range 100_000 {
+		lines = append(lines, fmt.Sprintf("route add %d.%d.%d.0/24 via 10.0.0.2 table %d", 11+i>>16, i>>8&0xff, i&0xff, 100+i%4))
+	}
+	cmd := exec.Command("ip", "-n", ns.Name(), "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("ip -batch: %v: %s", err, out)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := Load(ns.Path())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(m.Routes) < 100_000 {
+			b.Fatalf("loaded %d routes", len(m.Routes))
+		}
+		m.Freeze()
+	}
+}
