@@ -121,22 +121,27 @@ type answer struct {
 	Error   string     `json:"error"`
 	Rule    string     `json:"rule,omitempty"`
 	Route   string     `json:"route,omitempty"`
-	Trace   []fib.Step `json:"trace,omitempty"`
+	Trace   []string `json:"trace,omitempty"`
 }
 
 func toAnswer(r *fib.Result) answer {
-	a := answer{Dst: r.Dst.String(), Dev: r.Dev, Error: r.ErrName(), Trace: r.Trace}
-	if r.Type != fib.TypeUnspec {
-		a.Type = r.Type.String()
+	a := answer{Dst: r.Dst.String(), Error: r.ErrName()}
+	for _, s := range r.Trace {
+		a.Trace = append(a.Trace, s.String())
 	}
-	if r.Table != fib.TableUnspec {
-		a.Table = r.Table.String()
-	}
-	if r.Gateway.IsValid() {
-		a.Gateway = r.Gateway.String()
-	}
-	if r.PrefSrc.IsValid() {
-		a.PrefSrc = r.PrefSrc.String()
+	// A refused lookup has no type, table or device; rule and route still
+	// say what led to the refusal.
+	if r.Err == 0 {
+		a.Type, a.Dev = r.Type.String(), r.Dev
+		if r.Table != fib.TableUnspec {
+			a.Table = r.Table.String()
+		}
+		if r.Gateway.IsValid() {
+			a.Gateway = r.Gateway.String()
+		}
+		if r.PrefSrc.IsValid() {
+			a.PrefSrc = r.PrefSrc.String()
+		}
 	}
 	if r.Rule != nil {
 		a.Rule = r.Rule.String()
@@ -158,6 +163,9 @@ func writeJSON(w io.Writer, res, kres *fib.Result) error {
 	out["model"] = a
 	out["kernel"] = toAnswer(kres)
 	diff := res.Diff(kres)
+	if diff == nil {
+		diff = []string{}
+	}
 	out["agree"] = len(diff) == 0
 	out["differences"] = diff
 	enc := json.NewEncoder(w)
