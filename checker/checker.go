@@ -7,7 +7,11 @@
 package checker
 
 import (
+	"errors"
+	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
@@ -39,6 +43,9 @@ type Finding struct {
 	Trace []string `json:"trace,omitempty"`
 	// Fix says what to change.
 	Fix string `json:"fix"`
+	// Address is the pod IP the finding is about, if any; findings of the
+	// same code are sorted by it.
+	Address netip.Addr `json:"address,omitzero"`
 }
 
 // Input is what the checks look at.
@@ -57,10 +64,36 @@ type Input struct {
 	ClusterCIDRs []netip.Prefix
 }
 
+// Valid reports whether s is one of the known severities.
+func (s Severity) Valid() bool {
+	return s == SeverityError || s == SeverityWarning
+}
+
 // Options change which checks run and how bad their findings are.
 type Options struct {
 	// Disabled checks are not run.
 	Disabled map[Code]bool
 	// Severity overrides a check's default severity.
 	Severity map[Code]Severity
+}
+
+// Validate reports every unknown code and invalid severity in the options
+// at once, so a plugin can refuse its configuration before any pod is
+// checked. Check itself ignores overrides that are not valid.
+func (o Options) Validate() error {
+	var errs []error
+	for _, c := range slices.Sorted(maps.Keys(o.Disabled)) {
+		if !Known(c) {
+			errs = append(errs, fmt.Errorf("disabled check %q: unknown code", c))
+		}
+	}
+	for _, c := range slices.Sorted(maps.Keys(o.Severity)) {
+		if !Known(c) {
+			errs = append(errs, fmt.Errorf("severity of check %q: unknown code", c))
+		}
+		if s := o.Severity[c]; !s.Valid() {
+			errs = append(errs, fmt.Errorf("severity of check %q: %q is neither %q nor %q", c, s, SeverityError, SeverityWarning))
+		}
+	}
+	return errors.Join(errs...)
 }

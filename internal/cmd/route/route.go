@@ -112,15 +112,15 @@ func run(w io.Writer, f *flags, dst string) error {
 
 // answer is the JSON form of a result.
 type answer struct {
-	Dst     string     `json:"dst"`
-	Type    string     `json:"type"`
-	Table   string     `json:"table"`
-	Dev     string     `json:"dev"`
-	Gateway string     `json:"gateway"`
-	PrefSrc string     `json:"prefsrc"`
-	Error   string     `json:"error"`
-	Rule    string     `json:"rule,omitempty"`
-	Route   string     `json:"route,omitempty"`
+	Dst     string   `json:"dst"`
+	Type    string   `json:"type"`
+	Table   string   `json:"table"`
+	Dev     string   `json:"dev"`
+	Gateway string   `json:"gateway"`
+	PrefSrc string   `json:"prefsrc"`
+	Error   string   `json:"error"`
+	Rule    string   `json:"rule,omitempty"`
+	Route   string   `json:"route,omitempty"`
 	Trace   []string `json:"trace,omitempty"`
 }
 

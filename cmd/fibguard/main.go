@@ -1,0 +1,24 @@
+// Command fibguard is the chained CNI plugin that refuses pod networks the
+// kernel would not route to the pod. All logic lives in package plugin;
+// docs/plugin.md documents the configuration and error codes.
+package main
+
+import (
+	"log"
+	"os"
+
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/fibguard/fibguard/plugin"
+)
+
+func main() {
+	if e := plugin.LimitStdin(os.Getenv("CNI_COMMAND"), plugin.MaxConfigSize); e != nil {
+		// As skel.PluginMainFuncs does: the error JSON on stdout, exit 1.
+		if err := e.Print(); err != nil {
+			log.Print("Error writing error JSON to stdout: ", err)
+		}
+		os.Exit(1)
+	}
+	skel.PluginMainFuncs(plugin.New().Funcs(), plugin.Versions, plugin.About())
+}

@@ -1,0 +1,287 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/fib/live"
+)
+
+// fibguard's own error codes; the spec leaves 100 and up to plugins.
+const (
+	// CodeRejected: in enforce mode, a check found a problem of severity
+	// error. The message names the first finding, details holds all.
+	CodeRejected uint = 100
+	// CodeInternal: fibguard could not check the pod (a model could not
+	// be read, a bug) and failurePolicy is Fail.
+	CodeInternal uint = 101
+)
+
+// Versions are the CNI spec versions fibguard speaks. 0.1.0 and 0.2.0
+// are left out: their results have no interface list, so a chained plugin
+// cannot tell which interface is the pod's.
+var Versions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+
+// About is what the binary prints on stderr when run without CNI_COMMAND.
+func About() string {
+	v := "(unknown version)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	return "CNI fibguard plugin " + v + ": refuses pod networks the kernel would not route to the pod"
+}
+
+// msgNoPrevResult explains the most likely misconfiguration: fibguard
+// listed first, or alone, in the conflist.
+const msgNoPrevResult = "fibguard: no prevResult: fibguard is a chained plugin and must be listed " +
+	"after the plugin that creates the pod interface (bridge, ptp...) in the conflist's plugins"
+
+// Plugin runs the CNI commands.
+type Plugin struct {
+	// HostNetns is the path of the namespace the pod is reached from; ""
+	// is the plugin process's own, where the runtime runs plugins. Tests
+	// point it at a namespace they built.
+	HostNetns string
+	// Stdout receives the result; nothing else is ever written there, as
+	// the runtime reads it as the CNI result.
+	Stdout io.Writer
+	// Stderr receives the log when no logFile is configured.
+	Stderr io.Writer
+}
+
+// New returns a Plugin for the binary: host namespace of the process,
+// standard output and error.
+func New() *Plugin {
+	return &Plugin{Stdout: os.Stdout, Stderr: os.Stderr}
+}
+
+// Funcs returns the commands for skel, each turning a panic into a CNI
+// error instead of a crash.
+func (p *Plugin) Funcs() skel.CNIFuncs {
+	return skel.CNIFuncs{
+		Add:    recovered("ADD", p.Add),
+		Del:    recovered("DEL", p.Del),
+		Check:  recovered("CHECK", p.Check),
+		Status: recovered("STATUS", p.Status),
+		GC:     recovered("GC", p.GC),
+	}
+}
+
+// recovered runs a command and turns a panic into a CodeInternal error
+// with the stack in details, so the runtime reports a bug instead of a
+// plugin that printed no result.
+func recovered(cmd string, f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
+	return func(args *skel.CmdArgs) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = types.NewError(CodeInternal,
+					fmt.Sprintf("fibguard: internal error: %s: panic: %v", cmd, r), string(debug.Stack()))
+			}
+		}()
+		return f(args)
+	}
+}
+
+// Add checks the pod's network and, if it passes, prints the prevResult
+// unchanged; in enforce mode a finding of severity error rejects the pod
+// with CodeRejected.
+func (p *Plugin) Add(args *skel.CmdArgs) error {
+	conf, err := p.verify("ADD", args)
+	if err != nil {
+		return err
+	}
+	res, err := conf.PrevResult.GetAsVersion(conf.CNIVersion)
+	if err != nil {
+		return types.NewError(CodeInternal, fmt.Sprintf("fibguard: internal error: convert prevResult to %s: %v", conf.CNIVersion, err), "")
+	}
+	if err := res.PrintTo(p.Stdout); err != nil {
+		return types.NewError(types.ErrIOFailure, "fibguard: print result: "+err.Error(), "")
+	}
+	return nil
+}
+
+// Check re-validates a running pod the same way as Add, against the
+// final result of the chain's ADD; it prints nothing on success. skel
+// refuses CHECK for cniVersion before 0.4.0, as the spec asks.
+func (p *Plugin) Check(args *skel.CmdArgs) error {
+	_, err := p.verify("CHECK", args)
+	return err
+}
+
+// Del always succeeds: fibguard creates nothing, so there is nothing to
+// undo, and DEL must work without the network namespace, the prevResult
+// or any service. It does not even parse the configuration. What skel
+// checks before calling it (environment, a JSON config with a name and a
+// supported cniVersion) can still fail.
+func (p *Plugin) Del(*skel.CmdArgs) error { return nil }
+
+// Status reports whether fibguard can serve ADD: it can unless its
+// configuration is invalid, in which case every ADD would fail, so STATUS
+// fails with ErrPluginNotAvailable and the configuration's problems.
+func (p *Plugin) Status(args *skel.CmdArgs) error {
+	if _, err := parseConfig(args.StdinData); err != nil {
+		return types.NewError(types.ErrPluginNotAvailable, "fibguard: not available: "+errMsg(err), "")
+	}
+	return nil
+}
+
+// GC succeeds: fibguard keeps no state per attachment.
+func (p *Plugin) GC(*skel.CmdArgs) error { return nil }
+
+// errMsg is the message of a CNI error without its details.
+func errMsg(err error) string {
+	var e *types.Error
+	if errors.As(err, &e) {
+		return e.Msg
+	}
+	return err.Error()
+}
+
+// verify runs the checks for ADD and CHECK. It returns the configuration
+// when the pod may pass (no finding of severity error, mode warn, or an
+// internal error that failurePolicy Ignore lets through) and a CNI error
+// otherwise.
+func (p *Plugin) verify(cmd string, args *skel.CmdArgs) (*Config, error) {
+	conf, err := parseConfig(args.StdinData)
+	if err != nil {
+		return nil, err
+	}
+	if conf.PrevResult == nil {
+		return nil, types.NewError(types.ErrInvalidNetworkConfig, msgNoPrevResult, "")
+	}
+	log, closeLog := p.logger(conf, cmd, args)
+	defer closeLog()
+
+	findings, err := p.evaluate(conf, args.Netns)
+	var cniErr *types.Error
+	switch {
+	case errors.As(err, &cniErr):
+		log.Error("pod network not checked", "error", err)
+		return nil, cniErr
+	case err != nil:
+		return internalError(log, conf, err)
+	}
+	logFindings(log, findings)
+	rej := rejection(findings)
+	switch {
+	case rej == nil:
+		log.Info("pod network accepted", "findings", len(findings))
+	case conf.Mode == ModeWarn:
+		log.Warn("pod network would be rejected; mode warn lets it pass", "reason", rej.Msg)
+	default:
+		log.Error("pod network rejected", "reason", rej.Msg)
+		return nil, rej
+	}
+	return conf, nil
+}
+
+// internalError applies the failurePolicy to an error that kept fibguard
+// from judging the pod.
+func internalError(log *slog.Logger, conf *Config, err error) (*Config, error) {
+	attrs := []any{"error", err}
+	details := ""
+	var pe *panicError
+	if errors.As(err, &pe) {
+		details = string(pe.stack)
+		attrs = append(attrs, "stack", details)
+	}
+	if conf.FailurePolicy == FailurePolicyIgnore {
+		log.Error("pod network not checked: internal error ignored (failurePolicy Ignore)", attrs...)
+		return conf, nil
+	}
+	log.Error("pod network not checked: internal error", attrs...)
+	return nil, types.NewError(CodeInternal, "fibguard: internal error: "+err.Error(), details)
+}
+
+// logFindings writes one record per finding: errors at level error,
+// warnings at level warn.
+func logFindings(log *slog.Logger, findings []checker.Finding) {
+	for _, f := range findings {
+		level := slog.LevelWarn
+		if f.Severity == checker.SeverityError {
+			level = slog.LevelError
+		}
+		attrs := []any{"code", f.Code, "severity", f.Severity, "message", f.Message, "fix", f.Fix}
+		if len(f.Trace) > 0 {
+			attrs = append(attrs, "trace", f.Trace)
+		}
+		log.Log(context.Background(), level, "finding", attrs...)
+	}
+}
+
+// panicError is a panic of the checks, kept with its stack.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("checks panicked: %v", e.value) }
+
+// evaluate reads the host and pod namespaces and runs the checks. A
+// *types.Error is the caller's mistake (CNI_NETNS); every other error is
+// internal: the input was valid but fibguard could not judge it.
+func (p *Plugin) evaluate(conf *Config, podNetns string) (findings []checker.Finding, err error) {
+	if err := checkNetns(podNetns, p.HostNetns); err != nil {
+		return nil, err
+	}
+	host, err := live.Load(p.HostNetns)
+	if err != nil {
+		return nil, fmt.Errorf("read host namespace: %w", err)
+	}
+	pod, err := live.Load(podNetns)
+	if err != nil {
+		return nil, fmt.Errorf("read pod namespace: %w", err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			findings, err = nil, &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	in := checker.Input{
+		Host:   host,
+		Pod:    pod,
+		Result: conf.Result,
+		Kernel: func(q fib.Query) (fib.Result, error) {
+			return live.RouteGet(p.HostNetns, q)
+		},
+		ServiceCIDRs: conf.ServiceCIDRs,
+		ClusterCIDRs: conf.ClusterCIDRs,
+	}
+	return checker.Check(in, conf.Options), nil
+}
+
+// rejection is the error that rejects a pod with these findings, or nil
+// when none has severity error. The message names the first error
+// finding, which is what kubelet's FailedCreatePodSandBox event shows;
+// details carries every finding as JSON: {"findings": [...]}.
+func rejection(findings []checker.Finding) *types.Error {
+	for _, f := range findings {
+		if f.Severity != checker.SeverityError {
+			continue
+		}
+		msg := fmt.Sprintf("fibguard: %s %s", f.Code, f.Message)
+		if n := len(findings) - 1; n > 0 {
+			msg += fmt.Sprintf(" (+%d more)", n)
+		}
+		details, err := json.Marshal(struct {
+			Findings []checker.Finding `json:"findings"`
+		}{findings})
+		if err != nil {
+			details = []byte(fmt.Sprintf("encode findings: %v", err))
+		}
+		return types.NewError(CodeRejected, msg, string(details))
+	}
+	return nil
+}
