@@ -34,7 +34,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad route", `{"version":"fibguard.snapshot/v1","routes":["unicast 10.0.0.0/8 table main"]}`, "route 0"},
 		{"unknown device", `{"version":"fibguard.snapshot/v1","routes":["unicast 10.0.0.0/8 dev eth9 table main scope link"]}`, "unknown device"},
 		{"bad address", `{"version":"fibguard.snapshot/v1","links":[{"index":1,"name":"lo","kind":"loopback"}],"addrs":[{"prefix":"10.0.0.300/8","link":"lo"}]}`, "decode snapshot"},
-		{"bad rule action", `{"version":"fibguard.snapshot/v1","rules":[{"family":2,"priority":1,"action":"jump"}]}`, "unknown rule action"},
+		{"bad rule action", `{"version":"fibguard.snapshot/v1","rules":[{"family":"inet","priority":1,"action":"jump"}]}`, "unknown rule action"},
 		{"bad link kind", `{"version":"fibguard.snapshot/v1","links":[{"index":1,"name":"x","kind":"tunnel"}]}`, "unknown kind"},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,22 @@ func (f Family) String() string {
 	return "family(" + strconv.Itoa(int(f)) + ")"
 }
 
+// MarshalText writes iproute2's name for the family.
+func (f Family) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads "inet" or "inet6".
+func (f *Family) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "inet":
+		*f = V4
+	case "inet6":
+		*f = V6
+	default:
+		return fmt.Errorf("unknown family %q", b)
+	}
+	return nil
+}
+
 // FamilyOf returns the family of an address; IPv4-mapped IPv6 addresses are
 // IPv6, as they are to the kernel.
 func FamilyOf(a netip.Addr) Family {
