@@ -332,11 +332,34 @@ func (r *run) compareKernel(q fib.Query, model *fib.Result) {
 		kernel.Dst = a
 	}
 	if d := model.Diff(&kernel); len(d) > 0 {
+		for i := range d {
+			d[i] = tidyDiff(d[i])
+		}
 		r.add(CodeModelKernel, a,
 			fmt.Sprintf("model and kernel disagree on the host's route to pod IP %s: model %q, kernel %q (%s)", a, model.String(), kernel.String(), strings.Join(d, "; ")),
 			fmt.Sprintf("the checks used the model's answer: compare with `ip route get %s` on the node and report the difference to fibguard with a snapshot (fibguardctl snapshot)", a),
 			model.Trace)
 	}
+}
+
+// tidyDiff rewrites a line of fib.Result.Diff ("error:  != EINVAL",
+// "src: 10.0.0.1 != invalid IP") so that a missing value reads "none".
+func tidyDiff(line string) string {
+	field, values, ok := strings.Cut(line, ": ")
+	if !ok {
+		return line
+	}
+	a, b, ok := strings.Cut(values, " != ")
+	if !ok {
+		return line
+	}
+	none := func(v string) string {
+		if v == "" || v == "invalid IP" {
+			return "none"
+		}
+		return v
+	}
+	return fmt.Sprintf("%s: %s != %s", field, none(a), none(b))
 }
 
 // oneLine joins a multi-line text, so messages stay one line in events.
