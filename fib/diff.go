@@ -1,6 +1,9 @@
 package fib
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // Diff compares two answers to the same query, typically the model's and
 // the kernel's, field by field: error, type, table, device, gateway and
@@ -8,7 +11,7 @@ import "fmt"
 func (res *Result) Diff(other *Result) []string {
 	var d []string
 	add := func(field string, a, b any) {
-		d = append(d, fmt.Sprintf("%s: %v != %v", field, a, b))
+		d = append(d, fmt.Sprintf("%s: %s != %s", field, shown(a), shown(b)))
 	}
 	if res.Err != other.Err {
 		add("error", res.ErrName(), other.ErrName())
@@ -33,4 +36,23 @@ func (res *Result) Diff(other *Result) []string {
 		add("src", res.PrefSrc, other.PrefSrc)
 	}
 	return d
+}
+
+// shown prints a compared value, "none" for an empty one.
+func shown(v any) string {
+	switch x := v.(type) {
+	case string:
+		if x == "" {
+			return "none"
+		}
+	case netip.Addr:
+		if !x.IsValid() {
+			return "none"
+		}
+	case TableID:
+		if x == TableUnspec {
+			return "none"
+		}
+	}
+	return fmt.Sprint(v)
 }

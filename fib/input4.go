@@ -31,6 +31,12 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 		res.fail(syscall.EINVAL, "martian source "+src.String())
 		return
 	case dst == limitedBcast || (src.IsUnspecified() && dst.IsUnspecified()):
+		if !zeroNet4.Contains(src) {
+			if verr := m.validateSource4(ix, fl, dev, 0); verr != 0 {
+				res.fail(syscall.EINVAL, "martian source "+src.String()+" on "+dev.Name+" (reverse path check)")
+				return
+			}
+		}
 		m.broadcastInput4(ix, res, dev)
 		return
 	case dst.IsUnspecified():

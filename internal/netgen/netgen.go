@@ -331,6 +331,9 @@ func (g *gen) sysctls() {
 		if g.chance(0.3) {
 			g.s.DevSysctls = append(g.s.DevSysctls, fmt.Sprintf("net.ipv4.conf.%s.forwarding=1", d))
 		}
+		if g.chance(0.3) {
+			g.s.DevSysctls = append(g.s.DevSysctls, fmt.Sprintf("net.ipv4.conf.%s.rp_filter=%d", d, 1+g.r.IntN(2)))
+		}
 	}
 }
 
