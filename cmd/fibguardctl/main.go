@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fibguard/fibguard/internal/cmd/check"
 	"github.com/fibguard/fibguard/internal/cmd/route"
 	"github.com/fibguard/fibguard/internal/cmd/snapshot"
 )
@@ -20,10 +21,12 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(route.NewCommand(), snapshot.NewCommand())
+	root.AddCommand(check.NewCommand())
 	if err := root.Execute(); err != nil {
-		// Every failure is a usage or input error: an answer, even
+		// A failure is a usage or input error (2), unless the command says
+		// otherwise: `check` exits 1 for findings. An answer, even
 		// "unreachable", is a success.
 		fmt.Fprintln(os.Stderr, "fibguardctl:", err)
-		os.Exit(2)
+		os.Exit(check.ExitCode(err))
 	}
 }
