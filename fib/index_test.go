@@ -62,7 +62,7 @@ func TestIndexGolden(t *testing.T) {
 				}
 				var got []netip.Prefix
 				for n := tab.lookup(dst); n != nil; n = tab.shorter(n) {
-					got = append(got, n.prefix)
+					got = append(got, n.prefix())
 				}
 				want := slowCovering(m.Routes, dst)
 				if len(got) != len(want) {

@@ -26,7 +26,7 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 			if e.tos != 0 && e.tos != fl.tos&legacyTOSMask {
 				continue
 			}
-			fr := fibResult{route: e.route, table: t.id, typ: e.typ, prefSrc: e.prefSrc, scope: e.scope, multipath: !e.single}
+			fr := fibResult{route: e.route, table: t.id, typ: e.typ, prefSrc: addr4(e.src4), scope: e.scope, multipath: !e.has(flagSingle)}
 			switch e.typ {
 			case TypeBlackhole:
 				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
@@ -41,11 +41,11 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 				res.step(Step{Kind: StepThrow, Table: t.id, Route: e.route})
 				return fr, syscall.EAGAIN
 			}
-			if e.single {
-				if e.dead || (e.linkdown && !fl.ignoreL && e.dev != nil && e.dev.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && (e.dev == nil || e.dev.link.Name != fl.oif)) {
+			if e.has(flagSingle) {
+				if e.has(flagDead) || (e.has(flagLinkdown) && !fl.ignoreL && e.dev != nil && e.dev.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && (e.dev == nil || e.dev.link.Name != fl.oif)) {
 					continue
 				}
-				fr.hasNH, fr.dev, fr.gw = true, e.dev, e.gw
+				fr.hasNH, fr.dev, fr.gw = true, e.dev, addr4(e.gw4)
 				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, 0
 			}
@@ -82,10 +82,8 @@ func (m *Model) fibLookup4(ix *index, fl *flow, res *Result) (fibResult, syscall
 	if ix.main4 != nil {
 		fr, err = m.tableLookup4(ix.main4, fl, res)
 	}
-	if err != 0 {
-		if t := ix.table(V4, TableDefault); t != nil {
-			fr, err = m.tableLookup4(t, fl, res)
-		}
+	if err != 0 && ix.default4 != nil {
+		fr, err = m.tableLookup4(ix.default4, fl, res)
 	}
 	if err == syscall.EAGAIN {
 		err = syscall.ENETUNREACH
@@ -267,7 +265,8 @@ func (m *Model) ownerOf4(ix *index, a netip.Addr) *device {
 		return nil
 	}
 	for n := t.lookup(a); n != nil; n = t.shorter(n) {
-		for _, e := range n.entries {
+		for i := range n.entries {
+			e := &n.entries[i]
 			if e.route.Table != TableLocal {
 				continue
 			}

@@ -23,9 +23,9 @@ func needStrict6(a netip.Addr) bool {
 func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
 	for n := t.lookup(fl.dst); n != nil; n = t.shorter(n) {
 		if r := selectRoute6(n.entries, fl.prefer, fl.strict); r != nil {
-			fr := fibResult{route: r.route, table: t.id, typ: r.typ, prefSrc: r.prefSrc, scope: r.scope}
-			if r.hasNH {
-				fr.hasNH, fr.dev, fr.gw = true, r.dev, r.gw
+			fr := fibResult{route: r.route, table: t.id, typ: r.typ, prefSrc: r.prefSrc(), scope: r.scope}
+			if r.has(flagHasNH) {
+				fr.hasNH, fr.dev, fr.gw = true, r.dev, r.gateway()
 			}
 			switch r.typ {
 			case TypeBlackhole:
@@ -63,7 +63,7 @@ func selectRoute6(entries []entry, oif string, strict bool) *entry {
 			}
 			bestScore = -1
 		}
-		if !e.hasNH || e.dead {
+		if !e.has(flagHasNH) || e.has(flagDead) {
 			continue
 		}
 		score := 0
