@@ -95,6 +95,10 @@ type device struct {
 	conf  DevConf
 	addr4 []*Address
 	addr6 []*Address
+	// label6 and scope6 are the source-selection label and scope of each
+	// address in addr6.
+	label6 []int
+	scope6 []int
 }
 
 // table is one routing table of one family: a longest-prefix-match trie of
@@ -116,7 +120,11 @@ type index struct {
 	// merged is the kernel's "no custom rules" state for IPv4: the local
 	// table's routes live in main's trie and rules are not consulted.
 	merged bool
-	rules  map[Family][]*Rule
+	// rules holds each family's rules in priority order, and ruleTables
+	// the table each lookup rule names (nil if it does not exist); index
+	// with fam.
+	rules      [2][]*Rule
+	ruleTables [2][]*table
 	devs   map[string]*device
 	// byIndex lists the devices in index order, the kernel's device order.
 	byIndex []*device
@@ -148,7 +156,6 @@ func (m *Model) index() *index {
 func buildIndex(m *Model) *index {
 	ix := &index{
 		tables: make(map[tableKey]*table),
-		rules:  make(map[Family][]*Rule),
 		devs:   make(map[string]*device, len(m.Links)),
 	}
 	for i := range m.Links {
@@ -174,16 +181,18 @@ func buildIndex(m *Model) *index {
 			d.addr4 = append(d.addr4, a)
 		} else {
 			d.addr6 = append(d.addr6, a)
+			d.label6 = append(d.label6, label6(a.Prefix.Addr()))
+			d.scope6 = append(d.scope6, addrScope6(a.Prefix.Addr()))
 		}
 	}
 	for i := range m.Rules {
 		r := &m.Rules[i]
-		ix.rules[r.Family] = append(ix.rules[r.Family], r)
+		ix.rules[fam(r.Family)] = append(ix.rules[fam(r.Family)], r)
 	}
 	for _, rules := range ix.rules {
 		slices.SortStableFunc(rules, func(a, b *Rule) int { return cmp.Compare(a.Priority, b.Priority) })
 	}
-	ix.merged = !m.Unmerged && onlyDefaultRules(ix.rules[V4])
+	ix.merged = !m.Unmerged && onlyDefaultRules(ix.rules[fam(V4)])
 
 	// Nodes come from one slab: a model of a million routes is built with
 	// a handful of allocations.
@@ -221,6 +230,11 @@ func buildIndex(m *Model) *index {
 	}
 	for _, n := range multi {
 		slices.SortStableFunc(n.entries, func(a, b entry) int { return aliasOrder(a.route, b.route) })
+	}
+	for f, rules := range ix.rules {
+		for _, r := range rules {
+			ix.ruleTables[f] = append(ix.ruleTables[f], ix.tables[tableKey{r.Family, r.Table}])
+		}
 	}
 	ix.main4 = ix.table(V4, TableMain)
 	ix.default4 = ix.table(V4, TableDefault)
@@ -312,6 +326,14 @@ func (t *table) shorter(n *node) *node {
 
 func (ix *index) table(f Family, id TableID) *table {
 	return ix.tables[tableKey{f, id}]
+}
+
+// fam indexes per-family arrays: 0 for IPv4, 1 for IPv6.
+func fam(f Family) int {
+	if f == V4 {
+		return 0
+	}
+	return 1
 }
 
 // dev returns the device of a name; nil if there is none.

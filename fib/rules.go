@@ -90,7 +90,7 @@ func ruleSelects(r *Rule, fl *flow) bool {
 // order, follows goto and nop, runs the action of each matching rule and
 // applies suppressors, until a rule gives an answer or an error.
 func (m *Model) lookupRules(ix *index, fl *flow, res *Result) (fibResult, syscall.Errno) {
-	rules := ix.rules[fl.family]
+	rules, tables := ix.rules[fam(fl.family)], ix.ruleTables[fam(fl.family)]
 	for i := 0; i < len(rules); i++ {
 		r := rules[i]
 		if !ruleMatches(r, fl) {
@@ -121,7 +121,7 @@ func (m *Model) lookupRules(ix *index, fl *flow, res *Result) (fibResult, syscal
 			return fibResult{rule: r}, syscall.EACCES
 		}
 		res.step(Step{Kind: StepRule, Rule: r})
-		t := ix.table(fl.family, r.Table)
+		t := tables[i]
 		if t == nil {
 			res.step(Step{Kind: StepNoRoute, Table: r.Table})
 			continue

@@ -23,31 +23,40 @@ func addrScope6(a netip.Addr) int {
 
 var siteLocal6 = netip.MustParsePrefix("fec0::/10")
 
-// labels6 is the kernel's default address label table (ip6addrlbl).
-var labels6 = []struct {
-	prefix netip.Prefix
-	label  int
-}{
-	{netip.MustParsePrefix("::1/128"), 0},
-	{netip.MustParsePrefix("::ffff:0:0/96"), 4},
-	{netip.MustParsePrefix("::/96"), 3},
-	{netip.MustParsePrefix("2001::/32"), 6},
-	{netip.MustParsePrefix("2001:10::/28"), 7},
-	{netip.MustParsePrefix("2002::/16"), 2},
-	{netip.MustParsePrefix("3ffe::/16"), 12},
-	{netip.MustParsePrefix("fec0::/10"), 11},
-	{netip.MustParsePrefix("fc00::/7"), 5},
-	{netip.MustParsePrefix("::/0"), 1},
-}
-
+// label6 is the address's label in the kernel's default label table
+// (ip6addrlbl, RFC 6724): ::1/128 0, ::/0 1, 2002::/16 2, ::/96 3,
+// ::ffff:0:0/96 4, fc00::/7 5, 2001::/32 6, 2001:10::/28 7, fec0::/10 11,
+// 3ffe::/16 12 — the longest matching prefix wins.
 func label6(a netip.Addr) int {
-	best, bits := 1, -1
-	for _, l := range labels6 {
-		if l.prefix.Contains(a) && l.prefix.Bits() > bits {
-			best, bits = l.label, l.prefix.Bits()
+	b := a.As16()
+	zero12 := true
+	for _, x := range b[:10] {
+		if x != 0 {
+			zero12 = false
+			break
 		}
 	}
-	return best
+	switch {
+	case a == netip.IPv6Loopback():
+		return 0
+	case zero12 && b[10] == 0xff && b[11] == 0xff:
+		return 4
+	case zero12 && b[10] == 0 && b[11] == 0:
+		return 3
+	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0:
+		return 6
+	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3]&0xf0 == 0x10:
+		return 7
+	case b[0] == 0x20 && b[1] == 0x02:
+		return 2
+	case b[0] == 0x3f && b[1] == 0xfe:
+		return 12
+	case b[0] == 0xfe && b[1]&0xc0 == 0xc0:
+		return 11
+	case b[0]&0xfe == 0xfc:
+		return 5
+	}
+	return 1
 }
 
 // commonPrefixLen returns how many leading bits two IPv6 addresses share.
@@ -80,12 +89,11 @@ func (m *Model) selectAddr6(ix *index, dev *device, dst netip.Addr) netip.Addr {
 	dstLabel := label6(dst)
 	var best *Address
 	var bestScore [6]int
-	consider := func(a *Address) {
+	consider := func(a *Address, label, sc int) {
 		addr := a.Prefix.Addr()
 		if a.Tentative || multicast6.Contains(addr) || addr.IsUnspecified() {
 			return
 		}
-		sc := addrScope6(addr)
 		var scopeRank int
 		if sc >= dstScope {
 			scopeRank = -sc
@@ -97,19 +105,19 @@ func (m *Model) selectAddr6(ix *index, dev *device, dst netip.Addr) netip.Addr {
 			onDev = 1
 		}
 		prefix := min(commonPrefixLen(addr, dst), a.Prefix.Bits())
-		score := [6]int{b2i(addr == dst), scopeRank, b2i(!a.Deprecated || sc <= 2), onDev, b2i(label6(addr) == dstLabel), prefix}
+		score := [6]int{b2i(addr == dst), scopeRank, b2i(!a.Deprecated || sc <= 2), onDev, b2i(label == dstLabel), prefix}
 		if best == nil || greater(score, bestScore) {
 			best, bestScore = a, score
 		}
 	}
 	if onlyDev {
-		for _, a := range dev.addr6 {
-			consider(a)
+		for i, a := range dev.addr6 {
+			consider(a, dev.label6[i], dev.scope6[i])
 		}
 	} else {
 		for _, d := range ix.byIndex {
-			for _, a := range d.addr6 {
-				consider(a)
+			for i, a := range d.addr6 {
+				consider(a, d.label6[i], d.scope6[i])
 			}
 		}
 	}

@@ -53,13 +53,48 @@ func RouteGet(netns string, q fib.Query) (fib.Result, error) {
 
 func (t *target) routeGet(q fib.Query) (fib.Result, error) {
 	res := fib.Result{Dst: q.Dst}
+	ans, err := t.getRoute(q, unix.RTM_F_LOOKUP_TABLE)
+	if err != nil {
+		return res, err
+	}
+	if !ans.found {
+		res.Err = ans.refused
+		return res, nil
+	}
+	r, err := parseRoute(ans.msg, t.linkName)
+	if err != nil {
+		return res, fmt.Errorf("answer: %w", err)
+	}
+	res.Type = r.Type
+	res.Table = r.Table
+	res.PrefSrc = r.PrefSrc
+	if len(r.NextHops) > 0 {
+		res.Dev = r.NextHops[0].Link
+		res.Gateway = r.NextHops[0].Gateway
+	}
+	return res, nil
+}
+
+// answer is the kernel's reply to RTM_GETROUTE: one RTM_NEWROUTE message
+// (found), or the errno it refused the lookup with.
+type answer struct {
+	found   bool
+	msg     []byte
+	refused syscall.Errno
+}
+
+// getRoute sends RTM_GETROUTE for a query, with the request flags given
+// (RTM_F_LOOKUP_TABLE, RTM_F_FIB_MATCH), and returns the kernel's answer; a
+// refusal is ENODEV for an IIF or OIF that does not exist. The error is
+// for failures to ask.
+func (t *target) getRoute(q fib.Query, flags uint32) (answer, error) {
 	family := fib.FamilyOf(q.Dst)
 	bits := uint8(q.Dst.BitLen())
 	hdr := &nl.RtMsg{RtMsg: unix.RtMsg{
 		Family:  uint8(family),
 		Dst_len: bits,
 		Tos:     q.TOS,
-		Flags:   unix.RTM_F_LOOKUP_TABLE,
+		Flags:   flags,
 	}}
 	attrs := []*nl.RtAttr{nl.NewRtAttr(unix.RTA_DST, q.Dst.AsSlice())}
 	if q.Src.IsValid() {
@@ -75,11 +110,10 @@ func (t *target) routeGet(q fib.Query) (fib.Result, error) {
 		}
 		l, err := t.h.LinkByName(dev.name)
 		if errors.As(err, &netlink.LinkNotFoundError{}) {
-			res.Err = unix.ENODEV
-			return res, nil
+			return answer{refused: unix.ENODEV}, nil
 		}
 		if err != nil {
-			return res, fmt.Errorf("device %s: %w", dev.name, err)
+			return answer{}, fmt.Errorf("device %s: %w", dev.name, err)
 		}
 		attrs = append(attrs, u32Attr(dev.attr, uint32(l.Attrs().Index)))
 	}
@@ -107,27 +141,15 @@ func (t *target) routeGet(q fib.Query) (fib.Result, error) {
 	msgs, err := t.request(req, unix.RTM_NEWROUTE)
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		res.Err = errno
-		return res, nil
+		return answer{refused: errno}, nil
 	}
 	if err != nil {
-		return res, err
+		return answer{}, err
 	}
 	if len(msgs) != 1 {
-		return res, fmt.Errorf("%d answers, want 1", len(msgs))
+		return answer{}, fmt.Errorf("%d answers, want 1", len(msgs))
 	}
-	r, err := parseRoute(msgs[0], t.linkName)
-	if err != nil {
-		return res, fmt.Errorf("answer: %w", err)
-	}
-	res.Type = r.Type
-	res.Table = r.Table
-	res.PrefSrc = r.PrefSrc
-	if len(r.NextHops) > 0 {
-		res.Dev = r.NextHops[0].Link
-		res.Gateway = r.NextHops[0].Gateway
-	}
-	return res, nil
+	return answer{found: true, msg: msgs[0]}, nil
 }
 
 // linkName asks the namespace for the name of a device.

@@ -53,9 +53,34 @@ func Load(netns string) (*fib.Model, error) {
 
 func (t *target) load() (*fib.Model, error) {
 	m := &fib.Model{}
+	name, devs, err := t.loadBase(m)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []fib.Family{fib.V4, fib.V6} {
+		routes, err := t.loadRoutes(f, name)
+		if err != nil {
+			return nil, err
+		}
+		m.Routes = append(m.Routes, routes...)
+	}
+	st, err := t.readProc(devs, true)
+	if err != nil {
+		return nil, err
+	}
+	m.Conf = st.conf
+	m.Unmerged = unmerged(st.trie, m.Rules)
+	return m, nil
+}
+
+// loadBase reads what Load and LoadFor both take whole into m: the links,
+// the addresses and the rules of both families. It returns the namer of
+// the links it read, which fails with errChanged for an index it did not
+// see, and the device names.
+func (t *target) loadBase(m *fib.Model) (linkNamer, []string, error) {
 	var err error
 	if m.Links, err = t.loadLinks(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	names := make(map[int]string, len(m.Links))
 	devs := make([]string, 0, len(m.Links))
@@ -72,31 +97,18 @@ func (t *target) load() (*fib.Model, error) {
 	for _, f := range []fib.Family{fib.V4, fib.V6} {
 		addrs, err := t.loadAddrs(f, name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		m.Addrs = append(m.Addrs, addrs...)
 	}
 	for _, f := range []fib.Family{fib.V4, fib.V6} {
-		routes, err := t.loadRoutes(f, name)
-		if err != nil {
-			return nil, err
-		}
-		m.Routes = append(m.Routes, routes...)
-	}
-	for _, f := range []fib.Family{fib.V4, fib.V6} {
 		rules, err := t.loadRules(f)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		m.Rules = append(m.Rules, rules...)
 	}
-	st, err := t.readProc(devs)
-	if err != nil {
-		return nil, err
-	}
-	m.Conf = st.conf
-	m.Unmerged = unmerged(st.trie, m.Rules)
-	return m, nil
+	return name, devs, nil
 }
 
 // loadLinks dumps the devices.

@@ -103,6 +103,19 @@ func (t *target) do(f func() error) error {
 	return ns.WithNetNSPath(t.path, func(ns.NetNS) error { return f() })
 }
 
+// setStrict switches strict checking of requests (NETLINK_GET_STRICT_CHK)
+// on or off for the raw socket; with it on, the kernel honours the
+// filters of a dump request, such as RTA_TABLE. It reports whether the
+// kernel took the option: kernels before 4.20 do not know it.
+func (t *target) setStrict(on bool) bool {
+	v := 0
+	if on {
+		v = 1
+	}
+	err := unix.SetsockoptInt(t.sockets[unix.NETLINK_ROUTE].Socket.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, v)
+	return err == nil
+}
+
 // request executes a netlink request over the raw socket and returns the
 // reply messages of type resType.
 func (t *target) request(req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {

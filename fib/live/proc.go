@@ -22,10 +22,11 @@ type procState struct {
 }
 
 // readProc reads, from a thread inside the namespace, the IPv4 sysctls of
-// every device and of "all", and /proc/net/fib_trie. It reads
-// /proc/thread-self/net, not /proc/self/net: only the reading thread is in
-// the namespace, and /proc/self/net shows the main thread's.
-func (t *target) readProc(devs []string) (procState, error) {
+// every device and of "all", and, if withTrie, /proc/net/fib_trie (which
+// prints every route of every IPv4 table: megabytes for a big table). It
+// reads /proc/thread-self/net, not /proc/self/net: only the reading thread
+// is in the namespace, and /proc/self/net shows the main thread's.
+func (t *target) readProc(devs []string, withTrie bool) (procState, error) {
 	var st procState
 	err := t.do(func() error {
 		st.conf = make(map[string]fib.DevConf, len(devs)+1)
@@ -40,6 +41,9 @@ func (t *target) readProc(devs []string) (procState, error) {
 				return err
 			}
 			st.conf[dev] = c
+		}
+		if !withTrie {
+			return nil
 		}
 		trie, err := os.ReadFile("/proc/thread-self/net/fib_trie")
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -107,13 +111,19 @@ func unmerged(trie []byte, rules []fib.Rule) bool {
 	case hasLocal:
 		return true
 	}
+	return !defaultRules4(rules)
+}
+
+// defaultRules4 reports whether the IPv4 rules are exactly those of a new
+// namespace.
+func defaultRules4(rules []fib.Rule) bool {
 	var v4 []fib.Rule
 	for _, r := range rules {
 		if r.Family == fib.V4 {
 			v4 = append(v4, r)
 		}
 	}
-	return !slices.Equal(v4, fib.DefaultRules(fib.V4))
+	return slices.Equal(v4, fib.DefaultRules(fib.V4))
 }
 
 // trieSections splits /proc/net/fib_trie into the text of each table,

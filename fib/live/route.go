@@ -2,6 +2,7 @@ package live
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -61,6 +62,41 @@ func (t *target) loadRoutes(family fib.Family, name linkNamer) ([]fib.Route, err
 	if err != nil {
 		return nil, fmt.Errorf("dump %s routes: %w", family, err)
 	}
+	return parseRoutes(msgs, family, fib.TableUnspec, name)
+}
+
+// loadTable reads the routes of one table of one family, in the kernel's
+// order. The kernel filters the dump by RTA_TABLE if it checks dump
+// requests strictly (NETLINK_GET_STRICT_CHK, Linux 4.20 and later);
+// otherwise every table is dumped and the others are dropped here. A table
+// that does not exist is empty.
+//
+// Strict checking is switched on for this one request and off again, so
+// that route lookups on the same socket are parsed as RouteGet's are.
+func (t *target) loadTable(family fib.Family, table fib.TableID, name linkNamer) ([]fib.Route, error) {
+	msgs, err := retry(func() ([][]byte, error) {
+		if !t.setStrict(true) {
+			return t.dump(unix.RTM_GETROUTE, int(family), unix.RTM_NEWROUTE)
+		}
+		defer t.setStrict(false)
+		req := nl.NewNetlinkRequest(unix.RTM_GETROUTE, unix.NLM_F_DUMP)
+		req.AddData(&nl.RtMsg{RtMsg: unix.RtMsg{Family: uint8(family)}})
+		req.AddData(u32Attr(unix.RTA_TABLE, uint32(table)))
+		return t.request(req, unix.RTM_NEWROUTE)
+	})
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dump %s routes of table %s: %w", family, table, err)
+	}
+	return parseRoutes(msgs, family, table, name)
+}
+
+// parseRoutes decodes the messages of a route dump, keeping the routes of
+// the family and, unless it is TableUnspec, of the table; routes of the
+// IPv6 cache (RTM_F_CLONED) are left out.
+func parseRoutes(msgs [][]byte, family fib.Family, table fib.TableID, name linkNamer) ([]fib.Route, error) {
 	routes := make([]fib.Route, 0, len(msgs))
 	for _, m := range msgs {
 		hdr, _, err := parseMsg(m)
@@ -73,6 +109,9 @@ func (t *target) loadRoutes(family fib.Family, name linkNamer) ([]fib.Route, err
 		r, err := parseRoute(m, name)
 		if err != nil {
 			return nil, fmt.Errorf("%s route: %w", family, err)
+		}
+		if table != fib.TableUnspec && r.Table != table {
+			continue
 		}
 		routes = append(routes, r)
 	}
