@@ -125,7 +125,7 @@ type index struct {
 	// with fam.
 	rules      [2][]*Rule
 	ruleTables [2][]*table
-	devs   map[string]*device
+	devs       map[string]*device
 	// byIndex lists the devices in index order, the kernel's device order.
 	byIndex []*device
 	// lo is the loopback device.
