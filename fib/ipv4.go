@@ -27,19 +27,9 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 				continue
 			}
 			fr := fibResult{route: e.route, table: t.id, typ: e.typ, prefSrc: addr4(e.src4), scope: e.scope, multipath: !e.has(flagSingle)}
-			switch e.typ {
-			case TypeBlackhole:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
-				return fr, syscall.EINVAL
-			case TypeUnreachable:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
-				return fr, syscall.EHOSTUNREACH
-			case TypeProhibit:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
-				return fr, syscall.EACCES
-			case TypeThrow:
-				res.step(Step{Kind: StepThrow, Table: t.id, Route: e.route})
-				return fr, syscall.EAGAIN
+			if err := typeError(e.typ); err != 0 {
+				res.stepRejected(t.id, e.route, err)
+				return fr, err
 			}
 			if e.has(flagSingle) {
 				if e.has(flagDead) || (e.has(flagLinkdown) && !fl.ignoreL && e.dev != nil && e.dev.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && (e.dev == nil || e.dev.link.Name != fl.oif)) {

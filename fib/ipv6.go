@@ -27,19 +27,9 @@ func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscal
 			if r.has(flagHasNH) {
 				fr.hasNH, fr.dev, fr.gw = true, r.dev, r.gateway()
 			}
-			switch r.typ {
-			case TypeBlackhole:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
-				return fr, syscall.EINVAL
-			case TypeUnreachable:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
-				return fr, syscall.EHOSTUNREACH
-			case TypeProhibit:
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
-				return fr, syscall.EACCES
-			case TypeThrow:
-				res.step(Step{Kind: StepThrow, Table: t.id, Route: r.route})
-				return fr, syscall.EAGAIN
+			if err := typeError(r.typ); err != 0 {
+				res.stepRejected(t.id, r.route, err)
+				return fr, err
 			}
 			res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
 			return fr, 0

@@ -172,3 +172,29 @@ func (m *Model) tableLookup(t *table, fl *flow, res *Result) (fibResult, syscall
 	}
 	return m.tableLookup6(t, fl, res)
 }
+
+// typeError is the kernel's fib_props[type].error: the errno a route of a
+// refusing type answers with, EAGAIN for throw (back to the rules), 0 for
+// the types that route packets.
+func typeError(t RouteType) syscall.Errno {
+	switch t {
+	case TypeBlackhole:
+		return syscall.EINVAL
+	case TypeUnreachable:
+		return syscall.EHOSTUNREACH
+	case TypeProhibit:
+		return syscall.EACCES
+	case TypeThrow:
+		return syscall.EAGAIN
+	}
+	return 0
+}
+
+// stepRejected records a route whose type answered the lookup with err.
+func (res *Result) stepRejected(t TableID, r *Route, err syscall.Errno) {
+	kind := StepRoute
+	if err == syscall.EAGAIN {
+		kind = StepThrow
+	}
+	res.step(Step{Kind: kind, Table: t, Route: r})
+}

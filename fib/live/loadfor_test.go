@@ -1,0 +1,468 @@
+package live
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/netgen"
+	"github.com/fibguard/fibguard/internal/nstest"
+)
+
+// bulk returns `ip -batch` lines adding n /24 routes under first (an IPv4
+// /8, such as 11) to a table through dev: the big table of a node that
+// carries many routes.
+func bulk(n int, first int, table, dev string) []string {
+	lines := make([]string, 0, n)
+	for i := range n {
+		lines = append(lines, fmt.Sprintf("route add %d.%d.%d.0/24 dev %s table %s", first+i>>16, i>>8&0xff, i&0xff, dev, table))
+	}
+	return lines
+}
+
+// node is the host of the hand-written cases: eth0 (a veth with its peer
+// up, so it has carrier) on 10.0.0.10/24 with a default route, and a
+// bridge br0 for pods.
+var node = []string{
+	"link add eth0 type veth peer name eth0p",
+	"link set eth0 up",
+	"link set eth0p up",
+	"addr add 10.0.0.10/24 dev eth0",
+	"route add default via 10.0.0.1 dev eth0",
+	"link add br0 type bridge",
+	"link set br0 up",
+}
+
+// TestLoadFor builds the setups fibguard judges, on a node with thousands
+// of routes in main and in table 100, and checks that LoadFor's model
+// answers each destination as the kernel and Load's model do, while
+// holding only the routes it needs where it should.
+func TestLoadFor(t *testing.T) {
+	withBulk := func(cmds ...string) []string {
+		out := append(append(append([]string{}, node...), cmds...), bulk(3000, 11, "main", "eth0")...)
+		return append(out, bulk(1000, 12, "100", "eth0")...)
+	}
+	tests := []struct {
+		name string
+		cmds []string
+		// cmds6 are `ip -6` commands (batch mode has no -6).
+		cmds6   [][]string
+		sysctls [][2]string
+		dsts    []string
+		// maxOther bounds the routes outside table local the model may
+		// hold; -1 when LoadFor may read big tables whole (a refused
+		// lookup).
+		maxOther int
+	}{
+		{
+			name:     "healthy bridge",
+			cmds:     withBulk("addr add 10.88.0.1/24 dev br0", "addr add fd00:88::1/64 dev br0 nodad"),
+			dsts:     []string{"10.88.0.2", "fd00:88::2", "8.8.8.8"},
+			maxOther: 3,
+		},
+		{
+			name:     "127.16 bridge, tables merged",
+			cmds:     withBulk("addr add 127.16.0.1/16 dev br0"),
+			dsts:     []string{"127.16.0.2", "127.16.255.255", "127.0.0.1"},
+			maxOther: 2,
+		},
+		{
+			name:     "127.16 bridge, tables unmerged",
+			cmds:     withBulk("addr add 127.16.0.1/16 dev br0", "rule add pref 100 from 192.0.2.1 lookup 100", "rule del pref 100"),
+			dsts:     []string{"127.16.0.2", "127.0.0.1"},
+			maxOther: 0,
+		},
+		{
+			name:     "127.16 bridge, route_localnet",
+			cmds:     withBulk("addr add 127.16.0.1/16 dev br0"),
+			sysctls:  [][2]string{{"net.ipv4.conf.br0.route_localnet", "1"}},
+			dsts:     []string{"127.16.0.2"},
+			maxOther: 1,
+		},
+		{
+			// The kernel refuses 10.55.0.1 after its lookup (a loopback
+			// source on br0); asked again from 10.0.0.10, it names the
+			// route.
+			name:     "loopback source on a bridge",
+			cmds:     withBulk("addr add 127.16.0.1/16 dev br0", "route add 10.55.0.0/16 dev br0 src 127.16.0.1"),
+			dsts:     []string{"10.55.0.1"},
+			maxOther: 1,
+		},
+		{
+			// The same with a rule that selects on the source: asking
+			// from another source could change the rule walk, so the
+			// tables the lookup consults are read whole.
+			name:     "loopback source on a bridge, a rule selecting on the source",
+			cmds:     withBulk("addr add 127.16.0.1/16 dev br0", "route add 10.55.0.0/16 dev br0 src 127.16.0.1", "rule add pref 100 from 10.0.0.10 lookup 100"),
+			dsts:     []string{"10.55.0.1"},
+			maxOther: -1,
+		},
+		{
+			name: "pod IP equal to a host address",
+			cmds: withBulk("link add fgnode0 type bridge", "link set fgnode0 up", "addr add 10.99.0.2/32 dev fgnode0",
+				"addr add fd00:99::2/128 dev fgnode0 nodad", "addr add 10.99.0.1/24 dev br0", "addr add fd00:99::1/64 dev br0 nodad"),
+			dsts:     []string{"10.99.0.2", "fd00:99::2", "10.99.0.3"},
+			maxOther: 3,
+		},
+		{
+			name: "shadowed subnet",
+			cmds: withBulk("addr add 10.88.0.1/24 dev br0", "link add fgshadow0 type veth peer name fgshadow1",
+				"link set fgshadow0 up", "link set fgshadow1 up", "route add 10.88.0.0/25 dev fgshadow0"),
+			dsts:     []string{"10.88.0.5", "10.88.0.200"},
+			maxOther: 2,
+		},
+		{
+			// Table 100, consulted first, sends 10.0.0.0/8 elsewhere but
+			// throws 10.88.0.0/16 back: the model holds the /8 (fetched
+			// for 10.1.1.1) and must learn the throw.
+			name: "throw route in front of the matched table",
+			cmds: withBulk("addr add 10.88.0.1/24 dev br0", "link add fgvpn0 type veth peer name fgvpn1", "link set fgvpn0 up", "link set fgvpn1 up",
+				"route add 10.0.0.0/8 dev fgvpn0 table 100", "route add throw 10.88.0.0/16 table 100", "rule add pref 100 lookup 100"),
+			dsts:     []string{"10.1.1.1", "10.88.0.5"},
+			maxOther: 1005,
+		},
+		{
+			// wg-quick: main unless its match is the default route, then
+			// the tunnel's table.
+			name: "suppress_prefixlength in front of the matched table",
+			cmds: withBulk("addr add 10.88.0.1/24 dev br0", "link add fgwg0 type veth peer name fgwg1", "link set fgwg0 up", "link set fgwg1 up",
+				"route add default dev fgwg0 table 51820", "rule add pref 100 lookup main suppress_prefixlength 0", "rule add pref 200 lookup 51820"),
+			cmds6: [][]string{
+				{"route", "add", "default", "dev", "fgwg0", "table", "51820"},
+				{"rule", "add", "pref", "100", "lookup", "main", "suppress_prefixlength", "0"},
+				{"rule", "add", "pref", "200", "lookup", "51820"},
+				{"addr", "add", "fd00:88::1/64", "dev", "br0", "nodad"},
+			},
+			dsts:     []string{"10.88.0.5", "8.8.8.8", "fd00:88::5", "2001:db8::1"},
+			maxOther: 4,
+		},
+		{
+			// Table 100's match for 10.88.0.5 goes through a device of
+			// group 5, which the rule suppresses; its /8 (fetched for
+			// 10.1.1.1) does not.
+			name: "suppress_ifgroup in front of the matched table",
+			cmds: withBulk("addr add 10.88.0.1/24 dev br0", "link add fgvpn0 type veth peer name fgvpn1", "link set fgvpn0 up", "link set fgvpn1 up",
+				"link add fgg0 type veth peer name fgg1", "link set fgg0 group 5", "link set fgg0 up", "link set fgg1 up",
+				"route add 10.0.0.0/8 dev fgvpn0 table 100", "route add 10.88.0.0/16 dev fgg0 table 100",
+				"rule add pref 100 lookup 100 suppress_ifgroup 5"),
+			dsts:     []string{"10.1.1.1", "10.88.0.5"},
+			maxOther: 1005,
+		},
+		{
+			name:     "unreachable pod subnet",
+			cmds:     withBulk("addr add 10.88.0.1/24 dev br0", "route add unreachable 10.77.0.0/16", "route add blackhole 10.78.0.0/16"),
+			dsts:     []string{"10.77.0.5", "10.78.0.5", "10.88.0.5"},
+			maxOther: -1,
+		},
+		{
+			name:     "blackhole rule",
+			cmds:     withBulk("addr add 10.88.0.1/24 dev br0", "rule add pref 100 to 10.66.0.0/16 blackhole"),
+			dsts:     []string{"10.66.0.1", "10.88.0.5"},
+			maxOther: 1,
+		},
+		{
+			name:     "no route",
+			cmds:     append(withBulk("addr add 10.88.0.1/24 dev br0"), "route del default"),
+			dsts:     []string{"192.0.2.1", "10.88.0.5"},
+			maxOther: -1,
+		},
+		{
+			name: "IPv6 multipath and multicast destinations",
+			cmds: withBulk("addr add fd00:88::1/64 dev br0 nodad", "addr add fd00:1::10/64 dev eth0 nodad",
+				"route add fd00:77::/64 nexthop via fd00:1::1 dev eth0 nexthop via fd00:1::2 dev eth0"),
+			dsts:     []string{"fd00:77::5", "224.0.0.5", "255.255.255.255", "fd00:88::5"},
+			maxOther: -1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := nstest.NewWithLoUp(t)
+			if err := n.Sysctl("net.ipv6.conf.all.accept_dad", "0"); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Batch(tc.cmds); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tc.cmds6 {
+				if _, err := n.IP(append([]string{"-6"}, c...)...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, s := range tc.sysctls {
+				if err := n.Sysctl(s[0], s[1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			full := settled(t, n)
+			var dsts []netip.Addr
+			for _, d := range tc.dsts {
+				dsts = append(dsts, netip.MustParseAddr(d))
+			}
+			m, err := LoadFor(n.Name(), dsts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Unmerged != full.Unmerged {
+				t.Errorf("Unmerged = %v, Load says %v", m.Unmerged, full.Unmerged)
+			}
+			for _, d := range dsts {
+				compareFor(t, n, m, full, d, "")
+			}
+			other := outsideLocal(m)
+			t.Logf("model: %d routes outside table local (Load: %d)", other, outsideLocal(full))
+			if tc.maxOther >= 0 && other > tc.maxOther {
+				t.Errorf("the model holds %d routes outside table local, want at most %d (Load: %d)", other, tc.maxOther, outsideLocal(full))
+			}
+		})
+	}
+}
+
+// outsideLocal counts a model's routes outside table local.
+func outsideLocal(m *fib.Model) int {
+	n := 0
+	for _, r := range m.Routes {
+		if r.Table != fib.TableLocal {
+			n++
+		}
+	}
+	return n
+}
+
+// compareFor checks that the partial model answers the plain output
+// lookup of dst as the kernel and as Load's full model do: the same
+// Result fields, the same route and the same rule. Where the full model
+// disagrees with the kernel, which is fib's concern (fib/difftest proves
+// them equal), LoadFor promises nothing (its argument rests on that
+// equality): the case is logged, not judged. script reproduces the setup.
+func compareFor(t *testing.T, n *nstest.NS, partial, full *fib.Model, dst netip.Addr, script string) bool {
+	t.Helper()
+	q := fib.Query{Dst: dst}
+	got, err := partial.Lookup(q)
+	if err != nil {
+		t.Fatalf("partial model: %s: %v", dst, err)
+	}
+	want, err := full.Lookup(q)
+	if err != nil {
+		t.Fatalf("full model: %s: %v", dst, err)
+	}
+	kernel, err := RouteGet(n.Name(), q)
+	if err != nil {
+		t.Fatalf("kernel: %s: %v", dst, err)
+	}
+	var problems []string
+	if d := got.Diff(&want); len(d) > 0 {
+		problems = append(problems, "vs Load: "+strings.Join(d, "; "))
+	}
+	if a, b := routeOf(got.Route), routeOf(want.Route); a != b {
+		problems = append(problems, fmt.Sprintf("route %q, Load's model: %q", a, b))
+	}
+	if a, b := ruleOf(got.Rule), ruleOf(want.Rule); a != b {
+		problems = append(problems, fmt.Sprintf("rule %q, Load's model: %q", a, b))
+	}
+	if d := want.Diff(&kernel); len(d) > 0 {
+		t.Logf("ip route get %s: Load's model disagrees with the kernel (%s), a matter for fib/difftest; LoadFor's model: %v", dst, strings.Join(d, "; "), problems)
+		return true
+	}
+	if d := got.Diff(&kernel); len(d) > 0 {
+		problems = append(problems, "vs kernel: "+strings.Join(d, "; "))
+	}
+	if len(problems) == 0 {
+		return true
+	}
+	var trace strings.Builder
+	for _, s := range got.Trace {
+		fmt.Fprintf(&trace, "\n    %s", s)
+	}
+	t.Errorf("ip route get %s: LoadFor's model %q, Load's %q, kernel %q:\n  %s\n  trace:%s\nreproducer:\n%s",
+		dst, got.String(), want.String(), kernel.String(), strings.Join(problems, "\n  "), trace.String(), script)
+	return false
+}
+
+func routeOf(r *fib.Route) string {
+	if r == nil {
+		return ""
+	}
+	b, _ := r.MarshalText()
+	return string(b)
+}
+
+func ruleOf(r *fib.Rule) string {
+	if r == nil {
+		return ""
+	}
+	return r.String()
+}
+
+// settled loads the namespace until two loads in a row agree (IPv6
+// link-local addresses and their routes appear after a device gets
+// carrier) and returns the full model.
+func settled(t *testing.T, n *nstest.NS) *fib.Model {
+	t.Helper()
+	if err := n.Settle(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var prev *fib.Model
+	for range 60 {
+		m, err := Load(n.Name())
+		if err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		if prev != nil && reflect.DeepEqual(prev.Addrs, m.Addrs) && reflect.DeepEqual(prev.Routes, m.Routes) {
+			return m
+		}
+		prev = m
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("namespace state did not settle")
+	return nil
+}
+
+// loadForSetups is how many random setups TestLoadForRandom runs:
+// FIBGUARD_LOADFOR_SETUPS, or 40.
+func loadForSetups() int {
+	if n, err := strconv.Atoi(os.Getenv("FIBGUARD_LOADFOR_SETUPS")); err == nil && n > 0 {
+		return n
+	}
+	return 40
+}
+
+// TestLoadForRandom is the differential test of LoadFor: random setups of
+// internal/netgen (merged and unmerged tables, rules of every action with
+// suppressors, throw and reject routes, 127.x addresses, route_localnet),
+// plus thousands of routes in main and tables 100 and 200 that overlap the
+// setup's networks; for sets of destinations drawn from the setup, each
+// answer of LoadFor's model must be the kernel's and Load's model's.
+func TestLoadForRandom(t *testing.T) {
+	const (
+		sets       = 4
+		dstsPerSet = 6
+	)
+	total, failed := 0, 0
+	for seed := range uint64(loadForSetups()) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			setup := netgen.New(seed)
+			n := nstest.New(t)
+			extra := extraRoutes(seed, setup.Devices, 3000)
+			applySetup(t, n, setup, extra)
+			full := settled(t, n)
+			script := fmt.Sprintf("# seed %d\n%s# plus %d routes: ip -n x -force -batch of extraRoutes(%d)\n", seed, setup.Script("x"), len(extra), seed)
+			candidates := destinations(full)
+			r := rand.New(rand.NewPCG(seed, 11))
+			for range sets {
+				dsts := make([]netip.Addr, dstsPerSet)
+				for i := range dsts {
+					dsts[i] = candidates[r.IntN(len(candidates))]
+				}
+				m, err := LoadFor(n.Name(), dsts)
+				if err != nil {
+					t.Fatalf("LoadFor(%v): %v\n%s", dsts, err, script)
+				}
+				for _, d := range dsts {
+					total++
+					if !compareFor(t, n, m, full, d, fmt.Sprintf("%s# LoadFor(%v)\n", script, dsts)) {
+						failed++
+					}
+				}
+			}
+		})
+		if failed > 10 {
+			t.Fatalf("stopping after %d disagreements", failed)
+		}
+	}
+	t.Logf("%d setups, %d destinations, %d disagreements", loadForSetups(), total, failed)
+}
+
+// applySetup runs a netgen setup in the namespace (as fib/difftest does:
+// sysctls, links, device sysctls, then the commands, failures allowed)
+// and then the extra routes.
+func applySetup(t *testing.T, n *nstest.NS, s *netgen.Setup, extra []string) {
+	t.Helper()
+	for _, kv := range s.Sysctls {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := n.Sysctl(k, v); err != nil {
+			t.Fatalf("sysctl %s: %v", kv, err)
+		}
+	}
+	forceBatch(n, s.Links)
+	for _, kv := range s.DevSysctls {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := n.Sysctl(k, v); err != nil {
+			t.Fatalf("sysctl %s: %v", kv, err)
+		}
+	}
+	forceBatch(n, s.Commands)
+	forceBatch(n, extra)
+}
+
+// forceBatch runs `ip -force -batch`: some generated lines fail by design
+// (a gateway that is not reachable, a device that is down), and -force
+// runs the others.
+func forceBatch(n *nstest.NS, lines []string) {
+	cmd := exec.Command("ip", "-force", "-n", n.Name(), "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	_ = cmd.Run()
+}
+
+// extraRoutes returns n random unicast routes in main, 100 and 200, in
+// the address pools netgen draws from (so they overlap the setup's
+// networks, shadow them or are shadowed), through the setup's devices;
+// some are throw, blackhole or unreachable routes.
+func extraRoutes(seed uint64, devs []string, n int) []string {
+	r := rand.New(rand.NewPCG(seed, 13))
+	tables := []string{"main", "main", "main", "100", "200"}
+	lines := make([]string, 0, n)
+	for range n {
+		var dst netip.Prefix
+		if r.IntN(5) == 0 {
+			a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(r.IntN(4)), 0, 0, byte(r.IntN(256)), 0, 0, 0, 0, 0, 0, 0, byte(r.IntN(256))})
+			dst = netip.PrefixFrom(a, []int{48, 56, 64, 96, 120}[r.IntN(5)]).Masked()
+		} else {
+			pools := [][2]byte{{10, 0}, {172, 16}, {192, 168}, {127, 16}, {11, 0}}
+			p := pools[r.IntN(len(pools))]
+			a := netip.AddrFrom4([4]byte{p[0], p[1] + byte(r.IntN(4)), byte(r.IntN(256)), byte(r.IntN(256))})
+			if p[0] == 10 {
+				a = netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(4)), byte(r.IntN(256))})
+			}
+			dst = netip.PrefixFrom(a, 16+r.IntN(17)).Masked()
+		}
+		table := tables[r.IntN(len(tables))]
+		switch r.IntN(40) {
+		case 0:
+			lines = append(lines, fmt.Sprintf("route add throw %s table %s", dst, table))
+		case 1:
+			lines = append(lines, fmt.Sprintf("route add blackhole %s table %s", dst, table))
+		case 2:
+			lines = append(lines, fmt.Sprintf("route add unreachable %s table %s", dst, table))
+		default:
+			lines = append(lines, fmt.Sprintf("route add %s dev %s table %s metric %d", dst, devs[r.IntN(len(devs))], table, r.IntN(3)*100))
+		}
+	}
+	return lines
+}
+
+// destinations are the addresses a random test looks up: the model's
+// addresses and their neighbours, the first and a middle address of each
+// route, and addresses that matter for pods.
+func destinations(m *fib.Model) []netip.Addr {
+	var dsts []netip.Addr
+	for _, a := range m.Addrs {
+		p := a.Prefix
+		dsts = append(dsts, p.Addr(), p.Addr().Next(), p.Masked().Addr())
+	}
+	for _, rt := range m.Routes {
+		dsts = append(dsts, rt.Dst.Addr(), rt.Dst.Addr().Next())
+	}
+	for _, s := range []string{"127.0.0.1", "127.16.0.5", "8.8.8.8", "10.1.2.3", "192.168.1.1", "224.0.0.5", "2001:db8:1::5", "::1", "fd00::5"} {
+		dsts = append(dsts, netip.MustParseAddr(s))
+	}
+	return dsts
+}
