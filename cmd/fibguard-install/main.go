@@ -1,0 +1,171 @@
+// Command fibguard-install runs in fibguard's DaemonSet on every node: it
+// installs the plugin binary and a kubeconfig, chains fibguard into the
+// node's primary CNI configuration, keeps all three in place until SIGTERM,
+// and then (unless told not to) uninstalls. All logic is in package install.
+//
+// Every flag can also be set by the environment variable in brackets in
+// -help; a flag on the command line wins.
+//
+//	fibguard-install             install, watch, uninstall on SIGTERM
+//	fibguard-install -check      exit 0 if installed (the readiness probe)
+//	fibguard-install -uninstall  uninstall now and exit
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/fibguard/fibguard/install"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, mode, uninstallOnExit, err := parse(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fibguard-install:", err)
+		os.Exit(2)
+	}
+	cfg.Log = log
+	in, err := install.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fibguard-install:", err)
+		os.Exit(2)
+	}
+	switch mode {
+	case "check":
+		err = in.Check()
+	case "uninstall":
+		err = in.Uninstall()
+	default:
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		err = in.Run(ctx)
+		stop()
+		if uninstallOnExit {
+			log.Info("stopping: uninstalling fibguard")
+			err = errors.Join(err, in.Uninstall())
+		}
+	}
+	if err != nil {
+		log.Error("fibguard-install failed", "mode", mode, "err", err)
+		os.Exit(1)
+	}
+}
+
+// parse reads the flags and the environment into a valid installer
+// configuration, what to do (run, check or uninstall), and whether to
+// uninstall on exit.
+func parse(args []string, getenv func(string) string) (cfg install.Config, mode string, uninstallOnExit bool, err error) {
+	fs := flag.NewFlagSet("fibguard-install", flag.ContinueOnError)
+	var envErrs []error
+	str := func(name, env, def, usage string) *string {
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		return fs.String(name, def, usage+" ["+env+"]")
+	}
+	boolean := func(name, env string, def bool, usage string) *bool {
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			envErrs = append(envErrs, err)
+			if err == nil {
+				def = b
+			}
+		}
+		return fs.Bool(name, def, usage+" ["+env+"]")
+	}
+	duration := func(name, env string, def time.Duration, usage string) *time.Duration {
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			envErrs = append(envErrs, err)
+			if err == nil {
+				def = d
+			}
+		}
+		return fs.Duration(name, def, usage+" ["+env+"]")
+	}
+	confDir := str("conf-dir", "CNI_CONF_DIR", "/host/etc/cni/net.d", "the node's CNI configuration directory, as mounted")
+	hostConfDir := str("host-conf-dir", "HOST_CNI_CONF_DIR", "/etc/cni/net.d", "the same directory as the node (and so the plugin) sees it")
+	binDir := str("bin-dir", "CNI_BIN_DIR", "/host/opt/cni/bin", "the node's CNI bin directory, as mounted")
+	binary := str("binary", "FIBGUARD_BINARY", "/opt/fibguard/fibguard", "the plugin binary to install")
+	pluginMode := str("mode", "FIBGUARD_MODE", install.ModeEnforce, "the plugin's mode: enforce or warn")
+	options := str("options", "FIBGUARD_OPTIONS", "", `other fields of fibguard's entry, as a JSON object, e.g. {"serviceCIDRs":["10.96.0.0/12"]}`)
+	saDir := str("service-account-dir", "FIBGUARD_SERVICE_ACCOUNT_DIR", install.DefaultServiceAccountDir, "the pod's service account (token, ca.crt, namespace)")
+	kcName := str("kubeconfig-name", "FIBGUARD_KUBECONFIG_NAME", "fibguard-kubeconfig", `name of the plugin's kubeconfig in the conf dir; "" writes none`)
+	resync := duration("resync", "FIBGUARD_RESYNC", 30*time.Second, "how often to check the installation without a change seen")
+	tokenPoll := duration("token-poll", "FIBGUARD_TOKEN_POLL", 30*time.Second, "how often to read the service account token again")
+	onExit := boolean("uninstall-on-exit", "FIBGUARD_UNINSTALL_ON_EXIT", true, "uninstall when stopped (SIGTERM)")
+	check := fs.Bool("check", false, "check the installation and exit: 0 if complete (readiness probe)")
+	uninstall := fs.Bool("uninstall", false, "uninstall and exit")
+	if err := errors.Join(envErrs...); err != nil {
+		return cfg, "", false, fmt.Errorf("environment: %w", err)
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, "", false, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, "", false, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	switch {
+	case *check && *uninstall:
+		return cfg, "", false, errors.New("-check and -uninstall exclude each other")
+	case *check:
+		mode = "check"
+	case *uninstall:
+		mode = "uninstall"
+	default:
+		mode = "run"
+	}
+
+	opts, err := install.ParseOptions(*options)
+	if err != nil {
+		return cfg, "", false, err
+	}
+	cfg = install.Config{
+		ConfDir:   *confDir,
+		BinDir:    *binDir,
+		Binary:    *binary,
+		Entry:     install.Entry{Mode: *pluginMode, Options: opts},
+		Resync:    *resync,
+		TokenPoll: *tokenPoll,
+	}
+	if *kcName != "" {
+		if filepath.Base(*kcName) != *kcName {
+			return cfg, "", false, fmt.Errorf("-kubeconfig-name %q: a file name, not a path", *kcName)
+		}
+		if _, ok := opts["kubeconfig"]; ok {
+			return cfg, "", false, errors.New(`the options set "kubeconfig": set -kubeconfig-name "" to use that file instead of the installer's`)
+		}
+		server, err := install.ServerFromEnv(getenv)
+		if err != nil {
+			return cfg, "", false, err
+		}
+		cfg.Kubeconfig = &install.Kubeconfig{
+			Path:              filepath.Join(*confDir, *kcName),
+			ServiceAccountDir: *saDir,
+			Server:            server,
+		}
+		// The plugin runs on the host: the entry names the host's path.
+		path, err := json.Marshal(filepath.Join(*hostConfDir, *kcName))
+		if err != nil {
+			return cfg, "", false, fmt.Errorf("encoding the kubeconfig path: %w", err)
+		}
+		if cfg.Entry.Options == nil {
+			cfg.Entry.Options = map[string]json.RawMessage{}
+		}
+		cfg.Entry.Options["kubeconfig"] = path
+	}
+	return cfg, mode, *onExit, cfg.Validate()
+}

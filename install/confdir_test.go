@@ -1,0 +1,151 @@
+package install
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestInsertEntryRefusals: cases where editing would hurt someone else's
+// file or leave the wrong primary, refused with the directory unchanged.
+func TestInsertEntryRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   map[string]string
+		link    string // name of a symlink to the first file, if any
+		wantErr string
+	}{
+		{
+			name: "conversion target is someone else's file",
+			files: map[string]string{
+				"10-a.conf":     `{"name":"a","type":"bridge"}`,
+				"10-a.conflist": `{"name":"other","plugins":[{"type":"macvlan"},{"type":"portmap"}]}`,
+			},
+			wantErr: "not fibguard's conversion",
+		},
+		{
+			name: "a valid file between the .conf and its .conflist",
+			files: map[string]string{
+				"10-a.conf":        `{"name":"a","type":"bridge"}`,
+				"10-a.conf-x.json": `{"name":"x","type":"ptp"}`,
+			},
+			wantErr: "would then be the primary",
+		},
+		{
+			name:    "plugins not inline",
+			files:   map[string]string{"10-a.conflist": `{"name":"a"}`, "a/p.conf": `{"type":"ptp"}`},
+			wantErr: "no inline",
+		},
+		{
+			name:    "primary is a symlink",
+			files:   map[string]string{"real.txt": `{"name":"a","plugins":[{"type":"ptp"}]}`},
+			link:    "10-a.conflist",
+			wantErr: "not a regular file",
+		},
+		{
+			name:    "no primary",
+			files:   map[string]string{"00-broken.conflist": `{`},
+			wantErr: ErrNoPrimary.Error(),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, body := range tt.files {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.link != "" {
+				if err := os.Symlink("real.txt", filepath.Join(dir, tt.link)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := readDir(t, dir)
+			_, err := InsertEntry(dir, testEntry)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("InsertEntry error %v, want one containing %q", err, tt.wantErr)
+			}
+			assertSameDir(t, "after a refused InsertEntry", readDir(t, dir), before)
+			// Uninstalling from such a directory is harmless.
+			if changed, err := RemoveEntry(dir); err != nil || len(changed) != 0 {
+				t.Errorf("RemoveEntry = %v, %v; want nothing to do", changed, err)
+			}
+			assertSameDir(t, "after RemoveEntry", readDir(t, dir), before)
+		})
+	}
+}
+
+// TestInsertEntryKeepsModeAndFollowsOwner: the rewritten file keeps the
+// original's mode, and a primary CNI rewriting its .conf after the
+// conversion gets its new version converted (and backed up).
+func TestInsertEntryKeepsModeAndFollowsOwner(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "10-a.conf")
+	if err := os.WriteFile(conf, []byte(`{"name":"a","type":"bridge","mtu":1400}`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(conf, 0o640); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if _, err := InsertEntry(dir, testEntry); err != nil {
+		t.Fatal(err)
+	}
+	list := filepath.Join(dir, "10-a.conflist")
+	for _, f := range []string{list, conf + backupSuffix} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Errorf("%s: mode %v (%v), want the original's 0640", f, fi.Mode().Perm(), err)
+		}
+	}
+
+	v2 := `{"name":"a","type":"bridge","mtu":1450}`
+	if err := os.WriteFile(conf, []byte(v2), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := InsertEntry(dir, testEntry)
+	if err != nil || ch.Action != Converted {
+		t.Fatalf("InsertEntry after the owner's rewrite = %+v, %v; want a new conversion", ch, err)
+	}
+	b, err := os.ReadFile(list)
+	if err != nil || !strings.Contains(string(b), `"mtu": 1450`) {
+		t.Errorf("conversion does not hold the new version: %s (%v)", b, err)
+	}
+	if _, err := RemoveEntry(dir); err != nil {
+		t.Fatal(err)
+	}
+	got := readDir(t, dir)
+	if len(got) != 1 || string(got["10-a.conf"]) != v2 {
+		t.Errorf("after uninstall: %v, want only 10-a.conf with the owner's latest version", got)
+	}
+}
+
+// TestWriteFileConflict: a file that changed since it was read is not
+// overwritten.
+func TestWriteFileConflict(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.conflist")
+	if err := os.WriteFile(path, []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, st, err := readFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("v2, by its owner"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(path, []byte("ours"), 0o644, -1, -1, &st); !errors.Is(err, errConflict) {
+		t.Fatalf("writeFile = %v, want errConflict", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "v2, by its owner" {
+		t.Errorf("file is %q, the owner's write was lost", b)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary file left behind: %v", entries)
+	}
+}

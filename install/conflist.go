@@ -1,0 +1,324 @@
+package install
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// A conflist is the bytes of a .conflist file and where its "plugins" array
+// and that array's elements lie in them. Edits splice bytes in or out, so
+// everything else in the file stays as it was: key order, number formats,
+// unknown fields, duplicate keys, whitespace. That is stricter than
+// decoding into map[string]any and encoding again, which sorts keys and
+// reformats the file, and it lets RemoveEntry give back the original bytes.
+type conflist struct {
+	b []byte
+	// plugins is the span of the "plugins" array value; its end is just
+	// after the closing ']'.
+	plugins span
+	elems   []element
+}
+
+// span is the half-open byte range [start, end) of a JSON value.
+type span struct{ start, end int }
+
+// element is one element of the plugins array.
+type element struct {
+	span
+	// typ is the element's "type" as libcni reads it (encoding/json into a
+	// struct: the key matches case-insensitively, the last one wins).
+	typ string
+}
+
+var errNoPlugins = errors.New(`no inline "plugins" array`)
+
+// parseConflist finds the "plugins" array of a conflist. The document must
+// be a JSON object; like libcni (which decodes into a map) it takes the last
+// "plugins" key if there are several.
+func parseConflist(b []byte) (*conflist, error) {
+	if !json.Valid(b) {
+		var v any
+		err := json.Unmarshal(b, &v)
+		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	c := &conflist{b: b, plugins: span{-1, -1}}
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	i = skipSpace(b, i+1)
+	for b[i] != '}' {
+		keyEnd := valueEnd(b, i)
+		var key string
+		if err := json.Unmarshal(b[i:keyEnd], &key); err != nil {
+			return nil, fmt.Errorf("decoding key at byte %d: %w", i, err)
+		}
+		i = skipSpace(b, skipSpace(b, keyEnd)+1) // past the ':'
+		end := valueEnd(b, i)
+		if key == "plugins" {
+			c.plugins = span{i, end}
+		}
+		i = skipSpace(b, end)
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	if c.plugins.start < 0 {
+		return nil, errNoPlugins
+	}
+	if b[c.plugins.start] != '[' {
+		return nil, errors.New(`"plugins" is not an array`)
+	}
+	i = skipSpace(b, c.plugins.start+1)
+	for b[i] != ']' {
+		end := valueEnd(b, i)
+		var t struct {
+			Type string `json:"type"`
+		}
+		// A non-object element fails here; libcni refuses such a list too.
+		if err := json.Unmarshal(b[i:end], &t); err != nil {
+			return nil, fmt.Errorf("plugin %d: %w", len(c.elems), err)
+		}
+		c.elems = append(c.elems, element{span{i, end}, t.Type})
+		i = skipSpace(b, end)
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return c, nil
+}
+
+// ours returns the indexes of fibguard's entries.
+func (c *conflist) ours() []int {
+	var idx []int
+	for i, e := range c.elems {
+		if e.typ == PluginType {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// others returns the bytes of every element that is not fibguard's.
+func (c *conflist) others() [][]byte {
+	var out [][]byte
+	for i, e := range c.elems {
+		if e.typ != PluginType {
+			out = append(out, c.elem(i))
+		}
+	}
+	return out
+}
+
+// withEntry returns the document with exactly one fibguard entry, entry
+// (compact JSON): an existing entry is replaced where it stands (and any
+// further ones removed), otherwise the entry is appended as the last
+// element. changed is false when the document already had exactly that
+// entry, compared as JSON values.
+func (c *conflist) withEntry(entry []byte) (out []byte, changed bool, err error) {
+	idx := c.ours()
+	if len(idx) == 1 && sameJSON(c.elem(idx[0]), entry) {
+		return c.b, false, nil
+	}
+	if len(c.elems) == 0 {
+		return nil, false, errors.New(`"plugins" is empty`)
+	}
+	if len(idx) == 0 {
+		// Append after the last element, with the separator that precedes
+		// it, so that removing exactly what was added restores the bytes.
+		n := len(c.elems) - 1
+		text := "," + c.gapBefore(n) + c.render(entry, n)
+		return splice(c.b, c.elems[n].end, c.elems[n].end, text), true, nil
+	}
+	d := c
+	for len(idx) > 1 {
+		if d, err = d.without(idx[len(idx)-1]); err != nil {
+			return nil, false, err
+		}
+		idx = d.ours()
+	}
+	first := d.elems[idx[0]]
+	return splice(d.b, first.start, first.end, d.render(entry, idx[0])), true, nil
+}
+
+// withoutEntries returns the document without fibguard's entries. It refuses
+// to remove the last plugin: a conflist with no plugins is invalid, and a
+// list of fibguard alone is not one the installer made.
+func (c *conflist) withoutEntries() (out []byte, removed int, err error) {
+	d := c
+	for idx := d.ours(); len(idx) > 0; idx = d.ours() {
+		if len(idx) == len(d.elems) {
+			return nil, 0, errors.New("fibguard is the only plugin of the list; removing it would leave an invalid list")
+		}
+		if d, err = d.without(idx[len(idx)-1]); err != nil {
+			return nil, 0, err
+		}
+		removed++
+	}
+	return d.b, removed, nil
+}
+
+// without returns the document without element i, parsed again.
+func (c *conflist) without(i int) (*conflist, error) {
+	from, to := c.cut(i)
+	d, err := parseConflist(splice(c.b, from, to, ""))
+	if err != nil {
+		return nil, fmt.Errorf("after removing plugin %d: %w", i, err)
+	}
+	return d, nil
+}
+
+// elem returns the bytes of element i.
+func (c *conflist) elem(i int) []byte { return c.b[c.elems[i].start:c.elems[i].end] }
+
+// cut returns the bytes to remove with element i: the separator before it
+// (the previous element's end up to i's end), or for the first element the
+// element and the separator after it, so that the rest keeps its layout.
+func (c *conflist) cut(i int) (from, to int) {
+	if i > 0 {
+		return c.elems[i-1].end, c.elems[i].end
+	}
+	if len(c.elems) > 1 {
+		return c.elems[0].start, c.elems[1].start
+	}
+	return c.elems[0].start, c.elems[0].end
+}
+
+// gapBefore returns the whitespace between element i and the '[' or ','
+// before it.
+func (c *conflist) gapBefore(i int) string {
+	e := c.elems[i]
+	j := e.start
+	for j > c.plugins.start && isSpace(c.b[j-1]) {
+		j--
+	}
+	return string(c.b[j:e.start])
+}
+
+// render formats entry to sit where element i sits: compact when the list
+// is on one line, otherwise indented like element i.
+func (c *conflist) render(entry []byte, i int) string {
+	gap := c.gapBefore(i)
+	nl := strings.LastIndexByte(gap, '\n')
+	if nl < 0 {
+		return string(entry)
+	}
+	prefix := gap[nl+1:]
+	var b bytes.Buffer
+	// entry is valid JSON (Entry.json built it), so Indent cannot fail.
+	if err := json.Indent(&b, entry, prefix, c.indentUnit(i, prefix)); err != nil {
+		return string(entry)
+	}
+	return b.String()
+}
+
+// indentUnit guesses the file's indentation step from element i's own
+// layout: the indentation of its first inner line minus the element's. It
+// falls back to a tab or two spaces, following the prefix.
+func (c *conflist) indentUnit(i int, prefix string) string {
+	e := c.elems[i]
+	body := c.b[e.start:e.end]
+	if nl := bytes.IndexByte(body, '\n'); nl >= 0 {
+		rest := body[nl+1:]
+		n := 0
+		for n < len(rest) && (rest[n] == ' ' || rest[n] == '\t') {
+			n++
+		}
+		inner := string(rest[:n])
+		if len(inner) > len(prefix) && strings.HasPrefix(inner, prefix) {
+			return inner[len(prefix):]
+		}
+	}
+	if strings.Contains(prefix, "\t") {
+		return "\t"
+	}
+	return "  "
+}
+
+// convert turns a single-plugin .conf into the bytes of a .conflist holding
+// that plugin and then entry, as libcni's ConfListFromConf does in memory:
+// the list takes the conf's "name" and "cniVersion", and the plugin is the
+// whole original object, re-indented but otherwise unchanged.
+func convert(conf []byte, name, cniVersion string, entry []byte) ([]byte, error) {
+	n, err := json.Marshal(name)
+	if err != nil {
+		return nil, fmt.Errorf("encoding name: %w", err)
+	}
+	v, err := json.Marshal(cniVersion)
+	if err != nil {
+		return nil, fmt.Errorf("encoding cniVersion: %w", err)
+	}
+	var b bytes.Buffer
+	b.WriteString("{\n  \"cniVersion\": ")
+	b.Write(v)
+	b.WriteString(",\n  \"name\": ")
+	b.Write(n)
+	b.WriteString(",\n  \"plugins\": [\n    ")
+	if err := json.Indent(&b, bytes.TrimSpace(conf), "    ", "  "); err != nil {
+		return nil, fmt.Errorf("re-indenting the plugin: %w", err)
+	}
+	b.WriteString(",\n    ")
+	if err := json.Indent(&b, entry, "    ", "  "); err != nil {
+		return nil, fmt.Errorf("indenting fibguard's entry: %w", err)
+	}
+	b.WriteString("\n  ]\n}\n")
+	return b.Bytes(), nil
+}
+
+func splice(b []byte, from, to int, text string) []byte {
+	out := make([]byte, 0, len(b)-(to-from)+len(text))
+	out = append(out, b[:from]...)
+	out = append(out, text...)
+	return append(out, b[to:]...)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the end of the JSON value that starts at b[i]. b must be
+// valid JSON (json.Valid): the scan relies on it and does not check syntax.
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return len(b)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = valueEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	default: // a number, true, false or null
+		j := i
+		for j < len(b) && !isSpace(b[j]) && b[j] != ',' && b[j] != ']' && b[j] != '}' {
+			j++
+		}
+		return j
+	}
+}

@@ -1,0 +1,191 @@
+package install
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tmpMarker is in the name of every temporary file the installer writes:
+// ".<name>.fibguard-tmp-<random>". Its extension is never one the runtimes
+// read, so a temporary file left by a crash is ignored by them and removed
+// by the installer's next run.
+const tmpMarker = ".fibguard-tmp-"
+
+// errConflict means a file changed between reading it and replacing it:
+// someone else (the primary CNI plugin) wrote it meanwhile. The edit is
+// retried on the new content rather than overwriting it.
+var errConflict = errors.New("file changed while being edited")
+
+// fileState identifies a version of a file: a rewrite by rename changes the
+// inode, one in place changes the size or the modification time.
+type fileState struct {
+	ino   uint64
+	size  int64
+	mtime time.Time
+	mode  fs.FileMode
+	uid   int
+	gid   int
+}
+
+func stateOf(fi fs.FileInfo) fileState {
+	s := fileState{size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode(), uid: -1, gid: -1}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.ino, s.uid, s.gid = st.Ino, int(st.Uid), int(st.Gid)
+	}
+	return s
+}
+
+// readFile reads a regular file and the state of the version it read.
+// Symlinks are refused: replacing one by rename would turn the link the
+// other plugin maintains into a copy.
+func readFile(path string) ([]byte, fileState, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fileState{}, fmt.Errorf("%s is not a regular file (%s); the installer only edits regular files", path, fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer func() { _ = f.Close() }() // read-only; nothing to lose on close
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	fi, err = f.Stat()
+	if err != nil {
+		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return b, stateOf(fi), nil
+}
+
+// writeFile replaces path with data so that a reader, or a crash at any
+// point, sees either the old file or the whole new one: it writes a
+// temporary file in the same directory, gives it mode perm and the owner
+// uid:gid (-1 keeps the writer's), flushes it, renames it over path and
+// flushes the directory. When expect is not nil, path must still be that
+// version right before the rename, otherwise nothing changes and the error
+// is errConflict.
+func writeFile(path string, data []byte, perm fs.FileMode, uid, gid int, expect *fileState) (err error) {
+	dir, base := filepath.Split(path)
+	f, err := os.CreateTemp(dir, "."+base+tmpMarker+"*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			// The file is closed or being abandoned; a leftover is removed
+			// by the next removeTemps anyway.
+			_ = f.Close()
+			if rmErr := os.Remove(tmp); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+				err = errors.Join(err, rmErr)
+			}
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	if err = f.Chmod(perm); err != nil {
+		return fmt.Errorf("setting the mode of %s: %w", tmp, err)
+	}
+	if uid >= 0 && gid >= 0 && (uid != os.Geteuid() || gid != os.Getegid()) {
+		if err = f.Chown(uid, gid); err != nil {
+			return fmt.Errorf("setting the owner of %s: %w", tmp, err)
+		}
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("flushing %s: %w", tmp, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", tmp, err)
+	}
+	if expect != nil {
+		fi, statErr := os.Lstat(path)
+		if statErr != nil || stateOf(fi) != *expect {
+			err = fmt.Errorf("%s: %w", path, errConflict)
+			return err
+		}
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replacing %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// removeFile removes path, if it exists, and flushes the directory.
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("removing %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir flushes a directory, so that a rename or removal in it survives a
+// power loss and not only a crash of the process.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("opening directory %s: %w", dir, err)
+	}
+	defer func() { _ = d.Close() }() // Sync reported what matters
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("flushing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeTemps removes the temporary files named pattern (a filepath.Match
+// pattern containing tmpMarker) that an interrupted run left in dir. The
+// caller holds the directory's lock, so none is still being written.
+func removeTemps(dir, pattern string) error {
+	names, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		return fmt.Errorf("listing temporary files in %s: %w", dir, err)
+	}
+	var errs []error
+	for _, n := range names {
+		if err := os.Remove(n); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing leftover %s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lockDir takes an exclusive lock on dir (flock on the directory itself, so
+// no lock file is left behind) and returns the function that releases it.
+// Installers in two pods on the same node — during a DaemonSet update — and
+// the goroutines of one installer take turns. The kernel drops the lock of
+// a killed process.
+func lockDir(dir string) (unlock func(), err error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	for {
+		err = unix.Flock(int(d.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		_ = d.Close()
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	// Closing the descriptor releases the lock.
+	return func() { _ = d.Close() }, nil
+}

@@ -1,0 +1,210 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Config is what the installer does on a node.
+type Config struct {
+	// ConfDir is the CNI configuration directory, as mounted in the
+	// installer's pod (e.g. /host/etc/cni/net.d).
+	ConfDir string
+	// BinDir is the CNI bin directory, as mounted (e.g. /host/opt/cni/bin).
+	BinDir string
+	// Binary is the fibguard plugin binary to install.
+	Binary string
+	// Entry is fibguard's conflist entry. When Kubeconfig is set, the
+	// entry's "kubeconfig" option should name the file as the host sees it.
+	Entry Entry
+	// Kubeconfig, when not nil, is written and kept fresh for the plugin.
+	Kubeconfig *Kubeconfig
+	// Resync is how often Run reconciles even without a change it saw.
+	Resync time.Duration
+	// TokenPoll is how often Run reads the service account token again.
+	TokenPoll time.Duration
+	// Log receives what Run does; nil discards it.
+	Log *slog.Logger
+}
+
+// Validate reports every problem of c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, d := range []struct{ name, path string }{
+		{"conf dir", c.ConfDir}, {"bin dir", c.BinDir}, {"plugin binary", c.Binary},
+	} {
+		if d.path == "" {
+			errs = append(errs, fmt.Errorf("%s: not set", d.name))
+		} else if !filepath.IsAbs(d.path) {
+			errs = append(errs, fmt.Errorf("%s %q: not an absolute path", d.name, d.path))
+		}
+	}
+	if err := c.Entry.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if k := c.Kubeconfig; k != nil {
+		if !filepath.IsAbs(k.Path) {
+			errs = append(errs, fmt.Errorf("kubeconfig path %q: not an absolute path", k.Path))
+		}
+		if k.ServiceAccountDir == "" {
+			errs = append(errs, errors.New("service account dir: not set"))
+		}
+		if k.Server == "" {
+			errs = append(errs, errors.New("API server URL: not set"))
+		}
+	}
+	if c.Resync <= 0 {
+		errs = append(errs, fmt.Errorf("resync %v: must be positive", c.Resync))
+	}
+	if c.Kubeconfig != nil && c.TokenPoll <= 0 {
+		errs = append(errs, fmt.Errorf("token poll %v: must be positive", c.TokenPoll))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid installer configuration: %w", err)
+	}
+	return nil
+}
+
+// Installer installs fibguard on a node according to its Config.
+type Installer struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New validates cfg and returns an installer for it.
+func New(cfg Config) (*Installer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Installer{cfg: cfg, log: log}, nil
+}
+
+// Install installs once, in the order that never leaves a conflist naming
+// a plugin that cannot run: the binary, then the kubeconfig, then the
+// entry in the primary configuration. It returns ErrNoPrimary (wrapped)
+// when the primary CNI has not written its configuration yet.
+func (in *Installer) Install() error {
+	if _, err := CopyBinary(in.cfg.Binary, in.cfg.BinDir); err != nil {
+		return err
+	}
+	if k := in.cfg.Kubeconfig; k != nil {
+		if _, err := k.Write(); err != nil {
+			return err
+		}
+	}
+	_, err := InsertEntry(in.cfg.ConfDir, in.cfg.Entry)
+	return err
+}
+
+// Uninstall removes what Install added, in the reverse order: the entries
+// (and conversions), then the kubeconfig, then the binary. It carries on
+// after an error, so that as much as possible is removed, and reports
+// every error.
+func (in *Installer) Uninstall() error {
+	var errs []error
+	changed, err := RemoveEntry(in.cfg.ConfDir)
+	for _, f := range changed {
+		in.log.Info("uninstall restored a CNI configuration file", "path", f)
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if k := in.cfg.Kubeconfig; k != nil {
+		if err := k.Remove(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		// With an entry left somewhere, the binary stays: without it that
+		// configuration would fail every pod instead of checking it.
+		if err := RemoveBinary(in.cfg.BinDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Check is the readiness check: nil when the binary is in place, the
+// kubeconfig written (if configured) and the primary configuration chains
+// fibguard with the configured entry.
+func (in *Installer) Check() error {
+	ok, err := binaryInstalled(in.cfg.Binary, in.cfg.BinDir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s is missing or differs from %s", filepath.Join(in.cfg.BinDir, PluginType), in.cfg.Binary)
+	}
+	if k := in.cfg.Kubeconfig; k != nil {
+		if _, _, err := readFile(k.Path); err != nil {
+			return fmt.Errorf("kubeconfig: %w", err)
+		}
+	}
+	return CheckEntry(in.cfg.ConfDir, in.cfg.Entry)
+}
+
+// Run installs and keeps the installation in place until ctx is done: it
+// watches the conf and bin dirs and puts the entry and the binary back
+// when someone (the primary CNI plugin rewriting its file) removes them,
+// and keeps the kubeconfig's token fresh. A missing primary configuration
+// or a failed pass is logged and retried; Run returns an error only if it
+// cannot start (the binary or the kubeconfig cannot be written at all).
+// It returns nil once ctx is done; uninstalling is the caller's choice.
+func (in *Installer) Run(ctx context.Context) error {
+	if _, err := CopyBinary(in.cfg.Binary, in.cfg.BinDir); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var keepErr error
+	if k := in.cfg.Kubeconfig; k != nil {
+		if _, err := k.Write(); err != nil {
+			return err
+		}
+		wg.Go(func() {
+			keepErr = k.Keep(ctx, in.cfg.TokenPoll, in.log)
+		})
+	}
+	var last Change
+	err := Watch(ctx, []string{in.cfg.ConfDir, in.cfg.BinDir}, in.cfg.Resync, in.log, func() error {
+		copied, err := in.ensureBinary()
+		if err != nil {
+			return err
+		}
+		if copied {
+			in.log.Info("plugin binary restored", "path", filepath.Join(in.cfg.BinDir, PluginType))
+		}
+		ch, err := InsertEntry(in.cfg.ConfDir, in.cfg.Entry)
+		if err != nil {
+			return err
+		}
+		if ch.Action != Unchanged || ch.Path != last.Path {
+			in.log.Info("fibguard chained into the primary configuration", "path", ch.Path, "action", string(ch.Action))
+		}
+		last = ch
+		return nil
+	})
+	cancel()
+	wg.Wait()
+	return errors.Join(err, keepErr)
+}
+
+// ensureBinary copies the binary again if it is missing or its size
+// changed; a full comparison is left to the start of Run.
+func (in *Installer) ensureBinary() (bool, error) {
+	ok, err := binaryInstalled(in.cfg.Binary, in.cfg.BinDir)
+	if err != nil || ok {
+		return false, err
+	}
+	return CopyBinary(in.cfg.Binary, in.cfg.BinDir)
+}
