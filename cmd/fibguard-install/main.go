@@ -167,5 +167,20 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		}
 		cfg.Entry.Options["kubeconfig"] = path
 	}
+	// The plugin runs under the container runtime and never sees the
+	// DaemonSet's NODE_NAME: the entry carries it, for the Events'
+	// reporting instance.
+	if node := getenv("NODE_NAME"); node != "" {
+		if _, ok := opts["nodeName"]; !ok {
+			name, err := json.Marshal(node)
+			if err != nil {
+				return cfg, "", false, fmt.Errorf("encoding the node name: %w", err)
+			}
+			if cfg.Entry.Options == nil {
+				cfg.Entry.Options = map[string]json.RawMessage{}
+			}
+			cfg.Entry.Options["nodeName"] = name
+		}
+	}
 	return cfg, mode, *onExit, cfg.Validate()
 }

@@ -81,3 +81,25 @@ func TestParseKubeconfig(t *testing.T) {
 		t.Errorf("options lost: %s", cfg.Entry.Options)
 	}
 }
+
+// TestParseNodeName: the DaemonSet's NODE_NAME goes into the entry, unless
+// the options name the node themselves.
+func TestParseNodeName(t *testing.T) {
+	tests := []struct {
+		options string
+		want    string
+	}{
+		{`{}`, `"node-1"`},
+		{`{"nodeName":"other"}`, `"other"`},
+	}
+	env := map[string]string{"NODE_NAME": "node-1"}
+	for _, tt := range tests {
+		cfg, _, _, err := parse([]string{"-kubeconfig-name=", "-options=" + tt.options}, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(cfg.Entry.Options["nodeName"]); got != tt.want {
+			t.Errorf("options %s: nodeName = %s, want %s", tt.options, got, tt.want)
+		}
+	}
+}
