@@ -84,8 +84,8 @@ type NetConf struct {
 	LogFile       string            `json:"logFile"`
 	LogLevel      string            `json:"logLevel"`
 
-	// The Kubernetes integration's fields: parsed and validated now so a
-	// conflist written for it is accepted, used once it exists.
+	// The Kubernetes integration's fields: where and how to record the
+	// Event of a rejection (event.go).
 	Kubeconfig   string `json:"kubeconfig"`
 	Events       string `json:"events"`
 	EventTimeout string `json:"eventTimeout"`

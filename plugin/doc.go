@@ -9,10 +9,19 @@
 // the configuration's validity. It implements CNI spec 1.1 on top of the
 // reference library's skel, for cniVersion 0.3.0 to 1.1.0.
 //
-// Limits: the plugin reads the whole routing state of the host namespace
-// on every ADD and CHECK; CNI_ARGS and runtimeConfig are ignored; the
-// Kubernetes fields of the configuration (kubeconfig, events,
-// eventTimeout, nodeName) are validated but not used yet.
+// Of the host namespace, ADD and CHECK read only what the lookups of the
+// pod's addresses need (live.LoadFor: rules, table local and the route
+// the kernel matches for each address), so a node with a full routing
+// table costs no more than any other; the pod's namespace is read whole.
+//
+// With a kubeconfig, a rejection (or, in warn mode, a rejection waived)
+// is also recorded as a Kubernetes Event on the pod that CNI_ARGS names,
+// through package podevent. The verdict never depends on it: the API
+// server's failures are only logged, the attempt is bounded by
+// eventTimeout, and the accept path and DEL never build a client.
+//
+// Limits: runtimeConfig is ignored; of CNI_ARGS only the pod's namespace,
+// name and UID are read, and only to record an Event.
 //
 // docs/plugin.md documents the configuration, the error codes and an
 // example conflist.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fibguard/fibguard/internal/apiservertest"
 	"github.com/fibguard/fibguard/internal/nstest"
 )
 
@@ -34,6 +35,13 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if err := os.RemoveAll(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "plugin tests: remove", dir, ":", err)
+	}
+	// The API server of the Kubernetes tests, if one was started.
+	if err := apiservertest.Down(); err != nil {
+		fmt.Fprintln(os.Stderr, "plugin tests:", err)
+		if code == 0 {
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -7,16 +7,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
+	"github.com/fibguard/fibguard/podevent"
 )
 
 // fibguard's own error codes; the spec leaves 100 and up to plugins.
@@ -36,11 +40,15 @@ var Versions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0
 
 // About is what the binary prints on stderr when run without CNI_COMMAND.
 func About() string {
-	v := "(unknown version)"
+	return "CNI fibguard plugin " + buildVersion() + ": refuses pod networks the kernel would not route to the pod"
+}
+
+// buildVersion is the module version the binary was built from.
+func buildVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		v = bi.Main.Version
+		return bi.Main.Version
 	}
-	return "CNI fibguard plugin " + v + ": refuses pod networks the kernel would not route to the pod"
+	return "(unknown version)"
 }
 
 // msgNoPrevResult explains the most likely misconfiguration: fibguard
@@ -180,8 +188,10 @@ func (p *Plugin) verify(cmd string, args *skel.CmdArgs) (*Config, error) {
 		log.Info("pod network accepted", "findings", len(findings))
 	case conf.Mode == ModeWarn:
 		log.Warn("pod network would be rejected; mode warn lets it pass", "reason", rej.Msg)
+		p.recordEvent(log, conf, cmd, args, podevent.ReasonWarning, findings)
 	default:
 		log.Error("pod network rejected", "reason", rej.Msg)
+		p.recordEvent(log, conf, cmd, args, podevent.ReasonRejected, findings)
 		return nil, rej
 	}
 	return conf, nil
@@ -236,13 +246,20 @@ func (p *Plugin) evaluate(conf *Config, podNetns string) (findings []checker.Fin
 	if err := checkNetns(podNetns, p.HostNetns); err != nil {
 		return nil, err
 	}
-	host, err := live.Load(p.HostNetns)
-	if err != nil {
-		return nil, fmt.Errorf("read host namespace: %w", err)
+	// The two reads are independent: run them at once, on two cores where
+	// there are, as the pod's ADD waits for both.
+	hostc := make(chan hostModel, 1)
+	go func() { hostc <- p.loadHost(conf) }()
+	pod, podErr := live.Load(podNetns)
+	h := <-hostc
+	if h.ns != nil {
+		defer h.ns.Close()
 	}
-	pod, err := live.Load(podNetns)
-	if err != nil {
-		return nil, fmt.Errorf("read pod namespace: %w", err)
+	if h.err != nil {
+		return nil, h.err
+	}
+	if podErr != nil {
+		return nil, fmt.Errorf("read pod namespace: %w", podErr)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -250,16 +267,70 @@ func (p *Plugin) evaluate(conf *Config, podNetns string) (findings []checker.Fin
 		}
 	}()
 	in := checker.Input{
-		Host:   host,
-		Pod:    pod,
-		Result: conf.Result,
-		Kernel: func(q fib.Query) (fib.Result, error) {
-			return live.RouteGet(p.HostNetns, q)
-		},
+		Host:         h.model,
+		Pod:          pod,
+		Result:       conf.Result,
+		Kernel:       h.ns.RouteGet,
 		ServiceCIDRs: conf.ServiceCIDRs,
 		ClusterCIDRs: conf.ClusterCIDRs,
 	}
 	return checker.Check(in, conf.Options), nil
+}
+
+// hostModel is the host namespace, open for the checks' kernel lookups,
+// and its model; or why it could not be read.
+type hostModel struct {
+	ns    *live.Namespace
+	model *fib.Model
+	err   error
+}
+
+// loadHost opens the host namespace and reads the model of it that the
+// host's lookups of the pod's addresses need: the host may hold a full
+// routing table, which LoadFor does not read. The namespace stays open so
+// that the checks ask the kernel over the same sockets. A panic becomes an
+// error, as it runs on a goroutine of its own.
+func (p *Plugin) loadHost(conf *Config) (h hostModel) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.err = &panicError{value: r, stack: debug.Stack()}
+		}
+	}()
+	ns, err := live.Open(p.HostNetns)
+	if err != nil {
+		return hostModel{err: fmt.Errorf("read host namespace: %w", err)}
+	}
+	m, err := ns.LoadFor(hostDestinations(conf.Result))
+	if err != nil {
+		return hostModel{ns: ns, err: fmt.Errorf("read host namespace: %w", err)}
+	}
+	return hostModel{ns: ns, model: m}
+}
+
+// hostDestinations are the addresses the checks look up in the host's
+// model: every address of the result, in both of the forms the checker
+// may read it in (an IPv4 address written with a 16-byte mask is
+// IPv4-mapped to it, see checker.readResult). The checker looks up only
+// the pod's own addresses, a subset; a lookup of an address missing here
+// would walk tables the model holds in part, which the comparison with
+// the kernel (FG040) would then report.
+func hostDestinations(res *current.Result) []netip.Addr {
+	if res == nil {
+		return nil
+	}
+	var dsts []netip.Addr
+	for _, ipc := range res.IPs {
+		if ipc == nil {
+			continue
+		}
+		if ip4 := ipc.Address.IP.To4(); ip4 != nil {
+			dsts = append(dsts, netip.AddrFrom4([4]byte(ip4)))
+		}
+		if ip16 := ipc.Address.IP.To16(); ip16 != nil && len(ipc.Address.Mask) == net.IPv6len {
+			dsts = append(dsts, netip.AddrFrom16([16]byte(ip16)))
+		}
+	}
+	return dsts
 }
 
 // rejection is the error that rejects a pod with these findings, or nil

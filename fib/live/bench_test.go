@@ -2,6 +2,7 @@ package live
 
 import (
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -32,5 +33,32 @@ func BenchmarkLoad100k(b *testing.B) {
 			b.Fatalf("loaded %d routes", len(m.Routes))
 		}
 		m.Freeze()
+	}
+}
+
+// BenchmarkLoadFor100k measures LoadFor of one destination in the same
+// namespace as BenchmarkLoad100k (tables merged), which it must not
+// read whole.
+func BenchmarkLoadFor100k(b *testing.B) {
+	ns := nstest.NewWithLoUp(b)
+	lines := []string{"link add br0 type bridge", "link set br0 up", "addr add 10.0.0.1/16 dev br0"}
+	for i := range 100_000 {
+		lines = append(lines, fmt.Sprintf("route add %d.%d.%d.0/24 via 10.0.0.2 table main", 11+i>>16, i>>8&0xff, i&0xff))
+	}
+	cmd := exec.Command("ip", "-n", ns.Name(), "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("ip -batch: %v: %s", err, out)
+	}
+	dsts := []netip.Addr{netip.MustParseAddr("10.0.5.5")}
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := LoadFor(ns.Path(), dsts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(m.Routes) > 10 {
+			b.Fatalf("LoadFor read %d routes", len(m.Routes))
+		}
 	}
 }

@@ -33,20 +33,28 @@ import (
 // when Src is unset (it picks Src otherwise), for IPv6 in both cases, for an
 // input lookup never.
 func RouteGet(netns string, q fib.Query) (fib.Result, error) {
+	n, err := Open(netns)
+	if err != nil {
+		return fib.Result{}, fmt.Errorf("route get %s: %w", q.Dst, err)
+	}
+	defer n.Close()
+	return n.RouteGet(q)
+}
+
+// RouteGet is the package's RouteGet on the open namespace.
+func (n *Namespace) RouteGet(q fib.Query) (fib.Result, error) {
+	if n.t == nil {
+		return fib.Result{}, fmt.Errorf("route get %s: %w", q.Dst, errClosed)
+	}
 	if !q.Dst.IsValid() {
 		return fib.Result{}, errors.New("route get: no destination")
 	}
 	if q.Src.IsValid() && fib.FamilyOf(q.Src) != fib.FamilyOf(q.Dst) {
 		return fib.Result{}, fmt.Errorf("route get %s: source %s of another family", q.Dst, q.Src)
 	}
-	t, err := open(netns)
+	res, err := n.t.routeGet(q)
 	if err != nil {
-		return fib.Result{}, fmt.Errorf("route get %s: %w", q.Dst, err)
-	}
-	defer t.close()
-	res, err := t.routeGet(q)
-	if err != nil {
-		return fib.Result{}, fmt.Errorf("route get %s in %s: %w", q.Dst, t, err)
+		return fib.Result{}, fmt.Errorf("route get %s in %s: %w", q.Dst, n.t, err)
 	}
 	return res, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,39 +112,118 @@ func (t *target) loadBase(m *fib.Model) (linkNamer, []string, error) {
 	return name, devs, nil
 }
 
-// loadLinks dumps the devices.
+// loadLinks dumps the devices. It decodes the few attributes the model
+// keeps from the raw messages, and asks the kernel to leave the
+// statistics out of them: vishvananda/netlink's LinkList decodes every
+// attribute of every device, which costs more than the rest of LoadFor.
 func (t *target) loadLinks() ([]fib.Link, error) {
-	links, err := retry(t.h.LinkList)
+	msgs, err := retry(func() ([][]byte, error) {
+		req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+		req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+		req.AddData(u32Attr(unix.IFLA_EXT_MASK, rtextFilterSkipStats))
+		return t.request(req, unix.RTM_NEWLINK)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("dump links: %w", err)
 	}
-	out := make([]fib.Link, 0, len(links))
-	for _, l := range links {
-		a := l.Attrs()
-		fl := fib.Link{
-			Index:   a.Index,
-			Name:    a.Name,
-			Kind:    fib.KindOther,
-			Up:      a.RawFlags&unix.IFF_UP != 0,
-			Carrier: a.RawFlags&unix.IFF_LOWER_UP != 0,
-			Master:  a.MasterIndex,
-			Group:   a.Group,
+	out := make([]fib.Link, 0, len(msgs))
+	for _, m := range msgs {
+		l, err := parseLink(m)
+		if err != nil {
+			return nil, fmt.Errorf("dump links: %w", err)
 		}
-		switch v := l.(type) {
-		case *netlink.Bridge:
-			fl.Kind = fib.KindBridge
-		case *netlink.Veth:
-			fl.Kind = fib.KindVeth
-		case *netlink.Vrf:
-			fl.Kind = fib.KindVRF
-			fl.VRFTable = fib.TableID(v.Table)
-		}
-		if a.RawFlags&unix.IFF_LOOPBACK != 0 {
-			fl.Kind = fib.KindLoopback
-		}
-		out = append(out, fl)
+		out = append(out, l)
 	}
 	return out, nil
+}
+
+// nlaTypeMask strips the flags NLA_F_NESTED and NLA_F_NET_BYTEORDER from
+// an attribute's type (NLA_TYPE_MASK).
+const nlaTypeMask = ^uint16(unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+
+// rtextFilterSkipStats is RTEXT_FILTER_SKIP_STATS (not in
+// golang.org/x/sys/unix): no IFLA_STATS, IFLA_STATS64 in link messages.
+const rtextFilterSkipStats = 1 << 3
+
+// parseLink decodes an RTM_NEWLINK message: index, name, flags, master,
+// group, and the kind (bridge, veth, vrf with its table; loopback by
+// IFF_LOOPBACK).
+func parseLink(m []byte) (fib.Link, error) {
+	if len(m) < unix.SizeofIfInfomsg {
+		return fib.Link{}, fmt.Errorf("link message of %d bytes, shorter than its header", len(m))
+	}
+	hdr := nl.DeserializeIfInfomsg(m)
+	l := fib.Link{
+		Index:   int(hdr.Index),
+		Kind:    fib.KindOther,
+		Up:      hdr.Flags&unix.IFF_UP != 0,
+		Carrier: hdr.Flags&unix.IFF_LOWER_UP != 0,
+	}
+	attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfInfomsg:])
+	if err != nil {
+		return l, fmt.Errorf("link %d: attributes: %w", l.Index, err)
+	}
+	for _, a := range attrs {
+		switch a.Attr.Type & nlaTypeMask {
+		case unix.IFLA_IFNAME:
+			l.Name = attrString(a)
+		case unix.IFLA_MASTER:
+			var master uint32
+			master, err = attrU32(a)
+			l.Master = int(master)
+		case unix.IFLA_GROUP:
+			l.Group, err = attrU32(a)
+		case unix.IFLA_LINKINFO:
+			err = parseLinkInfo(a.Value, &l)
+		}
+		if err != nil {
+			return l, fmt.Errorf("link %d: %w", l.Index, err)
+		}
+	}
+	if hdr.Flags&unix.IFF_LOOPBACK != 0 {
+		l.Kind = fib.KindLoopback
+	}
+	return l, nil
+}
+
+// parseLinkInfo decodes IFLA_LINKINFO: the kind, and a VRF's table.
+func parseLinkInfo(b []byte, l *fib.Link) error {
+	info, err := nl.ParseRouteAttr(b)
+	if err != nil {
+		return fmt.Errorf("IFLA_LINKINFO: %w", err)
+	}
+	var kind string
+	var data []byte
+	for _, a := range info {
+		switch a.Attr.Type & nlaTypeMask {
+		case unix.IFLA_INFO_KIND:
+			kind = attrString(a)
+		case unix.IFLA_INFO_DATA:
+			data = a.Value
+		}
+	}
+	switch kind {
+	case "bridge":
+		l.Kind = fib.KindBridge
+	case "veth":
+		l.Kind = fib.KindVeth
+	case "vrf":
+		l.Kind = fib.KindVRF
+		vrf, err := nl.ParseRouteAttr(data)
+		if err != nil {
+			return fmt.Errorf("IFLA_INFO_DATA: %w", err)
+		}
+		for _, a := range vrf {
+			if a.Attr.Type&nlaTypeMask == unix.IFLA_VRF_TABLE {
+				table, err := attrU32(a)
+				if err != nil {
+					return fmt.Errorf("IFLA_VRF_TABLE: %w", err)
+				}
+				l.VRFTable = fib.TableID(table)
+			}
+		}
+	}
+	return nil
 }
 
 // loadAddrs dumps the addresses of one family.

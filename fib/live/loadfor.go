@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -18,72 +19,86 @@ import (
 // addresses on a node that may hold a full Internet table, such as the
 // CNI plugin on every pod ADD.
 //
-// It reads, as Load does, the links, the addresses, the rules of both
-// families, the IPv4 device sysctls and whether the IPv4 local and main
-// tables are merged; and every route of table local, IPv4 and IPv6, with
-// a dump the kernel filters by table (strict checking), or, on a kernel
-// without strict checking, a full dump filtered here. Then, for each
-// destination, it asks the kernel which FIB entry matches it (RTM_GETROUTE
-// with RTM_F_FIB_MATCH, `ip route get fibmatch DST`) and adds that route
-// to the model unless it is already there. The merged state is read with
-// one such request for an address of table local, which the kernel
-// reports in table local when the tables are apart and in main when they
-// are merged, instead of from /proc/net/fib_trie, which prints every route.
+// What it reads:
+//   - as Load does: the links, the addresses, the rules of both families;
+//   - the IPv4 sysctls of "all" and of each device a route of the model
+//     goes through: the only ones an output lookup reads (Load reads every
+//     device's, four files per device);
+//   - whether the IPv4 tables local and main are merged, from one route
+//     lookup of an address of the host (RTM_GETROUTE with RTM_F_FIB_MATCH,
+//     `ip route get fibmatch ADDR`): its local route is reported in table
+//     local while the tables are apart, in main while they are merged.
+//     Load reads /proc/net/fib_trie instead, which prints every route;
+//   - every route of table local, with a dump the kernel filters by table
+//     (NETLINK_GET_STRICT_CHK and RTA_TABLE; without strict checking, a
+//     full dump filtered here), except IPv4's while the tables are
+//     merged: the kernel then keeps local's routes in main's trie, and
+//     dumping local walks every route of main (2 ms for 100,000);
+//   - for each destination, the FIB entry the kernel matches
+//     (RTM_F_FIB_MATCH, `ip route get fibmatch DST`), added unless the
+//     model holds it already.
 //
 // Why the partial model gives the same answer. The model holds a subset of
-// the kernel's routes and all of its rules, links, addresses and sysctls.
-// Let R, in table T, be the route the kernel matched for DST.
+// the kernel's routes and all of its rules, links and addresses. Let R, in
+// table T, be the entry the kernel matched for DST.
 //   - Rules are walked in order, and a table lookup depends only on the
 //     table and the flow, not on the rule. Each table consulted before the
 //     rule that returned R contributed nothing to the kernel's answer: it
-//     had no covering route, or its match was a throw route, or a rule's
-//     suppressor dropped the match. A subset of such a table holds no
-//     usable covering route longer than the kernel's match.
+//     had no usable covering route, or its match was a throw route, or a
+//     rule's suppressor dropped the match. A subset of such a table holds
+//     no usable covering route longer than the kernel's match.
 //   - In T, R is the longest usable match and the first of its prefix in
 //     the kernel's order; the model holds R, so no route of the model's T
 //     wins over it. Usability (dead, linkdown, TOS) does not depend on the
 //     destination.
 //   - While IPv4 local and main are merged, the kernel does one
-//     longest-prefix match over both, then table default: R is the longest
-//     match over local and main, and the model, which has all of local and
-//     R, finds it the same way. A local route longer than R cannot exist
-//     (the kernel would have matched it); a shorter one loses to R.
+//     longest-prefix match over both, then table default. R is the longest
+//     match over local and main: a local route longer than R does not
+//     exist (the kernel would have matched it), a shorter one loses to R,
+//     so the model needs none of local's other routes.
 //   - Suppressing a route by prefix length (suppress_prefixlength N)
 //     suppresses every shorter route as well, so a table that the kernel
 //     left through a suppressed match is left by the model too.
 //
 // The model may still hold, in a table before T, a route that covers DST
 // and that the kernel did not take because a longer throw route, or a
-// route suppressed by its device group, came first — a route of table
-// local, or one fetched for another destination. LoadFor therefore looks
-// every destination up in the model it built: when the model's route is
-// not the kernel's R, and whenever the kernel refused the lookup (then
-// there is no R to fetch: no route, a reject route or rule, or a refusal
-// after the route was found, as for a loopback source on a bridge), it
-// reads whole each table that the model's lookup consulted and repeats,
-// until every destination either ends at the kernel's R or is decided by
-// tables that are all complete. A lookup over complete tables and all the
-// rules is Load's lookup. This costs dumps of big tables only for
-// destinations the kernel refuses or that a throw route hides: a refused
-// IPv4 lookup is first retried with a source address of the host, which
-// does not change the rule walk when no IPv4 rule selects on the source;
-// if the kernel then names R, the refusal came after the lookup, and R
-// suffices.
+// route suppressed by its device group, came first: a route of table
+// local, or one fetched for another destination. So LoadFor looks every
+// destination up in the model it built. When the model's route is not R,
+// and whenever the kernel refused the lookup (there is no R to fetch
+// then: no route, a reject route or rule, or a refusal after the route
+// was found, as for a loopback source on a bridge), it reads whole each
+// table that the model's lookup consulted, and repeats until every
+// destination either ends at R or is decided by complete tables only. A
+// lookup over complete tables and all the rules is Load's lookup. Big
+// tables are read only for destinations the kernel refuses or that a
+// throw route hides; and a refused IPv4 lookup is first asked again with a
+// source address of the host, which does not change the rule walk when no
+// IPv4 rule selects on the source: if the kernel then names R, the
+// refusal came after the lookup, and R suffices.
 //
-// Other FIB entries are not trusted as the kernel reports them and cause
+// Entries the kernel does not report faithfully are not trusted, and cause
 // the same complete reads: for IPv4 multicast destinations and
-// 255.255.255.255 the kernel reports the route with the type of the
-// resulting dst (multicast, broadcast), not the route's own; an IPv6
-// multipath route is reported starting with the next hop it chose.
+// 255.255.255.255 the kernel reports the entry with the type of the
+// resulting route (multicast, broadcast), not its own; an IPv6 multipath
+// route is reported starting with the next hop the kernel chose.
 //
 // Limits:
 //   - Only the plain output lookup of each given destination is promised.
 //     A lookup with a source, mark, output or input device, TOS or user,
 //     and lookups of other destinations, may walk rules and tables that
-//     the model holds only in part, and differ from Load's.
+//     the model holds in part, and differ from Load's.
 //   - The trace shows only the routes the model holds: a throw route or a
 //     suppressed route that the kernel passed over in an earlier table may
 //     be missing from it ("no usable route" instead).
+//   - While IPv4 local and main are merged the kernel reports every entry
+//     of the merged trie in table main. An entry of type local or
+//     broadcast is taken to be in table local, any other in main: that is
+//     where the kernel puts its own routes and where ip(8) puts a user's
+//     routes of those types unless told otherwise. A route a user put in
+//     the other table carries the wrong table in the model (lookups are
+//     unaffected: the two tables are one trie).
+//   - Model.Conf holds the sysctls of the devices said above, not all.
 //   - The argument takes the model's lookup to equal the kernel's, as the
 //     differential tests prove it; where they disagree, which a caller
 //     comparing the two (the checker does) reports, the partial model may
@@ -91,6 +106,19 @@ import (
 //   - The namespace is read with several requests; a change between them
 //     can give a model that mixes states, as with Load.
 func LoadFor(netns string, dsts []netip.Addr) (*fib.Model, error) {
+	n, err := Open(netns)
+	if err != nil {
+		return nil, fmt.Errorf("load for destinations: %w", err)
+	}
+	defer n.Close()
+	return n.LoadFor(dsts)
+}
+
+// LoadFor is the package's LoadFor on the open namespace.
+func (n *Namespace) LoadFor(dsts []netip.Addr) (*fib.Model, error) {
+	if n.t == nil {
+		return nil, fmt.Errorf("load for destinations: %w", errClosed)
+	}
 	uniq := make([]netip.Addr, 0, len(dsts))
 	for i, d := range dsts {
 		if !d.IsValid() {
@@ -101,18 +129,13 @@ func LoadFor(netns string, dsts []netip.Addr) (*fib.Model, error) {
 			uniq = append(uniq, d)
 		}
 	}
-	t, err := open(netns)
-	if err != nil {
-		return nil, fmt.Errorf("load for destinations: %w", err)
-	}
-	defer t.close()
 	for attempt := 1; ; attempt++ {
-		m, err := t.loadFor(uniq)
+		m, err := n.t.loadFor(uniq)
 		if errors.Is(err, errChanged) && attempt < loadAttempts {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("load %s for destinations: %w", t, err)
+			return nil, fmt.Errorf("load %s for destinations: %w", n.t, err)
 		}
 		return m, nil
 	}
@@ -133,49 +156,46 @@ type match struct {
 }
 
 // partial is a model under construction: which of its tables are
-// complete, and the merged state of the kernel.
+// complete, whose sysctls it has read, and the kernel's merged state.
 type partial struct {
 	m        *fib.Model
 	name     linkNamer
 	complete map[tableKey]bool
-	// merged is the kernel's IPv4 merged state as the model computes it:
-	// default rules and not Unmerged.
+	confRead map[string]bool
+	// merged is the kernel's IPv4 merged state: default rules and not
+	// Unmerged. local and main are then one trie, complete together.
 	merged bool
+	// keys are the routeKeys of the model's routes, made on first use
+	// by add (before any table is completed).
+	keys map[string]bool
 }
 
 func (t *target) loadFor(dsts []netip.Addr) (*fib.Model, error) {
-	m := &fib.Model{}
-	name, devs, err := t.loadBase(m)
+	m := &fib.Model{Conf: make(map[string]fib.DevConf)}
+	name, _, err := t.loadBase(m)
 	if err != nil {
 		return nil, err
 	}
-	p := &partial{m: m, name: name, complete: make(map[tableKey]bool)}
-	for _, f := range []fib.Family{fib.V4, fib.V6} {
-		routes, err := t.loadTable(f, fib.TableLocal, name)
-		if err != nil {
-			return nil, err
-		}
-		m.Routes = append(m.Routes, routes...)
-		p.complete[tableKey{f, fib.TableLocal}] = true
-	}
-	st, err := t.readProc(devs, false)
-	if err != nil {
+	p := &partial{m: m, name: name, complete: make(map[tableKey]bool), confRead: make(map[string]bool)}
+	if err := t.completeTable(p, tableKey{fib.V6, fib.TableLocal}); err != nil {
 		return nil, err
 	}
-	m.Conf = st.conf
-	if m.Unmerged, err = t.unmergedFor(m, devs); err != nil {
+	if err := t.mergedState(p); err != nil {
 		return nil, err
 	}
-	p.merged = !m.Unmerged && defaultRules4(m.Rules)
-
 	matches := make([]match, len(dsts))
 	for i, d := range dsts {
 		if matches[i], err = t.fibMatch(m, d, name); err != nil {
 			return nil, err
 		}
-		if r := matches[i].route; r != nil && !p.holds(r) {
-			m.Routes = append(m.Routes, *r)
+		r := matches[i].route
+		if r == nil {
+			continue
 		}
+		if p.merged && r.Family == fib.V4 && r.Table == fib.TableMain && (r.Type == fib.TypeLocal || r.Type == fib.TypeBroadcast) {
+			r.Table = fib.TableLocal
+		}
+		p.add(r)
 	}
 	// complete leaves the model indexed: its last lookups ran on the final
 	// routes.
@@ -183,6 +203,121 @@ func (t *target) loadFor(dsts []netip.Addr) (*fib.Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// completeTable reads a table whole into the model, in place of the routes
+// of it the model held. While IPv4 local and main are merged, reading one
+// of them reads the other too: they are one trie, and a lookup consults
+// both.
+func (t *target) completeTable(p *partial, k tableKey) error {
+	keys := []tableKey{k}
+	if p.merged && k.family == fib.V4 && (k.id == fib.TableLocal || k.id == fib.TableMain) {
+		keys = []tableKey{{fib.V4, fib.TableLocal}, {fib.V4, fib.TableMain}}
+	}
+	for _, k := range keys {
+		if p.complete[k] {
+			continue
+		}
+		routes, err := t.loadTable(k.family, k.id, p.name)
+		if err != nil {
+			return err
+		}
+		p.m.Routes = slices.DeleteFunc(p.m.Routes, func(r fib.Route) bool { return r.Family == k.family && r.Table == k.id })
+		p.m.Routes = append(p.m.Routes, routes...)
+		p.complete[k] = true
+	}
+	return nil
+}
+
+// mergedState finds whether the kernel keeps the IPv4 local and main
+// tables apart, giving the same answer as Load, and reads IPv4's table
+// local whole unless they are merged:
+//   - rules other than the default ones: apart (adding or deleting a rule
+//     splits them for good);
+//   - otherwise the kernel is asked for the FIB entry of an IPv4 address of
+//     the host, its local route: reported in table local, the tables are
+//     apart; in main, merged;
+//   - if the host has no IPv4 address, or the answer is not that local
+//     route (a user deleted it), table local is read whole and the state
+//     found as unmergedFor says.
+func (t *target) mergedState(p *partial) error {
+	m := p.m
+	local4 := tableKey{fib.V4, fib.TableLocal}
+	if !defaultRules4(m.Rules) {
+		m.Unmerged = true
+		return t.completeTable(p, local4)
+	}
+	if a, ok := hostAddr4(m); ok {
+		table, ok, err := t.localEntryTable(a)
+		if err != nil {
+			return err
+		}
+		switch {
+		case ok && table == fib.TableLocal:
+			m.Unmerged = true
+			return t.completeTable(p, local4)
+		case ok && table == fib.TableMain:
+			p.merged = true
+			return nil
+		}
+	}
+	if err := t.completeTable(p, local4); err != nil {
+		return err
+	}
+	unmerged, err := t.unmergedFor(m)
+	if err != nil {
+		return err
+	}
+	m.Unmerged = unmerged
+	p.merged = !unmerged
+	return nil
+}
+
+// hostAddr4 returns an IPv4 address of the host, which has a local route.
+func hostAddr4(m *fib.Model) (netip.Addr, bool) {
+	for _, a := range m.Addrs {
+		if ip := a.Prefix.Addr(); ip.Is4() && !ip.IsUnspecified() && !ip.IsMulticast() {
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// localEntryTable asks the kernel for the FIB entry an output lookup of a
+// matches and returns the table it reports, if the entry is the local
+// route of a (local a/32).
+func (t *target) localEntryTable(a netip.Addr) (fib.TableID, bool, error) {
+	ans, err := t.getRoute(fib.Query{Dst: a}, unix.RTM_F_LOOKUP_TABLE|unix.RTM_F_FIB_MATCH)
+	if err != nil {
+		return 0, false, fmt.Errorf("route get fibmatch %s: %w", a, err)
+	}
+	if !ans.found {
+		return 0, false, nil
+	}
+	hdr, attrs, err := parseMsg(ans.msg)
+	if err != nil {
+		return 0, false, fmt.Errorf("route get fibmatch %s: %w", a, err)
+	}
+	table := fib.TableID(hdr.Table)
+	var dst netip.Prefix
+	for _, at := range attrs {
+		switch at.Attr.Type {
+		case unix.RTA_TABLE:
+			v, err := attrU32(at)
+			if err != nil {
+				return 0, false, fmt.Errorf("route get fibmatch %s: %w", a, err)
+			}
+			table = fib.TableID(v)
+		case unix.RTA_DST:
+			if dst, err = attrPrefix(at, hdr.Dst_len); err != nil {
+				return 0, false, fmt.Errorf("route get fibmatch %s: %w", a, err)
+			}
+		}
+	}
+	if fib.RouteType(hdr.Type) != fib.TypeLocal || dst != netip.PrefixFrom(a, 32) {
+		return 0, false, nil
+	}
+	return table, true, nil
 }
 
 // fibMatch asks the kernel which FIB entry an output lookup of dst
@@ -244,22 +379,14 @@ func hostSource4(m *fib.Model) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// unmergedFor finds whether the kernel keeps the IPv4 local and main
-// tables apart, giving the same answer as Load without reading
-// /proc/net/fib_trie:
-//   - rules other than the default ones: apart (adding or deleting a rule
-//     splits them for good);
-//   - default rules and an empty local table: as Load, merged (both states
-//     give the same lookups);
-//   - otherwise the kernel is asked for the FIB entry of an address of a
-//     local route: while merged, its lookup searches main's trie and the
-//     entry is reported in table main, otherwise rule 0 finds it in table
-//     local. If no such address can be asked, fib_trie is read as Load
-//     does.
-func (t *target) unmergedFor(m *fib.Model, devs []string) (bool, error) {
-	if !defaultRules4(m.Rules) {
-		return true, nil
-	}
+// unmergedFor decides the merged state with default rules and IPv4's
+// table local read whole, without reading /proc/net/fib_trie unless it
+// must: an empty local table counts as merged, as with Load (both states
+// give the same lookups); otherwise the kernel is asked for the entry of a
+// local route of table local, reported in table local while the tables
+// are apart and in main while merged; if no such route can be asked,
+// fib_trie is read as Load does.
+func (t *target) unmergedFor(m *fib.Model) (bool, error) {
 	var probe netip.Addr
 	hasLocal := false
 	for _, r := range m.Routes {
@@ -278,50 +405,37 @@ func (t *target) unmergedFor(m *fib.Model, devs []string) (bool, error) {
 		return false, nil
 	}
 	if probe.IsValid() {
-		ans, err := t.getRoute(fib.Query{Dst: probe}, unix.RTM_F_LOOKUP_TABLE|unix.RTM_F_FIB_MATCH)
+		table, ok, err := t.localEntryTable(probe)
 		if err != nil {
-			return false, fmt.Errorf("route get fibmatch %s: %w", probe, err)
+			return false, err
 		}
-		if ans.found {
-			hdr, attrs, err := parseMsg(ans.msg)
-			if err != nil {
-				return false, fmt.Errorf("route get fibmatch %s: %w", probe, err)
-			}
-			table := fib.TableID(hdr.Table)
-			for _, a := range attrs {
-				if a.Attr.Type == unix.RTA_TABLE {
-					v, err := attrU32(a)
-					if err != nil {
-						return false, fmt.Errorf("route get fibmatch %s: %w", probe, err)
-					}
-					table = fib.TableID(v)
-				}
-			}
-			switch table {
-			case fib.TableLocal:
-				return true, nil
-			case fib.TableMain:
-				return false, nil
-			}
+		switch {
+		case ok && table == fib.TableLocal:
+			return true, nil
+		case ok && table == fib.TableMain:
+			return false, nil
 		}
 	}
-	st, err := t.readProc(devs, true)
+	st, err := t.readProc(nil, true)
 	if err != nil {
 		return false, err
 	}
 	return unmerged(st.trie, m.Rules), nil
 }
 
-// holds reports whether the model already has route r. The kernel reports
-// an entry of table local in table main while the tables are merged.
-func (p *partial) holds(r *fib.Route) bool {
-	key := routeKey(r, p.merged)
-	for i := range p.m.Routes {
-		if routeKey(&p.m.Routes[i], p.merged) == key {
-			return true
+// add adds a route the kernel matched unless the model holds it already
+// (a route of a table read whole, or one fetched for another destination).
+func (p *partial) add(r *fib.Route) {
+	if p.keys == nil {
+		p.keys = make(map[string]bool, len(p.m.Routes))
+		for i := range p.m.Routes {
+			p.keys[routeKey(&p.m.Routes[i], p.merged)] = true
 		}
 	}
-	return false
+	if key := routeKey(r, p.merged); !p.keys[key] {
+		p.keys[key] = true
+		p.m.Routes = append(p.m.Routes, *r)
+	}
 }
 
 // routeKey is a route's canonical text, with table local written as main
@@ -341,6 +455,9 @@ func routeKey(r *fib.Route, merged bool) string {
 // completes at least one table, so it ends.
 func (t *target) complete(p *partial, matches []match) error {
 	for {
+		if err := t.readConf(p); err != nil {
+			return err
+		}
 		p.m.Invalidate()
 		need := make(map[tableKey]bool)
 		for _, fm := range matches {
@@ -368,15 +485,41 @@ func (t *target) complete(p *partial, matches []match) error {
 			return cmp.Or(cmp.Compare(a.family, b.family), cmp.Compare(a.id, b.id))
 		})
 		for _, k := range keys {
-			routes, err := t.loadTable(k.family, k.id, p.name)
-			if err != nil {
+			if err := t.completeTable(p, k); err != nil {
 				return err
 			}
-			p.m.Routes = slices.DeleteFunc(p.m.Routes, func(r fib.Route) bool { return r.Family == k.family && r.Table == k.id })
-			p.m.Routes = append(p.m.Routes, routes...)
-			p.complete[k] = true
 		}
 	}
+}
+
+// readConf reads the IPv4 sysctls that the output lookups read and the
+// model lacks: those of "all" and of each device a route of the model goes
+// through. (The loopback device's matter only when a route goes through
+// it: local delivery ignores them.)
+func (t *target) readConf(p *partial) error {
+	var devs []string
+	add := func(dev string) {
+		if dev != "" && !p.confRead[dev] {
+			p.confRead[dev] = true
+			devs = append(devs, dev)
+		}
+	}
+	first := !p.confRead[fib.ConfAll]
+	p.confRead[fib.ConfAll] = true
+	for _, r := range p.m.Routes {
+		for _, nh := range r.NextHops {
+			add(nh.Link)
+		}
+	}
+	if len(devs) == 0 && !first {
+		return nil
+	}
+	st, err := t.readProc(devs, false)
+	if err != nil {
+		return err
+	}
+	maps.Copy(p.m.Conf, st.conf)
+	return nil
 }
 
 // consulted lists the tables a lookup's trace shows it searched: the

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,67 +58,67 @@ func TestLoadFor(t *testing.T) {
 		cmds6   [][]string
 		sysctls [][2]string
 		dsts    []string
-		// maxOther bounds the routes outside table local the model may
-		// hold; -1 when LoadFor may read big tables whole (a refused
-		// lookup).
-		maxOther int
+		// maxFetched bounds the routes the model may hold beyond the
+		// tables LoadFor always reads (see fetched); -1 when it may read
+		// big tables whole (a refused lookup).
+		maxFetched int
 	}{
 		{
-			name:     "healthy bridge",
-			cmds:     withBulk("addr add 10.88.0.1/24 dev br0", "addr add fd00:88::1/64 dev br0 nodad"),
-			dsts:     []string{"10.88.0.2", "fd00:88::2", "8.8.8.8"},
-			maxOther: 3,
+			name:       "healthy bridge",
+			cmds:       withBulk("addr add 10.88.0.1/24 dev br0", "addr add fd00:88::1/64 dev br0 nodad"),
+			dsts:       []string{"10.88.0.2", "fd00:88::2", "8.8.8.8"},
+			maxFetched: 3,
 		},
 		{
-			name:     "127.16 bridge, tables merged",
-			cmds:     withBulk("addr add 127.16.0.1/16 dev br0"),
-			dsts:     []string{"127.16.0.2", "127.16.255.255", "127.0.0.1"},
-			maxOther: 2,
+			name:       "127.16 bridge, tables merged",
+			cmds:       withBulk("addr add 127.16.0.1/16 dev br0"),
+			dsts:       []string{"127.16.0.2", "127.16.255.255", "127.0.0.1"},
+			maxFetched: 3,
 		},
 		{
-			name:     "127.16 bridge, tables unmerged",
-			cmds:     withBulk("addr add 127.16.0.1/16 dev br0", "rule add pref 100 from 192.0.2.1 lookup 100", "rule del pref 100"),
-			dsts:     []string{"127.16.0.2", "127.0.0.1"},
-			maxOther: 0,
+			name:       "127.16 bridge, tables unmerged",
+			cmds:       withBulk("addr add 127.16.0.1/16 dev br0", "rule add pref 100 from 192.0.2.1 lookup 100", "rule del pref 100"),
+			dsts:       []string{"127.16.0.2", "127.0.0.1"},
+			maxFetched: 0,
 		},
 		{
-			name:     "127.16 bridge, route_localnet",
-			cmds:     withBulk("addr add 127.16.0.1/16 dev br0"),
-			sysctls:  [][2]string{{"net.ipv4.conf.br0.route_localnet", "1"}},
-			dsts:     []string{"127.16.0.2"},
-			maxOther: 1,
+			name:       "127.16 bridge, route_localnet",
+			cmds:       withBulk("addr add 127.16.0.1/16 dev br0"),
+			sysctls:    [][2]string{{"net.ipv4.conf.br0.route_localnet", "1"}},
+			dsts:       []string{"127.16.0.2"},
+			maxFetched: 1,
 		},
 		{
 			// The kernel refuses 10.55.0.1 after its lookup (a loopback
 			// source on br0); asked again from 10.0.0.10, it names the
 			// route.
-			name:     "loopback source on a bridge",
-			cmds:     withBulk("addr add 127.16.0.1/16 dev br0", "route add 10.55.0.0/16 dev br0 src 127.16.0.1"),
-			dsts:     []string{"10.55.0.1"},
-			maxOther: 1,
+			name:       "loopback source on a bridge",
+			cmds:       withBulk("addr add 127.16.0.1/16 dev br0", "route add 10.55.0.0/16 dev br0 src 127.16.0.1"),
+			dsts:       []string{"10.55.0.1"},
+			maxFetched: 1,
 		},
 		{
 			// The same with a rule that selects on the source: asking
 			// from another source could change the rule walk, so the
 			// tables the lookup consults are read whole.
-			name:     "loopback source on a bridge, a rule selecting on the source",
-			cmds:     withBulk("addr add 127.16.0.1/16 dev br0", "route add 10.55.0.0/16 dev br0 src 127.16.0.1", "rule add pref 100 from 10.0.0.10 lookup 100"),
-			dsts:     []string{"10.55.0.1"},
-			maxOther: -1,
+			name:       "loopback source on a bridge, a rule selecting on the source",
+			cmds:       withBulk("addr add 127.16.0.1/16 dev br0", "route add 10.55.0.0/16 dev br0 src 127.16.0.1", "rule add pref 100 from 10.0.0.10 lookup 100"),
+			dsts:       []string{"10.55.0.1"},
+			maxFetched: -1,
 		},
 		{
 			name: "pod IP equal to a host address",
 			cmds: withBulk("link add fgnode0 type bridge", "link set fgnode0 up", "addr add 10.99.0.2/32 dev fgnode0",
 				"addr add fd00:99::2/128 dev fgnode0 nodad", "addr add 10.99.0.1/24 dev br0", "addr add fd00:99::1/64 dev br0 nodad"),
-			dsts:     []string{"10.99.0.2", "fd00:99::2", "10.99.0.3"},
-			maxOther: 3,
+			dsts:       []string{"10.99.0.2", "fd00:99::2", "10.99.0.3"},
+			maxFetched: 3,
 		},
 		{
 			name: "shadowed subnet",
 			cmds: withBulk("addr add 10.88.0.1/24 dev br0", "link add fgshadow0 type veth peer name fgshadow1",
 				"link set fgshadow0 up", "link set fgshadow1 up", "route add 10.88.0.0/25 dev fgshadow0"),
-			dsts:     []string{"10.88.0.5", "10.88.0.200"},
-			maxOther: 2,
+			dsts:       []string{"10.88.0.5", "10.88.0.200"},
+			maxFetched: 2,
 		},
 		{
 			// Table 100, consulted first, sends 10.0.0.0/8 elsewhere but
@@ -126,8 +127,8 @@ func TestLoadFor(t *testing.T) {
 			name: "throw route in front of the matched table",
 			cmds: withBulk("addr add 10.88.0.1/24 dev br0", "link add fgvpn0 type veth peer name fgvpn1", "link set fgvpn0 up", "link set fgvpn1 up",
 				"route add 10.0.0.0/8 dev fgvpn0 table 100", "route add throw 10.88.0.0/16 table 100", "rule add pref 100 lookup 100"),
-			dsts:     []string{"10.1.1.1", "10.88.0.5"},
-			maxOther: 1005,
+			dsts:       []string{"10.1.1.1", "10.88.0.5"},
+			maxFetched: 1005,
 		},
 		{
 			// wg-quick: main unless its match is the default route, then
@@ -141,8 +142,8 @@ func TestLoadFor(t *testing.T) {
 				{"rule", "add", "pref", "200", "lookup", "51820"},
 				{"addr", "add", "fd00:88::1/64", "dev", "br0", "nodad"},
 			},
-			dsts:     []string{"10.88.0.5", "8.8.8.8", "fd00:88::5", "2001:db8::1"},
-			maxOther: 4,
+			dsts:       []string{"10.88.0.5", "8.8.8.8", "fd00:88::5", "2001:db8::1"},
+			maxFetched: 4,
 		},
 		{
 			// Table 100's match for 10.88.0.5 goes through a device of
@@ -153,33 +154,33 @@ func TestLoadFor(t *testing.T) {
 				"link add fgg0 type veth peer name fgg1", "link set fgg0 group 5", "link set fgg0 up", "link set fgg1 up",
 				"route add 10.0.0.0/8 dev fgvpn0 table 100", "route add 10.88.0.0/16 dev fgg0 table 100",
 				"rule add pref 100 lookup 100 suppress_ifgroup 5"),
-			dsts:     []string{"10.1.1.1", "10.88.0.5"},
-			maxOther: 1005,
+			dsts:       []string{"10.1.1.1", "10.88.0.5"},
+			maxFetched: 1005,
 		},
 		{
-			name:     "unreachable pod subnet",
-			cmds:     withBulk("addr add 10.88.0.1/24 dev br0", "route add unreachable 10.77.0.0/16", "route add blackhole 10.78.0.0/16"),
-			dsts:     []string{"10.77.0.5", "10.78.0.5", "10.88.0.5"},
-			maxOther: -1,
+			name:       "unreachable pod subnet",
+			cmds:       withBulk("addr add 10.88.0.1/24 dev br0", "route add unreachable 10.77.0.0/16", "route add blackhole 10.78.0.0/16"),
+			dsts:       []string{"10.77.0.5", "10.78.0.5", "10.88.0.5"},
+			maxFetched: -1,
 		},
 		{
-			name:     "blackhole rule",
-			cmds:     withBulk("addr add 10.88.0.1/24 dev br0", "rule add pref 100 to 10.66.0.0/16 blackhole"),
-			dsts:     []string{"10.66.0.1", "10.88.0.5"},
-			maxOther: 1,
+			name:       "blackhole rule",
+			cmds:       withBulk("addr add 10.88.0.1/24 dev br0", "rule add pref 100 to 10.66.0.0/16 blackhole"),
+			dsts:       []string{"10.66.0.1", "10.88.0.5"},
+			maxFetched: 1,
 		},
 		{
-			name:     "no route",
-			cmds:     append(withBulk("addr add 10.88.0.1/24 dev br0"), "route del default"),
-			dsts:     []string{"192.0.2.1", "10.88.0.5"},
-			maxOther: -1,
+			name:       "no route",
+			cmds:       append(withBulk("addr add 10.88.0.1/24 dev br0"), "route del default"),
+			dsts:       []string{"192.0.2.1", "10.88.0.5"},
+			maxFetched: -1,
 		},
 		{
 			name: "IPv6 multipath and multicast destinations",
 			cmds: withBulk("addr add fd00:88::1/64 dev br0 nodad", "addr add fd00:1::10/64 dev eth0 nodad",
 				"route add fd00:77::/64 nexthop via fd00:1::1 dev eth0 nexthop via fd00:1::2 dev eth0"),
-			dsts:     []string{"fd00:77::5", "224.0.0.5", "255.255.255.255", "fd00:88::5"},
-			maxOther: -1,
+			dsts:       []string{"fd00:77::5", "224.0.0.5", "255.255.255.255", "fd00:88::5"},
+			maxFetched: -1,
 		},
 	}
 	for _, tc := range tests {
@@ -217,22 +218,24 @@ func TestLoadFor(t *testing.T) {
 			for _, d := range dsts {
 				compareFor(t, n, m, full, d, "")
 			}
-			other := outsideLocal(m)
-			t.Logf("model: %d routes outside table local (Load: %d)", other, outsideLocal(full))
-			if tc.maxOther >= 0 && other > tc.maxOther {
-				t.Errorf("the model holds %d routes outside table local, want at most %d (Load: %d)", other, tc.maxOther, outsideLocal(full))
+			got := fetched(m)
+			t.Logf("model: %d routes beyond the tables always read (Load: %d routes)", got, len(full.Routes))
+			if tc.maxFetched >= 0 && got > tc.maxFetched {
+				t.Errorf("the model holds %d routes beyond the tables always read, want at most %d", got, tc.maxFetched)
 			}
 		})
 	}
 }
 
-// outsideLocal counts a model's routes outside table local.
-func outsideLocal(m *fib.Model) int {
+// fetched counts a model's routes beyond the tables LoadFor always reads
+// whole: IPv6's table local, and IPv4's unless the tables are merged.
+func fetched(m *fib.Model) int {
 	n := 0
 	for _, r := range m.Routes {
-		if r.Table != fib.TableLocal {
-			n++
+		if r.Table == fib.TableLocal && (r.Family == fib.V6 || !merged(m)) {
+			continue
 		}
+		n++
 	}
 	return n
 }
@@ -263,7 +266,14 @@ func compareFor(t *testing.T, n *nstest.NS, partial, full *fib.Model, dst netip.
 		problems = append(problems, "vs Load: "+strings.Join(d, "; "))
 	}
 	if a, b := routeOf(got.Route), routeOf(want.Route); a != b {
-		problems = append(problems, fmt.Sprintf("route %q, Load's model: %q", a, b))
+		if merged(full) && sameButTable(got.Route, want.Route) {
+			// LoadFor's documented limit: with the tables merged, the
+			// kernel reports every entry in main, and LoadFor places it
+			// by its type.
+			t.Logf("ip route get %s: route %q is in table %s (merged tables: placed by its type)", dst, b, want.Route.Table)
+		} else {
+			problems = append(problems, fmt.Sprintf("route %q, Load's model: %q", a, b))
+		}
 	}
 	if a, b := ruleOf(got.Rule), ruleOf(want.Rule); a != b {
 		problems = append(problems, fmt.Sprintf("rule %q, Load's model: %q", a, b))
@@ -285,6 +295,23 @@ func compareFor(t *testing.T, n *nstest.NS, partial, full *fib.Model, dst netip.
 	t.Errorf("ip route get %s: LoadFor's model %q, Load's %q, kernel %q:\n  %s\n  trace:%s\nreproducer:\n%s",
 		dst, got.String(), want.String(), kernel.String(), strings.Join(problems, "\n  "), trace.String(), script)
 	return false
+}
+
+// merged reports whether a model's IPv4 local and main tables are merged.
+func merged(m *fib.Model) bool {
+	return !m.Unmerged && defaultRules4(m.Rules)
+}
+
+// sameButTable reports whether two routes differ in their table only, one
+// in local and the other in main.
+func sameButTable(a, b *fib.Route) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	ca, cb := *a, *b
+	tables := []fib.TableID{ca.Table, cb.Table}
+	ca.Table, cb.Table = 0, 0
+	return routeOf(&ca) == routeOf(&cb) && slices.Contains(tables, fib.TableLocal) && slices.Contains(tables, fib.TableMain)
 }
 
 func routeOf(r *fib.Route) string {
@@ -358,9 +385,9 @@ func TestLoadForRandom(t *testing.T) {
 			candidates := destinations(full)
 			r := rand.New(rand.NewPCG(seed, 11))
 			for range sets {
-				dsts := make([]netip.Addr, dstsPerSet)
-				for i := range dsts {
-					dsts[i] = candidates[r.IntN(len(candidates))]
+				dsts := nestedPairs(r, full, dstsPerSet/2)
+				for len(dsts) < dstsPerSet {
+					dsts = append(dsts, candidates[r.IntN(len(candidates))])
 				}
 				m, err := LoadFor(n.Name(), dsts)
 				if err != nil {
@@ -415,11 +442,24 @@ func forceBatch(n *nstest.NS, lines []string) {
 // extraRoutes returns n random unicast routes in main, 100 and 200, in
 // the address pools netgen draws from (so they overlap the setup's
 // networks, shadow them or are shadowed), through the setup's devices;
-// some are throw, blackhole or unreachable routes.
+// some are throw, blackhole or unreachable routes. In most setups, rules
+// then send every lookup through table 100 or 200, with or without a
+// suppressor, before main: the tables a partial model holds in part.
 func extraRoutes(seed uint64, devs []string, n int) []string {
 	r := rand.New(rand.NewPCG(seed, 13))
 	tables := []string{"main", "main", "main", "100", "200"}
-	lines := make([]string, 0, n)
+	lines := make([]string, 0, n+2)
+	switch r.IntN(3) {
+	case 0:
+		lines = append(lines, "rule add pref 30000 lookup 100", "rule add pref 30100 lookup 200 suppress_prefixlength 16")
+	case 1:
+		lines = append(lines, fmt.Sprintf("rule add pref 30000 lookup 200 suppress_ifgroup %d", r.IntN(2)), "rule add pref 30100 lookup 100")
+	}
+	for _, d := range devs {
+		if r.IntN(3) == 0 {
+			lines = append(lines, fmt.Sprintf("link set %s group 1", d))
+		}
+	}
 	for range n {
 		var dst netip.Prefix
 		if r.IntN(5) == 0 {
@@ -435,7 +475,7 @@ func extraRoutes(seed uint64, devs []string, n int) []string {
 			dst = netip.PrefixFrom(a, 16+r.IntN(17)).Masked()
 		}
 		table := tables[r.IntN(len(tables))]
-		switch r.IntN(40) {
+		switch r.IntN(24) {
 		case 0:
 			lines = append(lines, fmt.Sprintf("route add throw %s table %s", dst, table))
 		case 1:
@@ -465,4 +505,117 @@ func destinations(m *fib.Model) []netip.Addr {
 		dsts = append(dsts, netip.MustParseAddr(s))
 	}
 	return dsts
+}
+
+// nestedPairs draws up to n pairs of destinations around two routes, A
+// and B, of one table, where B's prefix holds A's: A's first address,
+// and an address of B outside A. A set with both makes LoadFor fetch B
+// for the second while A, which may be a throw route or a route a rule
+// suppresses, decides the first: the case where a fetched route must not
+// stand in for one the model lacks.
+func nestedPairs(r *rand.Rand, m *fib.Model, n int) []netip.Addr {
+	var dsts []netip.Addr
+	for range 200 * n {
+		if len(dsts) >= 2*n {
+			break
+		}
+		a := m.Routes[r.IntN(len(m.Routes))]
+		b := m.Routes[r.IntN(len(m.Routes))]
+		if a.Family != b.Family || a.Table != b.Table || b.Dst.Bits() >= a.Dst.Bits() || !b.Dst.Contains(a.Dst.Addr()) {
+			continue
+		}
+		out := randomIn(r, b.Dst)
+		if a.Dst.Contains(out) {
+			continue
+		}
+		dsts = append(dsts, a.Dst.Addr(), out)
+	}
+	return dsts
+}
+
+// randomIn returns a random address of a prefix.
+func randomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		if r.IntN(2) == 1 {
+			b[i/8] |= 0x80 >> (i % 8)
+		}
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// TestLoadForErrors: bad input is an error naming it, never a panic.
+func TestLoadForErrors(t *testing.T) {
+	n := nstest.NewWithLoUp(t)
+	closed, err := Open(n.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	closed.Close()
+	tests := []struct {
+		name string
+		load func() error
+		want string
+	}{
+		{"invalid destination", func() error {
+			_, err := LoadFor(n.Name(), []netip.Addr{netip.MustParseAddr("10.0.0.1"), {}})
+			return err
+		}, "destination 1 is not a valid address"},
+		{"missing namespace", func() error {
+			_, err := LoadFor("/nonexistent/netns", []netip.Addr{netip.MustParseAddr("10.0.0.1")})
+			return err
+		}, "/nonexistent/netns"},
+		{"closed namespace, LoadFor", func() error {
+			_, err := closed.LoadFor(nil)
+			return err
+		}, "closed"},
+		{"closed namespace, RouteGet", func() error {
+			_, err := closed.RouteGet(fib.Query{Dst: netip.MustParseAddr("10.0.0.1")})
+			return err
+		}, "closed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.load()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestNamespace loads a model and asks the kernel over one open namespace,
+// as the plugin does: the answers agree, and no destination is also fine.
+func TestNamespace(t *testing.T) {
+	n := nstest.NewWithLoUp(t)
+	if err := n.Batch(append(append([]string{}, node...), "addr add 10.88.0.1/24 dev br0")); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, n)
+	ns, err := Open(n.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	if _, err := ns.LoadFor(nil); err != nil {
+		t.Fatalf("LoadFor of no destination: %v", err)
+	}
+	dst := netip.MustParseAddr("10.88.0.2")
+	m, err := ns.LoadFor([]netip.Addr{dst, dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Lookup(fib.Query{Dst: dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ns.RouteGet(fib.Query{Dst: dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got.Diff(&want); len(d) > 0 || got.Dev != "br0" {
+		t.Errorf("model %q, kernel %q: %v", got.String(), want.String(), d)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/fibguard/fibguard/fib"
+	"golang.org/x/sys/unix"
 )
 
 // procState is what Load reads from procfs inside the namespace.
@@ -22,7 +23,7 @@ type procState struct {
 }
 
 // readProc reads, from a thread inside the namespace, the IPv4 sysctls of
-// every device and of "all", and, if withTrie, /proc/net/fib_trie (which
+// "all" and of the devices given, and, if withTrie, /proc/net/fib_trie (which
 // prints every route of every IPv4 table: megabytes for a big table). It
 // reads /proc/thread-self/net, not /proc/self/net: only the reading thread
 // is in the namespace, and /proc/self/net shows the main thread's.
@@ -58,10 +59,17 @@ func (t *target) readProc(devs []string, withTrie bool) (procState, error) {
 	return st, nil
 }
 
-// readDevConf reads net.ipv4.conf.DEV.* for one device or "all".
+// readDevConf reads net.ipv4.conf.DEV.* for one device or "all". The
+// files are opened relative to the device's directory: a lookup of a
+// /proc/sys path is costly, and a load reads dozens of them.
 func readDevConf(dev string) (fib.DevConf, error) {
 	dir := filepath.Join("/proc/sys/net/ipv4/conf", dev)
 	var c fib.DevConf
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return c, fmt.Errorf("sysctl: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
+	}
+	defer func() { _ = unix.Close(dfd) }() // a path descriptor: nothing to lose
 	for _, f := range []struct {
 		name string
 		set  func(int)
@@ -71,7 +79,7 @@ func readDevConf(dev string) (fib.DevConf, error) {
 		{"rp_filter", func(v int) { c.RPFilter = v }},
 		{"ignore_routes_with_linkdown", func(v int) { c.IgnoreRoutesWithLinkdown = v != 0 }},
 	} {
-		b, err := os.ReadFile(filepath.Join(dir, f.name))
+		b, err := readSysctlAt(dfd, dir, f.name)
 		if err != nil {
 			return c, fmt.Errorf("sysctl: %w", err)
 		}
@@ -82,6 +90,31 @@ func readDevConf(dev string) (fib.DevConf, error) {
 		f.set(v)
 	}
 	return c, nil
+}
+
+// readSysctlAt reads the sysctl file name of the directory open as dfd
+// (dir names it for errors) with three system calls: os.ReadFile also
+// stats the file and reads until EOF.
+func readSysctlAt(dfd int, dir, name string) ([]byte, error) {
+	var fd int
+	var err error = unix.EINTR
+	for errors.Is(err, unix.EINTR) {
+		fd, err = unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir + "/" + name, Err: err}
+	}
+	defer func() { _ = unix.Close(fd) }() // read-only: nothing to lose
+	var buf [64]byte
+	var n int
+	err = unix.EINTR
+	for errors.Is(err, unix.EINTR) {
+		n, err = unix.Read(fd, buf[:])
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: dir + "/" + name, Err: err}
+	}
+	return buf[:n], nil
 }
 
 // unmerged decides whether the kernel keeps the IPv4 local and main tables

@@ -24,6 +24,10 @@ type network struct {
 	// fibguard, when not nil, chains fibguard after the main plugin with
 	// these settings added to its entry (e.g. "mode": "warn").
 	fibguard map[string]any
+	// tuning chains the reference tuning plugin, with nothing to tune,
+	// after the main plugin (after fibguard, if both): the cost of one
+	// more chained plugin, the benchmark's baseline.
+	tuning bool
 }
 
 // ipRange is one host-local range: a subnet, optionally narrowed to
@@ -79,6 +83,13 @@ func (n network) withoutFibguard() network {
 	return n
 }
 
+// withTuning returns n with the reference tuning plugin chained after the
+// main plugin.
+func (n network) withTuning() network {
+	n.tuning = true
+	return n
+}
+
 // withVersion returns n with another cniVersion.
 func (n network) withVersion(v string) network {
 	n.version = v
@@ -113,6 +124,9 @@ func (n network) conflist(bridge, dataDir, logFile string) ([]byte, error) {
 			fg[k] = v
 		}
 		plugins = append(plugins, fg)
+	}
+	if n.tuning {
+		plugins = append(plugins, map[string]any{"type": "tuning"})
 	}
 	return json.Marshal(map[string]any{
 		"cniVersion": n.cniVersion(),

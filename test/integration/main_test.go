@@ -31,8 +31,9 @@ import (
 	_ "github.com/fibguard/fibguard/plugin"
 )
 
-// requiredPlugins are the reference plugins the tests execute.
-var requiredPlugins = []string{"bridge", "host-local", "ptp", "loopback"}
+// requiredPlugins are the reference plugins the tests and benchmarks
+// execute.
+var requiredPlugins = []string{"bridge", "host-local", "ptp", "loopback", "tuning"}
 
 // cniPluginsVersion must equal the version hack/cni-plugins.sh builds
 // (and go.mod's github.com/containernetworking/plugins).
@@ -114,17 +115,27 @@ func missingPlugins(dir string) []string {
 	return missing
 }
 
-// buildFibguard builds cmd/fibguard into dir.
+// buildFibguard builds cmd/fibguard into dir as the reference plugins are
+// built (hack/cni-plugins.sh): static, CGO_ENABLED=0, so that the benchmark
+// compares like with like; with the race detector, which needs cgo, when
+// the tests run with it, so that it watches the plugin too.
 func buildFibguard(dir string) error {
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "fibguard"), "github.com/fibguard/fibguard/cmd/fibguard")
+	args := []string{"build", "-o", filepath.Join(dir, "fibguard")}
+	cgo := "CGO_ENABLED=0"
+	if raceEnabled {
+		args = append(args, "-race")
+		cgo = "CGO_ENABLED=1"
+	}
+	cmd := exec.Command("go", append(args, "github.com/fibguard/fibguard/cmd/fibguard")...)
+	cmd.Env = append(os.Environ(), cgo)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/fibguard: %w\n%s", err, out)
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
 }
 
 // needPlugins skips the test when the reference plugins are unavailable.
-func needPlugins(t *testing.T) {
+func needPlugins(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skipf("integration: needs root to create network namespaces (euid %d)", os.Geteuid())
@@ -138,7 +149,7 @@ func needPlugins(t *testing.T) {
 }
 
 // needFibguard is needPlugins plus the fibguard binary, which must build.
-func needFibguard(t *testing.T) {
+func needFibguard(t testing.TB) {
 	t.Helper()
 	needPlugins(t)
 	if setup.fgErr != nil {

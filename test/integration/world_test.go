@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/fibguard/fibguard/internal/nstest"
@@ -35,7 +37,7 @@ var seq atomic.Uint64
 // cache, fibguard's log), so that no test reads or writes the machine's
 // /var/lib/cni.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	host    *nstest.NS
 	cni     *libcni.CNIConfig
 	bridge  string // the bridge device of bridge networks, unique per world
@@ -47,7 +49,7 @@ type world struct {
 // addresses are usable at once, as the tests do not wait for DAD), then
 // runs hostSetup, `ip` batch commands that shape the host before any pod
 // exists.
-func newWorld(t *testing.T, hostSetup ...string) *world {
+func newWorld(t testing.TB, hostSetup ...string) *world {
 	t.Helper()
 	host := nstest.NewWithLoUp(t)
 	disableDAD(t, host)
@@ -61,9 +63,15 @@ func newWorld(t *testing.T, hostSetup ...string) *world {
 	// may hold an installed fibguard of another version.
 	path := []string{setup.fgDir, setup.pluginDir}
 	w := &world{
-		t:       t,
-		host:    host,
-		cni:     libcni.NewCNIConfigWithCacheDir(path, filepath.Join(dir, "cache"), nil),
+		t:    t,
+		host: host,
+		// An explicit exec: given none, libcni creates it lazily on first
+		// use without a lock, a data race when the first calls run in
+		// parallel (TestParallelCycles).
+		cni: libcni.NewCNIConfigWithCacheDir(path, filepath.Join(dir, "cache"), &invoke.DefaultExec{
+			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+			PluginDecoder: version.PluginDecoder{},
+		}),
 		bridge:  "fgbr" + strconv.FormatInt(int64(os.Getpid()), 36) + "x" + strconv.FormatUint(seq.Add(1), 36),
 		dataDir: filepath.Join(dir, "ipam"),
 		logFile: filepath.Join(dir, "fibguard.log"),
@@ -80,7 +88,7 @@ func newWorld(t *testing.T, hostSetup ...string) *world {
 
 // disableDAD turns duplicate address detection off for the namespace's
 // existing and future devices.
-func disableDAD(t *testing.T, n *nstest.NS) {
+func disableDAD(t testing.TB, n *nstest.NS) {
 	t.Helper()
 	for _, key := range []string{"net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"} {
 		if err := n.Sysctl(key, "0"); err != nil {

@@ -1,0 +1,274 @@
+package podevent
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Reasons of fibguard's Events: stable, CamelCase as Kubernetes reasons
+// are, so that alerts and `kubectl get events --field-selector reason=...`
+// can rely on them.
+const (
+	// ReasonRejected: fibguard refused the pod's network (enforce mode).
+	ReasonRejected = "PodNetworkRejected"
+	// ReasonWarning: fibguard would have refused it; mode warn let it pass.
+	ReasonWarning = "PodNetworkWarning"
+)
+
+// Component is the source component and reporting controller of the
+// Events: what the "From" column of `kubectl describe pod` shows.
+const Component = "fibguard"
+
+// MaxMessageLen is the longest message Message returns, in bytes: the
+// API server's limit for an Event's note (message) in events.k8s.io/v1,
+// which core/v1 does not enforce but readers of both APIs assume.
+const MaxMessageLen = 1024
+
+// maxReasonLen is the API server's limit for a reason.
+const maxReasonLen = 128
+
+// Pod identifies the pod an Event is about, as the runtime names it in
+// CNI_ARGS.
+type Pod struct {
+	Namespace string
+	Name      string
+	// UID is empty when the runtime does not pass K8S_POD_UID; the
+	// Recorder then asks the API server for it.
+	UID string
+}
+
+func (p Pod) String() string { return p.Namespace + "/" + p.Name }
+
+// ErrNoPod is returned by PodFromCNIArgs when CNI_ARGS names no pod: the
+// runtime is not a Kubernetes one (or the command is not about a pod).
+var ErrNoPod = errors.New("CNI_ARGS names no pod (no K8S_POD_NAMESPACE and K8S_POD_NAME)")
+
+// CNI_ARGS keys that the Kubernetes runtimes (containerd, CRI-O) pass.
+const (
+	argNamespace = "K8S_POD_NAMESPACE"
+	argName      = "K8S_POD_NAME"
+	argUID       = "K8S_POD_UID"
+)
+
+// PodFromCNIArgs reads the pod from CNI_ARGS, "KEY=VALUE" pairs separated
+// by semicolons such as
+// "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_UID=…".
+// It returns ErrNoPod when neither K8S_POD_NAMESPACE nor K8S_POD_NAME is
+// there, and an error naming the problem when CNI_ARGS is malformed or
+// names an invalid pod.
+func PodFromCNIArgs(cniArgs string) (Pod, error) {
+	var p Pod
+	for pair := range strings.SplitSeq(cniArgs, ";") {
+		if pair == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok {
+			return Pod{}, fmt.Errorf("CNI_ARGS: %q is not KEY=VALUE", pair)
+		}
+		switch k {
+		case argNamespace:
+			p.Namespace = v
+		case argName:
+			p.Name = v
+		case argUID:
+			p.UID = v
+		}
+	}
+	if p.Namespace == "" && p.Name == "" {
+		return Pod{}, ErrNoPod
+	}
+	if err := p.validate(); err != nil {
+		return Pod{}, fmt.Errorf("CNI_ARGS: %w", err)
+	}
+	return p, nil
+}
+
+// isLabel reports whether s is an RFC 1123 label without its length
+// limit: lowercase letters, digits and '-', starting and ending with a
+// letter or digit. (Hand-written rather than a regexp: compiling one at
+// package initialisation would cost every plugin run, which mostly
+// records no Event.)
+func isLabel(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case c == '-' && i > 0 && i < len(s)-1:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isNamespace reports whether s is a valid namespace name.
+func isNamespace(s string) bool { return len(s) <= 63 && isLabel(s) }
+
+// isSubdomain reports whether s is an RFC 1123 subdomain, as pod and node
+// names are: labels joined by '.', at most 253 bytes.
+func isSubdomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if !isLabel(label) {
+			return false
+		}
+	}
+	return true
+}
+
+// isUID reports whether s can be a UID: the API server assigns UUIDs;
+// this accepts them and nothing that could break a header, a log line or
+// a field selector — up to 128 letters, digits, '-', '_' and '.',
+// starting with a letter or digit.
+func isUID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case (c == '-' || c == '_' || c == '.') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks the names as the API server would, so that a bad
+// CNI_ARGS is reported as such instead of as a failed request.
+func (p Pod) validate() error {
+	var problems []string
+	if !isNamespace(p.Namespace) {
+		problems = append(problems, fmt.Sprintf("%s %q is not a namespace name", argNamespace, p.Namespace))
+	}
+	if !isSubdomain(p.Name) {
+		problems = append(problems, fmt.Sprintf("%s %q is not a pod name", argName, p.Name))
+	}
+	if p.UID != "" && !isUID(p.UID) {
+		problems = append(problems, fmt.Sprintf("%s %q is not a UID", argUID, p.UID))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Event is one occurrence to record: kubelet's retries of the same pod
+// give the same Pod and Reason, and so update the same Event.
+type Event struct {
+	Pod Pod
+	// Reason is ReasonRejected or ReasonWarning (any CamelCase word of at
+	// most 128 bytes is accepted).
+	Reason string
+	// Message is the one-line summary, from Message.
+	Message string
+	// Action is the CNI command that judged the pod: "ADD" or "CHECK".
+	Action string
+	// Node is the node's name: the reporting instance and source host.
+	Node string
+	// Time is when it happened; the zero value means now.
+	Time time.Time
+}
+
+// validate checks what the Recorder needs before it builds a client.
+func (ev Event) validate() error {
+	var problems []string
+	if err := ev.Pod.validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if ev.Reason == "" || len(ev.Reason) > maxReasonLen {
+		problems = append(problems, fmt.Sprintf("reason %q: want 1 to %d bytes", ev.Reason, maxReasonLen))
+	}
+	if !isSubdomain(ev.Node) {
+		problems = append(problems, fmt.Sprintf("node %q is not a node name", ev.Node))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid event: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Name is the name of the Event object for a pod and reason:
+// "<pod>.fibguard.<16 hex digits>", the digits from a hash of the pod's
+// UID and the reason. It is the same on every retry of the same pod, so
+// that a repeat finds the Event to update without listing, and differs
+// for a new pod of the same name (a StatefulSet's replacement). The pod
+// name is shortened if needed to keep the name within the API server's
+// 253 bytes. The pod's UID must be known.
+func Name(pod Pod, reason string) string {
+	sum := sha256.Sum256([]byte(pod.UID + "/" + reason))
+	suffix := "." + Component + "." + hex.EncodeToString(sum[:8])
+	base := pod.Name
+	if n := 253 - len(suffix); len(base) > n {
+		// A pod name is a DNS subdomain: cut, it stays one once its
+		// trailing '-' and '.' are gone.
+		base = strings.TrimRight(base[:n], "-.")
+	}
+	return base + suffix
+}
+
+// Message joins the findings' one-line summaries ("FG001 pod IP … is
+// unreachable …") with "; " into a single line of at most MaxMessageLen
+// bytes. Line breaks and runs of spaces inside an item become one space,
+// so that `kubectl describe`'s table stays intact. When the items do not
+// all fit, as many whole items as fit are kept and " (+N more)" says how
+// many were left out; an item that does not fit even alone is cut at a
+// character boundary and marked with "…".
+func Message(items []string) string {
+	clean := make([]string, 0, len(items))
+	for _, it := range items {
+		if it = strings.Join(strings.FieldsFunc(it, unicode.IsSpace), " "); it != "" {
+			clean = append(clean, it)
+		}
+	}
+	if len(clean) == 0 {
+		return ""
+	}
+	// msg holds the first k items; each one added must leave room for
+	// the count of those that follow.
+	msg, k := clean[0], 1
+	for ; k < len(clean); k++ {
+		next := msg + "; " + clean[k]
+		if len(next)+len(more(len(clean)-k-1)) > MaxMessageLen {
+			break
+		}
+		msg = next
+	}
+	return fitFirst(msg, more(len(clean)-k))
+}
+
+// more is the note on n items left out of a message.
+func more(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (+%d more)", n)
+}
+
+// fitFirst returns msg followed by suffix, cutting msg (and marking the
+// cut with "…") if both do not fit in MaxMessageLen bytes.
+func fitFirst(msg, suffix string) string {
+	if len(msg)+len(suffix) <= MaxMessageLen {
+		return msg + suffix
+	}
+	const ellipsis = "…"
+	n := MaxMessageLen - len(suffix) - len(ellipsis)
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n--
+	}
+	return msg[:n] + ellipsis + suffix
+}
