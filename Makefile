@@ -33,12 +33,18 @@ GOTESTFLAGS ?=
 FUZZTIME ?= 10s
 BENCHCOUNT ?= 6
 
-.PHONY: test unit fuzz lint vet fmt-check golangci bench build tools clean
+.PHONY: test unit race fuzz lint vet fmt-check golangci bench build tools clean
 
 ## test: the whole suite, as CI runs it
 test: lint
 	$(GO) test -count=1 $(GOTESTFLAGS) ./...
+	@$(MAKE) race
 	@$(MAKE) fuzz
+
+## race: the parallel ADD/DEL cycles through libcni, with the race detector
+# (the fibguard binary under test is race-built too)
+race:
+	$(GO) test -count=1 -race -run '^TestParallelCycles$$' ./test/integration/
 
 unit:
 	$(GO) test -count=1 $(GOTESTFLAGS) ./...
