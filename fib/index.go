@@ -50,6 +50,10 @@ const (
 	flagHasNH
 	flagDead
 	flagLinkdown
+	// flagGwLocal: the gateway is an address of this host (it resolves to
+	// a local route), so the kernel gives the next hop host scope and does
+	// not use it as a gateway.
+	flagGwLocal
 )
 
 func (e *entry) has(f entryFlags) bool { return e.flags&f != 0 }
@@ -236,6 +240,7 @@ func buildIndex(m *Model) *index {
 			ix.ruleTables[f] = append(ix.ruleTables[f], ix.tables[tableKey{r.Family, r.Table}])
 		}
 	}
+	ix.resolveGateways4()
 	ix.main4 = ix.table(V4, TableMain)
 	ix.default4 = ix.table(V4, TableDefault)
 	return ix
@@ -259,6 +264,59 @@ func (ix *index) entryOf(r *Route) entry {
 		}
 	}
 	return e
+}
+
+// resolveGateways4 marks IPv4 gateway routes whose gateway is a local
+// address. The kernel resolves a gateway when the route is added
+// (fib_check_nh_v4_gw): in the route's table, else in main, among routes of
+// a narrower scope than the route's; the scope of the route it finds
+// becomes the next hop's, and only a link-scope next hop is used as a
+// gateway (rt_set_nexthop).
+func (ix *index) resolveGateways4() {
+	for key, t := range ix.tables {
+		if key.family != V4 {
+			continue
+		}
+		for _, n := range t.trie.All() {
+			for i := range n.entries {
+				e := &n.entries[i]
+				if e.gw4 == 0 || !e.has(flagSingle) || e.route.NextHops[0].OnLink {
+					continue
+				}
+				if ix.gatewayScope4(t, addr4(e.gw4), e.scope, e.dev) == ScopeHost {
+					e.flags |= flagGwLocal
+				}
+			}
+		}
+	}
+}
+
+// gatewayScope4 returns the scope of the route a gateway resolves to
+// through the route's device, or ScopeNowhere if none.
+func (ix *index) gatewayScope4(t *table, gw netip.Addr, routeScope Scope, dev *device) Scope {
+	var tables []*table
+	if t.id != TableMain {
+		tables = append(tables, t)
+	}
+	for _, id := range []TableID{TableLocal, TableMain} {
+		if tab := ix.table(V4, id); tab != nil {
+			tables = append(tables, tab)
+		}
+	}
+	for _, tab := range tables {
+		for n := tab.lookup(gw); n != nil; n = tab.shorter(n) {
+			for i := range n.entries {
+				e := &n.entries[i]
+				if e.scope <= routeScope || (dev != nil && e.dev != dev) {
+					continue
+				}
+				if e.typ == TypeUnicast || e.typ == TypeLocal {
+					return e.scope
+				}
+			}
+		}
+	}
+	return ScopeNowhere
 }
 
 // aliasOrder is the order of routes of one prefix in a kernel trie leaf:

@@ -97,7 +97,9 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 		return
 	}
 	res.Dev = out.Name
-	res.Gateway = fr.gw
+	if !fr.gwLocal {
+		res.Gateway = fr.gw
+	}
 	res.step(Step{Kind: StepDevice, Dev: out.Name, Note: "forwarded through the route's device"})
 }
 

@@ -35,7 +35,7 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 				if e.has(flagDead) || (e.has(flagLinkdown) && !fl.ignoreL && e.dev != nil && e.dev.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && (e.dev == nil || e.dev.link.Name != fl.oif)) {
 					continue
 				}
-				fr.hasNH, fr.dev, fr.gw = true, e.dev, addr4(e.gw4)
+				fr.hasNH, fr.dev, fr.gw, fr.gwLocal = true, e.dev, addr4(e.gw4), e.has(flagGwLocal)
 				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, 0
 			}
@@ -231,7 +231,9 @@ func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut 
 	}
 	if fr.hasNH && typ != TypeBroadcast && typ != TypeLocal {
 		if typ != TypeMulticast || fr.route.Dst.Bits() >= 4 {
-			res.Gateway = fr.gw
+			if !fr.gwLocal {
+				res.Gateway = fr.gw
+			}
 		}
 	}
 }

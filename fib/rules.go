@@ -44,6 +44,7 @@ type fibResult struct {
 	nhName    string
 	hasNH     bool
 	multipath bool
+	gwLocal   bool
 	table     TableID
 	rule      *Rule
 }

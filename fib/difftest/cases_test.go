@@ -57,6 +57,7 @@ func TestCases(t *testing.T) {
 		{"tos route skipped for other tos", with(bridge, "route add 10.9.0.0/16 tos 0x10 dev vp1", "route add 10.9.0.0/16 dev br0"), nil,
 			q("10.9.1.1"), "10.9.1.1 dev br0 src 10.1.2.3"},
 		{"gateway route", with(bridge, "route add default via 10.1.2.1"), nil, q("8.8.8.8"), "8.8.8.8 via 10.1.2.1 dev br0 src 10.1.2.3"},
+		{"a gateway that is a host address is not used", with(bridge, "route add 10.9.0.0/16 via 10.1.2.3 dev br0"), nil, q("10.9.1.1"), "10.9.1.1 dev br0 src 10.1.2.3"},
 		{"blackhole", with(bridge, "route add blackhole 10.9.0.0/16"), nil, q("10.9.1.1"), "10.9.1.1: EINVAL (invalid argument)"},
 		{"unreachable", with(bridge, "route add unreachable 10.9.0.0/16"), nil, q("10.9.1.1"), "10.9.1.1: EHOSTUNREACH (no route to host)"},
 		{"prohibit", with(bridge, "route add prohibit 10.9.0.0/16"), nil, q("10.9.1.1"), "10.9.1.1: EACCES (permission denied)"},

@@ -466,7 +466,18 @@ func (t *target) complete(p *partial, matches []match) error {
 				return fmt.Errorf("model lookup of %s: %w", fm.dst, err)
 			}
 			if fm.route != nil && res.Route != nil && routeKey(res.Route, p.merged) == routeKey(fm.route, p.merged) {
-				continue
+				// The right entry; but whether its gateway is used was
+				// decided when the route was added, by the route that
+				// resolved the gateway then (fib_check_nh_v4_gw), which
+				// may be in a table not read yet. The kernel's answer
+				// tells.
+				agree, err := t.gatewayAgrees(fm.dst, &res)
+				if err != nil {
+					return err
+				}
+				if agree {
+					continue
+				}
 			}
 			for _, k := range consulted(&res, fib.FamilyOf(fm.dst)) {
 				if !p.complete[k] {
@@ -490,6 +501,21 @@ func (t *target) complete(p *partial, matches []match) error {
 			}
 		}
 	}
+}
+
+// gatewayAgrees reports whether the model's answer for dst uses a gateway
+// exactly when the kernel's does. Only IPv4 answers with a gateway are
+// asked about: the kernel drops a gateway that resolved to a local address
+// when the route was added.
+func (t *target) gatewayAgrees(dst netip.Addr, res *fib.Result) (bool, error) {
+	if !dst.Is4() || !res.Gateway.IsValid() || res.Err != 0 {
+		return true, nil
+	}
+	k, err := t.routeGet(fib.Query{Dst: dst})
+	if err != nil {
+		return false, fmt.Errorf("route get %s: %w", dst, err)
+	}
+	return k.Err != 0 || k.Gateway == res.Gateway, nil
 }
 
 // readConf reads the IPv4 sysctls that the output lookups read and the
