@@ -242,6 +242,13 @@ func (r *Route) parse(s string, w words) error {
 	if !haveTable || !haveScope {
 		return fmt.Errorf("table and scope are required")
 	}
+	if len(r.NextHops) > 1 || (len(r.NextHops) == 1 && r.NextHops[0].Weight > 0) {
+		for i, nh := range r.NextHops {
+			if nh.Link == "" {
+				return fmt.Errorf("nexthop %d without a device", i+1)
+			}
+		}
+	}
 	if len(r.NextHops) == 1 {
 		r.NextHops[0].Weight = 0
 	}
