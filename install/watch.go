@@ -55,10 +55,17 @@ func Watch(ctx context.Context, dirs []string, resync time.Duration, log *slog.L
 	}()
 
 	watched := w.add(dirs, log)
+	// delay is how long changes settle before a reconcile: debounce, or,
+	// after failures, a doubling backoff — a failed reconcile's own temp
+	// files are changes too, and must not make it retry ten times a second.
+	delay := debounce
 	run := func() {
 		if err := reconcile(); err != nil {
-			log.Error("reconcile failed; retrying at the next change", "err", err)
+			delay = min(max(2*delay, time.Second), maxBackoff)
+			log.Error("reconcile failed; retrying at the next change", "err", err, "after", delay)
+			return
 		}
+		delay = debounce
 	}
 	run()
 	ticker := time.NewTicker(resync)
@@ -69,10 +76,10 @@ func Watch(ctx context.Context, dirs []string, resync time.Duration, log *slog.L
 		case <-ctx.Done():
 			return nil
 		case <-events:
-			settle = time.After(debounce)
+			settle = time.After(delay)
 		case <-lost:
 			watched = false
-			settle = time.After(debounce)
+			settle = time.After(delay)
 		case <-settle:
 			settle = nil
 			run()
@@ -84,6 +91,9 @@ func Watch(ctx context.Context, dirs []string, resync time.Duration, log *slog.L
 		}
 	}
 }
+
+// maxBackoff bounds the delay between reconciles that keep failing.
+const maxBackoff = 30 * time.Second
 
 // inotify is an inotify instance read through the runtime's poller, so that
 // closing it unblocks the reader.

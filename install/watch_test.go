@@ -2,6 +2,8 @@ package install
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -138,4 +140,29 @@ func TestWatchResync(t *testing.T) {
 	time.Sleep(3 * debounce) // the reconciles in between fail: no directory
 	copyDir(t, filepath.Join("testdata", "kindnet", "in"), dir)
 	waitInstalled(t, dir, "directory created again")
+}
+
+// TestWatchBacksOff: a reconcile that fails and, like a failed write,
+// leaves changes in the watched directory must not spin: after a failure
+// the next attempt waits a doubling delay.
+func TestWatchBacksOff(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	calls := 0
+	err := Watch(ctx, []string{dir}, time.Hour, slog.New(slog.DiscardHandler), func() error {
+		calls++
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf(".tmp-%d", calls)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return errors.New("refused")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without backoff a 100 ms debounce gives ~25 calls in 2.5 s; with it:
+	// at 0, ~1 s and ~3 s.
+	if calls < 2 || calls > 4 {
+		t.Errorf("%d reconciles in 2.5 s, want 2 to 4", calls)
+	}
 }
