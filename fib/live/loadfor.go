@@ -508,14 +508,15 @@ func (t *target) complete(p *partial, matches []match) error {
 // asked about: the kernel drops a gateway that resolved to a local address
 // when the route was added.
 func (t *target) gatewayAgrees(dst netip.Addr, res *fib.Result) (bool, error) {
-	if !dst.Is4() || !res.Gateway.IsValid() || res.Err != 0 {
+	if !dst.Is4() || !res.Gateway.IsValid() || res.ErrName() != "" {
 		return true, nil
 	}
 	k, err := t.routeGet(fib.Query{Dst: dst})
 	if err != nil {
 		return false, fmt.Errorf("route get %s: %w", dst, err)
 	}
-	return k.Err != 0 || k.Gateway == res.Gateway, nil
+	refused := k.ErrName() != ""
+	return refused || k.Gateway == res.Gateway, nil
 }
 
 // readConf reads the IPv4 sysctls that the output lookups read and the
