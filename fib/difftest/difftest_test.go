@@ -3,7 +3,6 @@ package difftest
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
@@ -15,34 +14,6 @@ import (
 	"github.com/fibguard/fibguard/internal/netgen"
 	"github.com/fibguard/fibguard/internal/nstest"
 )
-
-// apply runs a generated setup in the namespace: early sysctls, the `ip`
-// commands (failures allowed, see netgen.Setup), late sysctls.
-func apply(t *testing.T, ns *nstest.NS, s *netgen.Setup) {
-	t.Helper()
-	for _, kv := range s.Sysctls {
-		k, v, _ := strings.Cut(kv, "=")
-		if err := ns.Sysctl(k, v); err != nil {
-			t.Fatalf("sysctl %s: %v", kv, err)
-		}
-	}
-	batch(ns, s.Links)
-	for _, kv := range s.DevSysctls {
-		k, v, _ := strings.Cut(kv, "=")
-		if err := ns.Sysctl(k, v); err != nil {
-			t.Fatalf("sysctl %s: %v", kv, err)
-		}
-	}
-	batch(ns, s.Commands)
-}
-
-// batch runs `ip -force -batch`: failing lines are expected (see
-// netgen.Setup), and -force runs them all.
-func batch(ns *nstest.NS, lines []string) {
-	cmd := exec.Command("ip", "-force", "-n", ns.Name(), "-batch", "-")
-	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
-	_ = cmd.Run()
-}
 
 // settle loads the namespace until two loads in a row agree: IPv6
 // link-local addresses and their routes appear asynchronously after a
@@ -129,7 +100,9 @@ func TestRandomSetups(t *testing.T) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			setup := netgen.New(seed)
 			ns := nstest.New(t)
-			apply(t, ns, setup)
+			if err := setup.Apply(ns); err != nil {
+				t.Fatal(err)
+			}
 			m := settle(t, ns)
 			script := fmt.Sprintf("# seed %d\n%s", seed, setup.Script("x"))
 			for _, q := range netgen.Queries(seed, m, setup.Devices, queriesPerSetup) {

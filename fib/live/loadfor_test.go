@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"reflect"
 	"slices"
 	"strconv"
@@ -408,35 +407,13 @@ func TestLoadForRandom(t *testing.T) {
 	t.Logf("%d setups, %d destinations, %d disagreements", loadForSetups(), total, failed)
 }
 
-// applySetup runs a netgen setup in the namespace (as fib/difftest does:
-// sysctls, links, device sysctls, then the commands, failures allowed)
-// and then the extra routes.
+// applySetup runs a netgen setup in the namespace, then the extra routes.
 func applySetup(t *testing.T, n *nstest.NS, s *netgen.Setup, extra []string) {
 	t.Helper()
-	for _, kv := range s.Sysctls {
-		k, v, _ := strings.Cut(kv, "=")
-		if err := n.Sysctl(k, v); err != nil {
-			t.Fatalf("sysctl %s: %v", kv, err)
-		}
+	if err := s.Apply(n); err != nil {
+		t.Fatal(err)
 	}
-	forceBatch(n, s.Links)
-	for _, kv := range s.DevSysctls {
-		k, v, _ := strings.Cut(kv, "=")
-		if err := n.Sysctl(k, v); err != nil {
-			t.Fatalf("sysctl %s: %v", kv, err)
-		}
-	}
-	forceBatch(n, s.Commands)
-	forceBatch(n, extra)
-}
-
-// forceBatch runs `ip -force -batch`: some generated lines fail by design
-// (a gateway that is not reachable, a device that is down), and -force
-// runs the others.
-func forceBatch(n *nstest.NS, lines []string) {
-	cmd := exec.Command("ip", "-force", "-n", n.Name(), "-batch", "-")
-	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
-	_ = cmd.Run()
+	netgen.ForceBatch(n, extra)
 }
 
 // extraRoutes returns n random unicast routes in main, 100 and 200, in
