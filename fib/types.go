@@ -235,6 +235,21 @@ const (
 	KindOther    LinkKind = "other"
 )
 
+// KindOf maps the kernel's link kind (IFLA_INFO_KIND, iproute2's
+// "info_kind") to the kinds routing cares about; anything else is other.
+// The loopback device has no kind: callers recognise it by its flags.
+func KindOf(infoKind string) LinkKind {
+	switch infoKind {
+	case "bridge":
+		return KindBridge
+	case "veth":
+		return KindVeth
+	case "vrf":
+		return KindVRF
+	}
+	return KindOther
+}
+
 // Link is a network device.
 type Link struct {
 	Index int      `json:"index"`

@@ -139,13 +139,8 @@ func parseLink(it *item) (fib.Link, string, error) {
 	if err != nil {
 		return l, "", err
 	}
-	switch kind {
-	case "bridge":
-		l.Kind = fib.KindBridge
-	case "veth":
-		l.Kind = fib.KindVeth
-	case "vrf":
-		l.Kind = fib.KindVRF
+	l.Kind = fib.KindOf(kind)
+	if l.Kind == fib.KindVRF {
 		if l.VRFTable, err = parseVRFTable(info); err != nil {
 			return l, "", err
 		}

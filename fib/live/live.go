@@ -202,25 +202,21 @@ func parseLinkInfo(b []byte, l *fib.Link) error {
 			data = a.Value
 		}
 	}
-	switch kind {
-	case "bridge":
-		l.Kind = fib.KindBridge
-	case "veth":
-		l.Kind = fib.KindVeth
-	case "vrf":
-		l.Kind = fib.KindVRF
-		vrf, err := nl.ParseRouteAttr(data)
-		if err != nil {
-			return fmt.Errorf("IFLA_INFO_DATA: %w", err)
-		}
-		for _, a := range vrf {
-			if a.Attr.Type&nlaTypeMask == unix.IFLA_VRF_TABLE {
-				table, err := attrU32(a)
-				if err != nil {
-					return fmt.Errorf("IFLA_VRF_TABLE: %w", err)
-				}
-				l.VRFTable = fib.TableID(table)
+	l.Kind = fib.KindOf(kind)
+	if l.Kind != fib.KindVRF {
+		return nil
+	}
+	vrf, err := nl.ParseRouteAttr(data)
+	if err != nil {
+		return fmt.Errorf("IFLA_INFO_DATA: %w", err)
+	}
+	for _, a := range vrf {
+		if a.Attr.Type&nlaTypeMask == unix.IFLA_VRF_TABLE {
+			table, err := attrU32(a)
+			if err != nil {
+				return fmt.Errorf("IFLA_VRF_TABLE: %w", err)
 			}
+			l.VRFTable = fib.TableID(table)
 		}
 	}
 	return nil
