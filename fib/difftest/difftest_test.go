@@ -3,11 +3,9 @@ package difftest
 import (
 	"fmt"
 	"os"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
@@ -20,23 +18,11 @@ import (
 // device gets carrier, and the model must see what the kernel will use.
 func settle(t *testing.T, ns *nstest.NS) *fib.Model {
 	t.Helper()
-	if err := ns.Settle(5 * time.Second); err != nil {
+	m, err := ns.SettledModel(func() (*fib.Model, error) { return live.Load(ns.Path()) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	var prev *fib.Model
-	for range 60 {
-		m, err := live.Load(ns.Path())
-		if err != nil {
-			t.Fatalf("load: %v", err)
-		}
-		if prev != nil && reflect.DeepEqual(prev.Addrs, m.Addrs) && reflect.DeepEqual(prev.Routes, m.Routes) {
-			return m
-		}
-		prev = m
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("namespace state did not settle")
-	return nil
+	return m
 }
 
 func queryText(q fib.Query) string {

@@ -5,12 +5,10 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/internal/netgen"
@@ -333,23 +331,11 @@ func ruleOf(r *fib.Rule) string {
 // carrier) and returns the full model.
 func settled(t *testing.T, n *nstest.NS) *fib.Model {
 	t.Helper()
-	if err := n.Settle(5 * time.Second); err != nil {
+	m, err := n.SettledModel(func() (*fib.Model, error) { return Load(n.Name()) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	var prev *fib.Model
-	for range 60 {
-		m, err := Load(n.Name())
-		if err != nil {
-			t.Fatalf("load: %v", err)
-		}
-		if prev != nil && reflect.DeepEqual(prev.Addrs, m.Addrs) && reflect.DeepEqual(prev.Routes, m.Routes) {
-			return m
-		}
-		prev = m
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("namespace state did not settle")
-	return nil
+	return m
 }
 
 // loadForSetups is how many random setups TestLoadForRandom runs:

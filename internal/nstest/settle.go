@@ -3,8 +3,11 @@ package nstest
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
+
+	"github.com/fibguard/fibguard/fib"
 )
 
 // Settle waits until the kernel has processed every carrier change in the
@@ -42,4 +45,28 @@ func (n *NS) Settle(timeout time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// SettledModel waits for the carrier changes (Settle), then loads the
+// namespace with load until two loads 50 ms apart agree on addresses and
+// routes: IPv6 link-local addresses and their routes appear
+// asynchronously after a device gets carrier, and a model must hold what
+// the kernel will use.
+func (n *NS) SettledModel(load func() (*fib.Model, error)) (*fib.Model, error) {
+	if err := n.Settle(5 * time.Second); err != nil {
+		return nil, err
+	}
+	var prev *fib.Model
+	for range 60 {
+		m, err := load()
+		if err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+		if prev != nil && reflect.DeepEqual(prev.Addrs, m.Addrs) && reflect.DeepEqual(prev.Routes, m.Routes) {
+			return m, nil
+		}
+		prev = m
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("namespace %s: state did not settle in 3 s", n.name)
 }
