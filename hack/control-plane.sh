@@ -7,7 +7,8 @@
 # and to stop and restart the API server under a client.
 #
 # Usage:
-#   hack/control-plane.sh build           build kube-apiserver and kubectl if missing; prints the binary dir
+#   hack/control-plane.sh build [CMD...]  build kube-apiserver and kubectl (or the named commands of
+#                                         k8s.io/kubernetes/cmd, e.g. kubelet) if missing; prints the binary dir
 #   hack/control-plane.sh up              start etcd + kube-apiserver if not running; prints the admin kubeconfig
 #   hack/control-plane.sh down            stop every process `up` started; keep only logs/ in the state dir
 #   hack/control-plane.sh status          what runs (exit 0 when etcd and kube-apiserver both run)
@@ -50,6 +51,7 @@ set -euo pipefail
 
 K8S_VERSION=v1.37.2 # must equal k8s.io/kubernetes in hack/k8sbuild/go.mod
 BINARIES=(kube-apiserver kubectl)
+BUILDABLE=(kube-apiserver kubectl kubelet) # the commands hack/k8sbuild/tools.go pins
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 self="${here}/$(basename "${BASH_SOURCE[0]}")"
@@ -112,7 +114,7 @@ cmd_build() {
   local missing go start b flags pkgs=()
   mapfile -t missing < <(missing_binaries)
   if ((${#missing[@]} == 0)); then
-    log "kube-apiserver and kubectl ${K8S_VERSION} present in ${bin_dir}"
+    log "${BINARIES[*]} ${K8S_VERSION} present in ${bin_dir}"
     echo "$bin_dir"
     return 0
   fi
@@ -139,7 +141,7 @@ cmd_build() {
     missing_prerequisite "building ${missing[*]} ${K8S_VERSION} failed (is the Go module proxy reachable?)"
   fi
   for b in "${missing[@]}"; do mv -f "${build_tmp}/${b}" "${bin_dir}/${b}"; done
-  log "built ${missing[*]} in $(($(date +%s) - start))s: $("${bin_dir}/kube-apiserver" --version)"
+  log "built ${missing[*]} ${K8S_VERSION} in $(($(date +%s) - start))s"
   echo "$bin_dir"
 }
 
@@ -496,7 +498,17 @@ cmd_watch() {
 
 main() {
   case "${1:-}" in
-  build) cmd_build ;;
+  build)
+    shift
+    if (($# > 0)); then
+      local b
+      for b in "$@"; do
+        [[ " ${BUILDABLE[*]} " == *" $b "* ]] || die "build: unknown command ${b} (one of: ${BUILDABLE[*]})"
+      done
+      BINARIES=("$@")
+    fi
+    cmd_build
+    ;;
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
