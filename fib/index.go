@@ -8,19 +8,42 @@ import (
 	"github.com/gaissmai/bart"
 )
 
-// node holds the routes of one prefix in one table (a leaf of the kernel's
-// trie), ordered the way the kernel tries them. It is 64 bytes, one cache
-// line: a lookup that takes the first route reads nothing else of it.
-type node struct {
-	entries []entry
-	// one holds the entry of a prefix with a single route, so that the
-	// common case reads no memory beyond the node.
-	one [1]entry
-	_   [8]byte
+// slot is what a table's trie holds for one prefix: where the prefix's
+// routes are and, for the common case of one route that every flow without
+// an output device may take, what an IPv4 output lookup needs of it. Such a
+// lookup reads nothing beyond the trie and the (few, hot) devices: at a
+// million routes, a second random memory access per lookup would cost more
+// than the trie walk itself. It is 16 bytes, stored by value in the trie.
+type slot struct {
+	// idx is the index in Model.Routes (and index.entries) of the prefix's
+	// only route or, with slotGroup, of its first route in the kernel's
+	// order; index.groupOf maps that to the index of its routes in
+	// index.groups.
+	idx uint32
+	// gw4 and src4 are the route's entry.gw4 and entry.src4.
+	gw4, src4 uint32
+	// dev is the route's device number (device.num), 0 if none.
+	dev uint16
+	// bits holds the route type (slotTypeMask) and the slot flags.
+	bits  uint8
+	scope Scope
 }
 
-// prefix returns the node's prefix (from its first route: the cold path).
-func (n *node) prefix() netip.Prefix { return n.entries[0].route.Dst }
+const (
+	slotTypeMask uint8 = 0x0f
+	// slotGroup: the prefix has several routes (index.groupOf).
+	slotGroup uint8 = 0x10
+	// slotFast: the prefix's (first) route is the answer of every IPv4 flow
+	// that names no output device and does not ignore link state: it has
+	// no TOS, one next hop that is alive and usable, a known device, and a
+	// type that routes packets (unicast, local, broadcast, anycast).
+	slotFast uint8 = 0x20
+	// slotGwLocal is entry flagGwLocal.
+	slotGwLocal uint8 = 0x40
+)
+
+func (s slot) typ() RouteType   { return RouteType(s.bits & slotTypeMask) }
+func (s slot) has(f uint8) bool { return s.bits&f != 0 }
 
 // entry is a route with the facts a lookup tests resolved in advance, so
 // the hot path touches the Route itself only for the route it returns.
@@ -95,9 +118,17 @@ func uint4(a netip.Addr) uint32 {
 // device is a link with what lookups need of it resolved: its effective
 // IPv4 sysctls and its addresses of each family, in the kernel's order.
 type device struct {
-	link  *Link
-	conf  DevConf
-	addr4 []*Address
+	link *Link
+	conf DevConf
+	// num is 1 + the link's position in Model.Links, the number slots
+	// name it by; 0 if it does not fit in a slot.
+	num uint16
+	// loopbackOK: a loopback source may leave through the device (it is
+	// the loopback device or a VRF, or route_localnet is set).
+	loopbackOK bool
+	addr4      []*Address
+	// src4 are the addresses of addr4 as source selection tests them.
+	src4  []srcAddr4
 	addr6 []*Address
 	// label6 and scope6 are the source-selection label and scope of each
 	// address in addr6.
@@ -105,11 +136,19 @@ type device struct {
 	scope6 []int
 }
 
+// srcAddr4 is an IPv4 address of a device as inet_select_addr tests it.
+type srcAddr4 struct {
+	addr, mask uint32
+	scope      Scope
+	secondary  bool
+}
+
 // table is one routing table of one family: a longest-prefix-match trie of
-// nodes.
+// slots.
 type table struct {
 	id   TableID
-	trie bart.Table[*node]
+	trie bart.Table[slot]
+	ix   *index
 }
 
 type tableKey struct {
@@ -121,6 +160,17 @@ type tableKey struct {
 // the model changes.
 type index struct {
 	tables map[tableKey]*table
+	// entries holds the entry of every route, in Model.Routes order; groups
+	// the entries of each prefix that has several routes, in the order the
+	// kernel tries them.
+	entries []entry
+	groups  [][]entry
+	// groupOf maps the slot index of a prefix with several routes (its
+	// first route) to its place in groups; groupInfo is what building the
+	// groups needs.
+	groupOf   map[uint32]uint32
+	groupInfo []groupInfo
+	routes    []Route
 	// merged is the kernel's "no custom rules" state for IPv4: the local
 	// table's routes live in main's trie and rules are not consulted.
 	merged bool
@@ -129,9 +179,21 @@ type index struct {
 	// with fam.
 	rules      [2][]*Rule
 	ruleTables [2][]*table
-	devs       map[string]*device
-	// byIndex lists the devices in index order, the kernel's device order.
+	// chain4, when set, is the IPv4 tables an output lookup consults in
+	// order, each to its end: main and default while merged, or the
+	// tables of rules that select every flow, look a table up and suppress
+	// nothing (chainRules are those rules). Output4Fast answers from it.
+	chain4      []*table
+	chainRules4 []*Rule
+	devs        map[string]*device
+	// byIndex lists the devices in index order, the kernel's device order;
+	// byNum by device.num.
 	byIndex []*device
+	byNum   []*device
+	// any4 are the addresses inet_select_addr falls back to: the primary
+	// IPv4 addresses of every device, in device order, that are not of
+	// link scope.
+	any4 []srcAddr4
 	// lo is the loopback device.
 	lo *device
 	// main4 is IPv4 table main (holding local too while merged) and
@@ -139,6 +201,9 @@ type index struct {
 	main4, default4 *table
 	// customLocal is set once a route of type local was added by a user.
 	customLocal bool
+	// slowOnly turns the fast path off, for tests that compare it with
+	// the general one.
+	slowOnly bool
 }
 
 // Freeze builds the lookup structure now. Lookups build it on first use;
@@ -161,18 +226,24 @@ func buildIndex(m *Model) *index {
 	ix := &index{
 		tables: make(map[tableKey]*table),
 		devs:   make(map[string]*device, len(m.Links)),
+		routes: m.Routes,
 	}
 	for i := range m.Links {
 		l := &m.Links[i]
 		d := &device{link: l, conf: m.conf(l.Name)}
+		d.loopbackOK = d.conf.RouteLocalnet || l.Kind == KindLoopback || l.Kind == KindVRF
+		if i < 1<<16-1 {
+			d.num = uint16(i + 1)
+		}
 		ix.devs[l.Name] = d
 		ix.byIndex = append(ix.byIndex, d)
+		ix.byNum = append(ix.byNum, d)
 		if l.Kind == KindLoopback && ix.lo == nil {
 			ix.lo = d
 		}
 	}
 	if ix.lo == nil {
-		ix.lo = &device{link: &Link{Name: "lo", Kind: KindLoopback, Index: 1}}
+		ix.lo = &device{link: &Link{Name: "lo", Kind: KindLoopback, Index: 1}, loopbackOK: true}
 	}
 	slices.SortStableFunc(ix.byIndex, func(a, b *device) int { return cmp.Compare(a.link.Index, b.link.Index) })
 	for i := range m.Addrs {
@@ -183,10 +254,22 @@ func buildIndex(m *Model) *index {
 		}
 		if a.Prefix.Addr().Is4() {
 			d.addr4 = append(d.addr4, a)
+			mask := ^uint32(0)
+			if a.Prefix.Bits() < 32 {
+				mask = ^(^uint32(0) >> a.Prefix.Bits())
+			}
+			d.src4 = append(d.src4, srcAddr4{addr: uint4(a.Prefix.Addr()), mask: mask, scope: a.Scope, secondary: a.Secondary})
 		} else {
 			d.addr6 = append(d.addr6, a)
 			d.label6 = append(d.label6, label6(a.Prefix.Addr()))
 			d.scope6 = append(d.scope6, addrScope6(a.Prefix.Addr()))
+		}
+	}
+	for _, d := range ix.byIndex {
+		for _, a := range d.src4 {
+			if a.scope != ScopeLink && !a.secondary {
+				ix.any4 = append(ix.any4, a)
+			}
 		}
 	}
 	for i := range m.Rules {
@@ -198,52 +281,74 @@ func buildIndex(m *Model) *index {
 	}
 	ix.merged = !m.Unmerged && onlyDefaultRules(ix.rules[fam(V4)])
 
-	// Nodes come from one slab: a model of a million routes is built with
-	// a handful of allocations.
-	slab := make([]node, 0, len(m.Routes))
-	var multi []*node
+	ix.entries = make([]entry, len(m.Routes))
+	ix.groupOf = make(map[uint32]uint32)
+	// One callback for every insertion: a closure per route would be an
+	// allocation per route.
+	var cur slot
+	var curIdx int
+	var curTable *table
+	insert := func(old slot, ok bool) (slot, bool) {
+		if !ok {
+			return cur, false
+		}
+		if !old.has(slotGroup) {
+			ix.groupOf[old.idx] = uint32(len(ix.groups))
+			ix.groups = append(ix.groups, nil)
+			ix.groupInfo = append(ix.groupInfo, groupInfo{t: curTable, routes: []uint32{old.idx}})
+			old = slot{idx: old.idx, bits: slotGroup}
+		}
+		g := &ix.groupInfo[ix.groupOf[old.idx]]
+		g.routes = append(g.routes, uint32(curIdx))
+		return old, false
+	}
 	for i := range m.Routes {
 		r := &m.Routes[i]
 		if r.Type == TypeLocal && r.Protocol != "kernel" {
 			ix.customLocal = true
 		}
-		key := tableKey{r.Family, r.Table}
-		if ix.merged && key == (tableKey{V4, TableLocal}) {
-			key.id = TableMain
-		}
-		t := ix.tables[key]
-		if t == nil {
-			t = &table{id: key.id}
-			ix.tables[key] = t
-		}
-		e := ix.entryOf(r)
-		t.trie.Modify(r.Dst, func(n *node, ok bool) (*node, bool) {
-			if !ok {
-				slab = append(slab, node{})
-				n = &slab[len(slab)-1]
-				n.one[0] = e
-				n.entries = n.one[:]
-				return n, false
-			}
-			if len(n.entries) == 1 {
-				multi = append(multi, n)
-			}
-			n.entries = append(n.entries, e)
-			return n, false
-		})
+		t := ix.tableOf(r)
+		e := &ix.entries[i]
+		*e = ix.entryOf(r)
+		cur, curIdx, curTable = slotOf(i, e), i, t
+		t.trie.Modify(r.Dst, insert)
 	}
-	for _, n := range multi {
-		slices.SortStableFunc(n.entries, func(a, b entry) int { return aliasOrder(a.route, b.route) })
+	for gi := range ix.groupInfo {
+		g := &ix.groupInfo[gi]
+		g.key = g.routes[0]
+		slices.SortStableFunc(g.routes, func(a, b uint32) int { return aliasOrder(&m.Routes[a], &m.Routes[b]) })
+		es := make([]entry, len(g.routes))
+		for j, ri := range g.routes {
+			es[j] = ix.entries[ri]
+		}
+		ix.groups[gi] = es
 	}
+	ix.resolveGateways4()
+	ix.finishGroups()
 	for f, rules := range ix.rules {
 		for _, r := range rules {
 			ix.ruleTables[f] = append(ix.ruleTables[f], ix.tables[tableKey{r.Family, r.Table}])
 		}
 	}
-	ix.resolveGateways4()
 	ix.main4 = ix.table(V4, TableMain)
 	ix.default4 = ix.table(V4, TableDefault)
+	ix.chain4, ix.chainRules4 = ix.plainChain4()
 	return ix
+}
+
+// tableOf returns the table a route lives in, creating it: while merged,
+// IPv4 local routes live in main.
+func (ix *index) tableOf(r *Route) *table {
+	key := tableKey{r.Family, r.Table}
+	if ix.merged && key == (tableKey{V4, TableLocal}) {
+		key.id = TableMain
+	}
+	t := ix.tables[key]
+	if t == nil {
+		t = &table{id: key.id, ix: ix}
+		ix.tables[key] = t
+	}
+	return t
 }
 
 func (ix *index) entryOf(r *Route) entry {
@@ -266,27 +371,109 @@ func (ix *index) entryOf(r *Route) entry {
 	return e
 }
 
+// groupInfo is a prefix with several routes while the index is built: its
+// table, its routes (indexes in Model.Routes, in the kernel's order once
+// sorted) and its key in index.groupOf.
+type groupInfo struct {
+	t      *table
+	routes []uint32
+	key    uint32
+}
+
+// slotOf returns the slot of a prefix whose only route is entry e, route i.
+func slotOf(i int, e *entry) slot {
+	s := slot{idx: uint32(i), gw4: e.gw4, src4: e.src4, bits: uint8(e.typ) & slotTypeMask, scope: e.scope}
+	if e.dev != nil {
+		s.dev = e.dev.num
+	}
+	if e.has(flagGwLocal) {
+		s.bits |= slotGwLocal
+	}
+	usable := e.has(flagSingle) && !e.has(flagDead) && s.dev != 0 &&
+		(!e.has(flagLinkdown) || !e.dev.conf.IgnoreRoutesWithLinkdown)
+	switch e.typ {
+	case TypeUnicast, TypeLocal, TypeBroadcast, TypeAnycast:
+		if usable && e.tos == 0 && e.route.Family == V4 {
+			s.bits |= slotFast
+		}
+	}
+	return s
+}
+
+// plainChain4 returns the IPv4 tables every output lookup consults in
+// order, when that order does not depend on the flow: while merged, main
+// and default; otherwise when every rule selects all flows, looks a table
+// up and suppresses nothing. It returns nil tables for any other rules.
+func (ix *index) plainChain4() ([]*table, []*Rule) {
+	if ix.merged {
+		var chain []*table
+		for _, t := range []*table{ix.main4, ix.default4} {
+			if t != nil {
+				chain = append(chain, t)
+			}
+		}
+		return chain, nil
+	}
+	rules := ix.rules[fam(V4)]
+	for _, r := range rules {
+		if r.Action != ActionLookup || !r.selectsAll() {
+			return nil, nil
+		}
+	}
+	return ix.ruleTables[fam(V4)], rules
+}
+
 // resolveGateways4 marks IPv4 gateway routes whose gateway is a local
 // address. The kernel resolves a gateway when the route is added
 // (fib_check_nh_v4_gw): in the route's table, else in main, among routes of
 // a narrower scope than the route's; the scope of the route it finds
 // becomes the next hop's, and only a link-scope next hop is used as a
-// gateway (rt_set_nexthop).
+// gateway (rt_set_nexthop). Routes share few gateways: each (table,
+// gateway, scope, device) is resolved once.
 func (ix *index) resolveGateways4() {
-	for key, t := range ix.tables {
-		if key.family != V4 {
+	type key struct {
+		t     *table
+		gw    uint32
+		scope Scope
+		dev   *device
+	}
+	var resolved map[key]bool
+	for i := range ix.entries {
+		e := &ix.entries[i]
+		if e.gw4 == 0 || !e.has(flagSingle) || e.route.Family != V4 || e.route.NextHops[0].OnLink {
 			continue
 		}
-		for _, n := range t.trie.All() {
-			for i := range n.entries {
-				e := &n.entries[i]
-				if e.gw4 == 0 || !e.has(flagSingle) || e.route.NextHops[0].OnLink {
-					continue
-				}
-				if ix.gatewayScope4(t, addr4(e.gw4), e.scope, e.dev) == ScopeHost {
-					e.flags |= flagGwLocal
-				}
+		t := ix.tableOf(e.route)
+		k := key{t, e.gw4, e.scope, e.dev}
+		local, ok := resolved[k]
+		if !ok {
+			local = ix.gatewayScope4(t, addr4(e.gw4), e.scope, e.dev) == ScopeHost
+			if resolved == nil {
+				resolved = make(map[key]bool)
 			}
+			resolved[k] = local
+		}
+		if local {
+			ix.markGwLocal(t, i)
+		}
+	}
+}
+
+// markGwLocal sets flagGwLocal on route i, in its entry, its group and its
+// slot.
+func (ix *index) markGwLocal(t *table, i int) {
+	r := ix.entries[i].route
+	ix.entries[i].flags |= flagGwLocal
+	s, _ := t.trie.Get(r.Dst)
+	if !s.has(slotGroup) {
+		s.bits |= slotGwLocal
+		t.trie.Insert(r.Dst, s)
+		return
+	}
+	g := ix.groups[ix.groupOf[s.idx]]
+	for j := range g {
+		if g[j].route == r {
+			g[j].flags |= flagGwLocal
 		}
 	}
 }
@@ -304,9 +491,9 @@ func (ix *index) gatewayScope4(t *table, gw netip.Addr, routeScope Scope, dev *d
 		}
 	}
 	for _, tab := range tables {
-		for n := tab.lookup(gw); n != nil; n = tab.shorter(n) {
-			for i := range n.entries {
-				e := &n.entries[i]
+		for es := tab.lookup(gw); es != nil; es = tab.shorter(es) {
+			for i := range es {
+				e := &es[i]
 				if e.scope <= routeScope || (dev != nil && e.dev != dev) {
 					continue
 				}
@@ -317,6 +504,35 @@ func (ix *index) gatewayScope4(t *table, gw netip.Addr, routeScope Scope, dev *d
 		}
 	}
 	return ScopeNowhere
+}
+
+// finishGroups gives each prefix with several routes its final slot: that
+// of its first route in the kernel's order, which answers the fast path
+// when it is usable by every flow (a route with a TOS sorts before those
+// without, so a first route without TOS leaves none with one).
+func (ix *index) finishGroups() {
+	for gi := range ix.groupInfo {
+		g := &ix.groupInfo[gi]
+		first := g.routes[0]
+		if first != g.key {
+			delete(ix.groupOf, g.key)
+			ix.groupOf[first] = uint32(gi)
+		}
+		s := slotOf(int(first), &ix.groups[gi][0])
+		s.bits |= slotGroup
+		g.t.trie.Insert(ix.groups[gi][0].route.Dst, s)
+	}
+	ix.groupInfo = nil
+}
+
+// shorterLPM returns the longest prefix in t shorter than p that covers
+// it.
+func shorterLPM[V any](t *bart.Table[V], p netip.Prefix) (netip.Prefix, V, bool) {
+	if p.Bits() == 0 {
+		var zero V
+		return netip.Prefix{}, zero, false
+	}
+	return t.LookupPrefixLPM(netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked())
 }
 
 // aliasOrder is the order of routes of one prefix in a kernel trie leaf:
@@ -360,26 +576,35 @@ func (r *Rule) selectsAll() bool {
 		r.SuppressPrefixLen < 0 && r.SuppressIfGroup < 0
 }
 
-// lookup returns the node of the longest prefix in the table that covers
-// dst; shorter walks to the less specific ones.
-func (t *table) lookup(dst netip.Addr) *node {
-	n, _ := t.trie.Lookup(dst)
-	return n
-}
-
-// shorter returns the node of the next shorter prefix that covers n, nil
-// if there is none. Lookups only need it when no route of the longest
-// prefix was usable, so it is searched for then rather than stored.
-func (t *table) shorter(n *node) *node {
-	p := n.prefix()
-	if p.Bits() == 0 {
-		return nil
-	}
-	_, up, ok := t.trie.LookupPrefixLPM(netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked())
+// lookup returns the routes of the longest prefix in the table that
+// covers dst, in the order the kernel tries them (nil if none); shorter
+// walks to the less specific ones.
+func (t *table) lookup(dst netip.Addr) []entry {
+	s, ok := t.trie.Lookup(dst)
 	if !ok {
 		return nil
 	}
-	return up
+	return t.ix.entriesOf(s)
+}
+
+// shorter returns the routes of the next shorter prefix that covers those
+// of es, nil if there is none. Lookups only need it when no route of the
+// longest prefix was usable, so it is searched for then rather than
+// stored.
+func (t *table) shorter(es []entry) []entry {
+	_, s, ok := shorterLPM(&t.trie, es[0].route.Dst)
+	if !ok {
+		return nil
+	}
+	return t.ix.entriesOf(s)
+}
+
+// entriesOf returns the routes of a slot's prefix.
+func (ix *index) entriesOf(s slot) []entry {
+	if s.has(slotGroup) {
+		return ix.groups[ix.groupOf[s.idx]]
+	}
+	return ix.entries[s.idx : s.idx+1 : s.idx+1]
 }
 
 func (ix *index) table(f Family, id TableID) *table {

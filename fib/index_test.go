@@ -61,8 +61,8 @@ func TestIndexGolden(t *testing.T) {
 					dst = rt.Dst.Addr()
 				}
 				var got []netip.Prefix
-				for n := tab.lookup(dst); n != nil; n = tab.shorter(n) {
-					got = append(got, n.prefix())
+				for es := tab.lookup(dst); es != nil; es = tab.shorter(es) {
+					got = append(got, es[0].route.Dst)
 				}
 				want := slowCovering(m.Routes, dst)
 				if len(got) != len(want) {

@@ -128,7 +128,7 @@ func (m *Model) validateSource4(ix *index, fl *flow, dev *Link, oif int) syscall
 			rev.iif = l.Name
 		}
 	}
-	var scratch Result
+	scratch := Result{noTrace: true}
 	fr, err := m.fibLookup4(ix, &rev, &scratch)
 	if err != 0 {
 		if conf.RPFilter != 0 {

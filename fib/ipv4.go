@@ -20,9 +20,9 @@ var (
 // the device ignores link-down routes, and match the requested output
 // device.
 func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
-	for n := t.lookup(fl.dst); n != nil; n = t.shorter(n) {
-		for i := range n.entries {
-			e := &n.entries[i]
+	for es := t.lookup(fl.dst); es != nil; es = t.shorter(es) {
+		for i := range es {
+			e := &es[i]
 			if e.tos != 0 && e.tos != fl.tos&legacyTOSMask {
 				continue
 			}
@@ -199,13 +199,130 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 	m.mkroute4(ix, fl, res, fr, devOut, saddr)
 }
 
+// output4Fast is output4 for the common query — no source, no output
+// device, a destination other than 0.0.0.0 and 255.255.255.255 — when the tables to consult do not
+// depend on the flow (index.chain4) and the route found, if any, is a
+// slotFast one: the same answer and trace, read from the trie's slot
+// without building a flow or touching the route. It reports false, having
+// changed nothing, when output4 must answer.
+func (m *Model) output4Fast(ix *index, dst netip.Addr, res *Result) bool {
+	d := uint4(dst)
+	// 0.0.0.0 and the limited broadcast have their own cases in output4
+	// and mkroute4.
+	if d == 0 || d == 0xffffffff || (ix.chain4 == nil && !ix.merged) {
+		return false
+	}
+	var s slot
+	at := -1
+	for i, t := range ix.chain4 {
+		if t == nil {
+			continue
+		}
+		if v, ok := t.trie.Lookup(dst); ok {
+			s, at = v, i
+			break
+		}
+	}
+	if at < 0 {
+		// No table has a route: fibLookup4's ENETUNREACH.
+		if !res.noTrace {
+			ix.stepChain4(res, len(ix.chain4), false)
+		}
+		res.failLookup(syscall.ENETUNREACH, fibResult{})
+		return true
+	}
+	if !s.has(slotFast) {
+		return false
+	}
+	t := ix.chain4[at]
+	r := &ix.routes[s.idx]
+	typ := s.typ()
+	if !res.noTrace {
+		ix.stepChain4(res, at, true)
+		res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+	}
+	res.Route, res.Table, res.Type = r, t.id, typ
+	if !ix.merged {
+		res.Rule = ix.chainRules4[at]
+	}
+	var dev *device
+	saddr, haveSrc := s.src4, s.src4 != 0
+	switch {
+	case typ == TypeLocal:
+		if !haveSrc {
+			saddr, haveSrc = d, true
+		}
+		dev = ix.lo
+		res.step(Step{Kind: StepDevice, Dev: ix.lo.link.Name, Note: "a local route is delivered through the loopback device, whatever device the route names"})
+	case haveSrc:
+		dev = ix.byNum[s.dev-1]
+		res.step(Step{Kind: StepSource, Addr: addr4(saddr), Note: "the route's preferred source"})
+	default:
+		dev = ix.byNum[s.dev-1]
+		saddr, haveSrc = ix.selectSrc4(dev, s.gw4, s.gw4 != 0, true, s.scope)
+		if haveSrc && !res.noTrace {
+			res.step(Step{Kind: StepSource, Addr: netip.AddrFrom4([4]byte{byte(saddr >> 24), byte(saddr >> 16), byte(saddr >> 8), byte(saddr)}), Note: "first primary address of suitable scope, preferring the route's device"})
+		}
+	}
+	var src netip.Addr
+	if haveSrc {
+		src = netip.AddrFrom4([4]byte{byte(saddr >> 24), byte(saddr >> 16), byte(saddr >> 8), byte(saddr)})
+	}
+	// mkroute4's checks for a unicast destination and a route with one
+	// next hop.
+	res.Dev = dev.link.Name
+	if !dev.loopbackOK && haveSrc && saddr>>24 == 127 {
+		if !res.noTrace {
+			res.fail(syscall.EINVAL, loopbackSourceNote(src, dev.link.Name))
+		} else {
+			res.Err = syscall.EINVAL
+		}
+		return true
+	}
+	if d>>28 == 0xe {
+		// A multicast destination: mkroute4 makes the route multicast and
+		// keeps the gateway only of a route narrower than 224.0.0.0/4.
+		typ = TypeMulticast
+		res.Type = typ
+	}
+	res.PrefSrc = src
+	if typ != TypeBroadcast && typ != TypeLocal && !s.has(slotGwLocal) && (typ != TypeMulticast || r.Dst.Bits() >= 4) {
+		res.Gateway = addr4(s.gw4)
+	}
+	return true
+}
+
+// stepChain4 records what fibLookup4 records for the first n tables of
+// the plain chain, which had no route, and with found the rule of the
+// next one.
+func (ix *index) stepChain4(res *Result, n int, found bool) {
+	if ix.merged {
+		res.step(Step{Kind: StepMerged})
+		for _, t := range ix.chain4[:n] {
+			res.step(Step{Kind: StepNoRoute, Table: t.id})
+		}
+		return
+	}
+	for _, r := range ix.chainRules4[:n] {
+		res.step(Step{Kind: StepRule, Rule: r})
+		res.step(Step{Kind: StepNoRoute, Table: r.Table})
+	}
+	if found {
+		res.step(Step{Kind: StepRule, Rule: ix.chainRules4[n]})
+	}
+}
+
+func loopbackSourceNote(saddr netip.Addr, dev string) string {
+	return "source " + saddr.String() + " is a loopback address and " + dev + " is not the loopback device (route_localnet=0 on " + dev + ")"
+}
+
 // mkroute4 is __mkroute_output: the last checks on the chosen device and
 // the type of the resulting route.
 func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut *device, saddr netip.Addr) {
 	name := devOut.link.Name
 	if !devOut.conf.RouteLocalnet && loopbackNet4.Contains(saddr) && devOut.link.Kind != KindLoopback && devOut.link.Kind != KindVRF {
 		if !res.noTrace {
-			res.fail(syscall.EINVAL, "source "+saddr.String()+" is a loopback address and "+name+" is not the loopback device (route_localnet=0 on "+name+")")
+			res.fail(syscall.EINVAL, loopbackSourceNote(saddr, name))
 		} else {
 			res.Err = syscall.EINVAL
 		}
@@ -256,9 +373,9 @@ func (m *Model) ownerOf4(ix *index, a netip.Addr) *device {
 	if t == nil {
 		return nil
 	}
-	for n := t.lookup(a); n != nil; n = t.shorter(n) {
-		for i := range n.entries {
-			e := &n.entries[i]
+	for es := t.lookup(a); es != nil; es = t.shorter(es) {
+		for i := range es {
+			e := &es[i]
 			if e.route.Table != TableLocal {
 				continue
 			}
@@ -275,33 +392,43 @@ func (m *Model) ownerOf4(ix *index, a netip.Addr) *device {
 // scope no wider than asked, preferring one in the same subnet as dst; else
 // the first suitable address of any device, in device order.
 func (m *Model) selectAddr4(ix *index, dev *device, dst netip.Addr, scope Scope) netip.Addr {
-	var addr netip.Addr
+	a, ok := ix.selectSrc4(dev, uint4(dst), dst.IsValid(), dst.Is4(), scope)
+	if !ok {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+}
+
+// selectSrc4 is selectAddr4 on addresses as numbers: hasDst says whether
+// there is a destination to prefer a subnet for, is4 whether it is an
+// IPv4 one (dst).
+func (ix *index) selectSrc4(dev *device, dst uint32, hasDst, is4 bool, scope Scope) (uint32, bool) {
 	if dev != nil {
 		localnet := ScopeHost
 		if dev.conf.RouteLocalnet {
 			localnet = ScopeLink
 		}
-		for _, a := range dev.addr4 {
-			if a.Secondary || min(a.Scope, localnet) > scope {
+		var first uint32
+		found := false
+		for _, a := range dev.src4 {
+			if a.secondary || min(a.scope, localnet) > scope {
 				continue
 			}
-			if !dst.IsValid() || a.Prefix.Masked().Contains(dst) {
-				return a.Prefix.Addr()
+			if !hasDst || (is4 && (a.addr^dst)&a.mask == 0) {
+				return a.addr, true
 			}
-			if !addr.IsValid() {
-				addr = a.Prefix.Addr()
+			if !found {
+				first, found = a.addr, true
 			}
 		}
-		if addr.IsValid() {
-			return addr
-		}
-	}
-	for _, d := range ix.byIndex {
-		for _, a := range d.addr4 {
-			if a.Scope != ScopeLink && !a.Secondary && a.Scope <= scope {
-				return a.Prefix.Addr()
-			}
+		if found {
+			return first, true
 		}
 	}
-	return netip.Addr{}
+	for _, a := range ix.any4 {
+		if a.scope <= scope {
+			return a.addr, true
+		}
+	}
+	return 0, false
 }

@@ -21,8 +21,8 @@ func needStrict6(a netip.Addr) bool {
 // (or, when strict, requiring) the requested device; otherwise back off to
 // a shorter prefix. Reject types carry their error.
 func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
-	for n := t.lookup(fl.dst); n != nil; n = t.shorter(n) {
-		if r := selectRoute6(n.entries, fl.prefer, fl.strict); r != nil {
+	for es := t.lookup(fl.dst); es != nil; es = t.shorter(es) {
+		if r := selectRoute6(es, fl.prefer, fl.strict); r != nil {
 			fr := fibResult{route: r.route, table: t.id, typ: r.typ, prefSrc: r.prefSrc(), scope: r.scope}
 			if r.has(flagHasNH) {
 				fr.hasNH, fr.dev, fr.gw = true, r.dev, r.gateway()

@@ -27,6 +27,9 @@ func (m *Model) Lookup(q Query) (Result, error) {
 	}
 	ix := m.index()
 	res := Result{Dst: q.Dst, noTrace: q.NoTrace}
+	if q.Dst.Is4() && q.IIF == "" && q.OIF == "" && !q.Src.IsValid() && !ix.slowOnly && m.output4Fast(ix, q.Dst, &res) {
+		return res, nil
+	}
 	fl := flow{
 		family: FamilyOf(q.Dst), dst: q.Dst, src: q.Src, hasSrc: q.Src.IsValid(), hasSrcGiven: q.Src.IsValid(),
 		iif: q.IIF, oif: q.OIF, mark: q.Mark, tos: q.TOS, uid: q.UID,

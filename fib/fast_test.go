@@ -1,0 +1,211 @@
+package fib
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"testing"
+)
+
+// fastModel returns a random IPv4 model in which output lookups often take
+// the fast path and often must not: devices up and down with and without
+// carrier, route_localnet and ignore_routes_with_linkdown, addresses with
+// their kernel routes (127.x, secondaries), routes of every type in
+// several tables with TOS, metrics, gateways (some of them local),
+// prefsrc, dead and linkdown next hops, several routes per prefix, and
+// rules: the merged defaults, the unmerged defaults, extra rules that
+// select every flow, and rules with selectors.
+func fastModel(r *rand.Rand) (*Model, []netip.Addr) {
+	m := NewModel()
+	m.Links[0].Up = true
+	devs := []string{"lo"}
+	for i := range 4 {
+		name := fmt.Sprintf("d%d", i)
+		kind := []LinkKind{KindBridge, KindVeth, KindOther, KindVRF}[r.IntN(4)]
+		if err := m.Apply(AddLink{Link: Link{Name: name, Kind: kind, Up: r.IntN(4) > 0, Carrier: r.IntN(3) > 0}}); err != nil {
+			panic(err)
+		}
+		devs = append(devs, name)
+		if r.IntN(3) == 0 {
+			_ = m.Apply(SetConf{Dev: name, Conf: DevConf{RouteLocalnet: r.IntN(2) == 0, IgnoreRoutesWithLinkdown: r.IntN(2) == 0}})
+		}
+	}
+	addr := func() netip.Addr {
+		if r.IntN(5) == 0 {
+			return netip.AddrFrom4([4]byte{127, byte(r.IntN(3)), 0, byte(1 + r.IntN(4))})
+		}
+		return netip.AddrFrom4([4]byte{10, byte(r.IntN(4)), byte(r.IntN(4)), byte(1 + r.IntN(8))})
+	}
+	var dsts []netip.Addr
+	for range 2 + r.IntN(6) {
+		a := addr()
+		p := netip.PrefixFrom(a, []int{8, 16, 24, 30, 32}[r.IntN(5)])
+		_ = m.Apply(AddAddress{Address: Address{Prefix: p, Link: devs[r.IntN(len(devs))], Scope: []Scope{ScopeUniverse, ScopeUniverse, ScopeLink, ScopeHost}[r.IntN(4)]}})
+		dsts = append(dsts, a)
+	}
+	types := []RouteType{TypeUnicast, TypeUnicast, TypeUnicast, TypeLocal, TypeBroadcast, TypeAnycast, TypeMulticast, TypeBlackhole, TypeUnreachable, TypeProhibit, TypeThrow}
+	for range 5 + r.IntN(30) {
+		p := netip.PrefixFrom(addr(), r.IntN(33)).Masked()
+		if r.IntN(6) == 0 {
+			p = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(r.IntN(256)), byte(r.IntN(256)), 0, 0}), r.IntN(17)).Masked()
+		}
+		rt := Route{Family: V4, Dst: p, Type: types[r.IntN(len(types))], Table: []TableID{TableMain, TableMain, TableLocal, TableDefault, 100}[r.IntN(5)],
+			Scope: []Scope{ScopeUniverse, ScopeLink, ScopeHost}[r.IntN(3)], Metric: uint32(r.IntN(3))}
+		if r.IntN(8) == 0 {
+			rt.TOS = []uint8{0x04, 0x08, 0x10}[r.IntN(3)]
+		}
+		if r.IntN(4) == 0 {
+			rt.PrefSrc = addr()
+		}
+		if rt.routesTraffic() || r.IntN(2) == 0 {
+			nhs := 1
+			if r.IntN(8) == 0 {
+				nhs = 2
+			}
+			for range nhs {
+				nh := NextHop{Link: devs[r.IntN(len(devs))], Dead: r.IntN(10) == 0, LinkDown: r.IntN(4) == 0, OnLink: r.IntN(8) == 0}
+				if r.IntN(2) == 0 {
+					nh.Gateway = dsts[r.IntN(len(dsts))]
+					if r.IntN(2) == 0 {
+						nh.Gateway = nh.Gateway.Next()
+					}
+				}
+				rt.NextHops = append(rt.NextHops, nh)
+			}
+		}
+		m.Routes = append(m.Routes, rt)
+		dsts = append(dsts, p.Addr(), p.Addr().Next())
+	}
+	switch r.IntN(4) {
+	case 0:
+		m.Unmerged = true
+	case 1:
+		m.Unmerged = true
+		m.Rules = append(m.Rules, Rule{Family: V4, Priority: uint32(r.IntN(40000)), Action: ActionLookup, Table: []TableID{100, 101}[r.IntN(2)], SuppressPrefixLen: -1, SuppressIfGroup: -1})
+	case 2:
+		m.Unmerged = true
+		m.Rules = append(m.Rules, Rule{Family: V4, Priority: 100, Action: ActionLookup, Table: 100, Mark: 1, Mask: 1, SuppressPrefixLen: -1, SuppressIfGroup: -1})
+	}
+	for _, s := range []string{"8.8.8.8", "127.0.0.1", "224.0.0.1", "255.255.255.255", "0.0.0.0", "240.0.0.1", "223.255.255.255", "239.1.2.3", "224.0.0.251", "250.1.1.1"} {
+		dsts = append(dsts, netip.MustParseAddr(s))
+	}
+	m.Invalidate()
+	return m, dsts
+}
+
+// TestFastPathMatchesGeneral compares every answer and trace of the IPv4
+// output fast path with those of the general path on random models.
+func TestFastPathMatchesGeneral(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	fast := 0
+	for round := range 400 {
+		m, dsts := fastModel(r)
+		if err := m.Validate(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		m.Freeze()
+		for range 100 {
+			q := Query{Dst: dsts[r.IntN(len(dsts))], NoTrace: r.IntN(2) == 0, TOS: []uint8{0, 0, 0x04, 0x08}[r.IntN(4)], Mark: uint32(r.IntN(2))}
+			var scratch Result
+			if m.output4Fast(m.idx, q.Dst, &scratch) {
+				fast++
+			}
+			got, err := m.Lookup(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.idx.slowOnly = true
+			want, err := m.Lookup(q)
+			m.idx.slowOnly = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Rules)
+			}
+		}
+	}
+	if fast < 5000 {
+		t.Errorf("only %d of 40000 lookups took the fast path", fast)
+	}
+	t.Logf("%d of 40000 lookups took the fast path", fast)
+}
+
+// TestResolveGateways4 compares the resolution of gateways to local
+// addresses with a slow reference that walks every route of the tables.
+func TestResolveGateways4(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	checked := 0
+	for round := range 300 {
+		m, _ := fastModel(r)
+		ix := m.index()
+		for i := range m.Routes {
+			rt := &m.Routes[i]
+			e := &ix.entries[i]
+			if e.gw4 == 0 || !e.has(flagSingle) || rt.NextHops[0].OnLink {
+				continue
+			}
+			checked++
+			want := slowGatewayScope(m, ix.merged, rt, e.dev) == ScopeHost
+			if e.has(flagGwLocal) != want {
+				t.Fatalf("round %d: route %s: gateway local %t, want %t", round, rt, e.has(flagGwLocal), want)
+			}
+		}
+	}
+	t.Logf("%d gateways checked", checked)
+}
+
+// slowGatewayScope is fib_check_nh_v4_gw over the model's routes: in the
+// route's table (unless main), then local (unless merged into main), then
+// main, the longest prefix first, in alias order, the first unicast or
+// local route of a scope narrower than the route's through its device.
+func slowGatewayScope(m *Model, merged bool, rt *Route, dev *device) Scope {
+	tableOf := func(id TableID) TableID {
+		if merged && id == TableLocal {
+			return TableMain
+		}
+		return id
+	}
+	var tables []TableID
+	if tableOf(rt.Table) != TableMain {
+		tables = append(tables, tableOf(rt.Table))
+	}
+	if !merged {
+		tables = append(tables, TableLocal)
+	}
+	tables = append(tables, TableMain)
+	gw := rt.NextHops[0].Gateway
+	ix := m.index()
+	for _, id := range tables {
+		for bits := 32; bits >= 0; bits-- {
+			p := netip.PrefixFrom(gw, bits).Masked()
+			var found []*Route
+			for i := range m.Routes {
+				o := &m.Routes[i]
+				if o.Family == V4 && tableOf(o.Table) == id && o.Dst == p {
+					found = append(found, o)
+				}
+			}
+			// stable insertion sort by alias order
+			for i := 1; i < len(found); i++ {
+				for j := i; j > 0 && aliasOrder(found[j-1], found[j]) > 0; j-- {
+					found[j-1], found[j] = found[j], found[j-1]
+				}
+			}
+			for _, o := range found {
+				var odev *device
+				if len(o.NextHops) > 0 {
+					odev = ix.devs[o.NextHops[0].Link]
+				}
+				if o.Scope <= rt.Scope || (dev != nil && odev != dev) {
+					continue
+				}
+				if o.Type == TypeUnicast || o.Type == TypeLocal {
+					return o.Scope
+				}
+			}
+		}
+	}
+	return ScopeNowhere
+}
