@@ -15,10 +15,14 @@
 // table costs no more than any other; the pod's namespace is read whole.
 //
 // With a kubeconfig, a rejection (or, in warn mode, a rejection waived)
-// is also recorded as a Kubernetes Event on the pod that CNI_ARGS names,
-// through package podevent. The verdict never depends on it: the API
-// server's failures are only logged, the attempt is bounded by
-// eventTimeout, and the accept path and DEL never build a client.
+// is also recorded as a Kubernetes Event on the pod that CNI_ARGS names:
+// the plugin runs the event binary, cmd/fibguard-event, which links
+// client-go, and hands it the Event (package podevent). The plugin itself
+// does not link client-go, so the accept path — nearly every run — and
+// DEL neither talk to the API server nor pay for a client's start-up. The
+// verdict never depends on the Event: the event binary's failures, the
+// API server's and a missing event binary are only logged, and the event
+// binary is killed at eventTimeout.
 //
 // Limits: runtimeConfig is ignored; of CNI_ARGS only the pod's namespace,
 // name and UID are read, and only to record an Event.

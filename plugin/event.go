@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 
@@ -14,12 +16,13 @@ import (
 	"github.com/fibguard/fibguard/podevent"
 )
 
-// recordEvent posts the Kubernetes Event of a rejection (reason
+// recordEvent has the Kubernetes Event of a rejection (reason
 // podevent.ReasonRejected) or, in warn mode, of a rejection waived
-// (podevent.ReasonWarning) on the pod that CNI_ARGS names. Whatever
-// happens is only logged: the verdict never depends on the API server,
-// and the whole attempt takes at most eventTimeout. Without events on, a
-// kubeconfig or a pod in CNI_ARGS nothing is sent and no client is built.
+// (podevent.ReasonWarning) recorded on the pod that CNI_ARGS names, by
+// running the event binary (podevent.Send). Whatever happens is only
+// logged: the verdict never depends on the API server or on the event
+// binary, which is killed at eventTimeout. Without events on, a
+// kubeconfig or a pod in CNI_ARGS nothing is run.
 func (p *Plugin) recordEvent(log *slog.Logger, conf *Config, cmd string, args *skel.CmdArgs, reason string, findings []checker.Finding) {
 	switch {
 	case !conf.Events:
@@ -49,19 +52,50 @@ func (p *Plugin) recordEvent(log *slog.Logger, conf *Config, cmd string, args *s
 		Message: podevent.Message(errorLines(findings)),
 		Action:  cmd,
 		Node:    node,
+		Time:    time.Now(),
 	}
-	rec := &podevent.Recorder{
-		Kubeconfig: conf.Kubeconfig,
-		Timeout:    conf.EventTimeout,
-		UserAgent:  userAgent(),
-		Log:        log,
-	}
-	out, err := rec.Record(context.Background(), ev)
-	if err != nil {
+	failed := func(err error) {
 		log.Error("cannot record Kubernetes event; the verdict stands", "pod", pod.String(), "reason", reason, "error", err)
+	}
+	bin, err := p.eventBinary(args.Path)
+	if err != nil {
+		failed(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), conf.EventTimeout)
+	defer cancel()
+	res, err := podevent.Send(ctx, bin, podevent.Request{
+		Kubeconfig: conf.Kubeconfig,
+		UserAgent:  userAgent(),
+		Events:     []podevent.Event{ev},
+	})
+	if err != nil {
+		failed(err)
+		return
+	}
+	for _, w := range res.Warnings {
+		log.Warn("API server warning", "warning", w)
+	}
+	out := res.Recorded[0]
+	if out.Error != "" {
+		failed(errors.New(out.Error))
 		return
 	}
 	log.Info("Kubernetes event recorded", "pod", pod.String(), "event", out.Name, "reason", reason, "count", out.Count)
+}
+
+// eventBinary is the path of the event binary: Plugin.EventBinary if set,
+// else fibguard-event next to this executable (where the installer puts
+// it), else in a directory of CNI_PATH.
+func (p *Plugin) eventBinary(cniPath string) (string, error) {
+	if p.EventBinary != "" {
+		return p.EventBinary, nil
+	}
+	var dirs []string
+	if self, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(self))
+	}
+	return podevent.FindBinary(append(dirs, filepath.SplitList(cniPath)...)...)
 }
 
 // errorLines are the one-line summaries, "CODE message", of the findings

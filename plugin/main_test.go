@@ -12,16 +12,16 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fibguard/fibguard/internal/apiservertest"
 	"github.com/fibguard/fibguard/internal/nstest"
+	"github.com/fibguard/fibguard/podevent"
 )
 
-// binDir holds the fibguard binary the tests run as a runtime does; it is
-// built once, on first use, so fuzzing and unit tests do not pay for it.
+// binDir holds the fibguard binary the tests run as a runtime does, and
+// the event binary next to it, where the plugin looks for it; both are
+// built once, on first use, so fuzzing and unit tests do not pay for them.
 var (
 	binDir  string
 	binOnce sync.Once
-	binPath string
 	errBin  error
 )
 
@@ -36,18 +36,11 @@ func TestMain(m *testing.M) {
 	if err := os.RemoveAll(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "plugin tests: remove", dir, ":", err)
 	}
-	// The API server of the Kubernetes tests, if one was started.
-	if err := apiservertest.Down(); err != nil {
-		fmt.Fprintln(os.Stderr, "plugin tests:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
 	os.Exit(code)
 }
 
-// fibguardBin returns the path of the fibguard binary, building it with
-// the go command of the toolchain running the tests.
+// fibguardBin returns the path of the fibguard binary, building it and
+// the event binary with the go command of the toolchain running the tests.
 func fibguardBin(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -55,16 +48,22 @@ func fibguardBin(t testing.TB) string {
 		if err != nil {
 			goCmd = filepath.Join(build.Default.GOROOT, "bin", "go")
 		}
-		binPath = filepath.Join(binDir, "fibguard")
-		cmd := exec.Command(goCmd, "build", "-o", binPath, "github.com/fibguard/fibguard/cmd/fibguard")
+		cmd := exec.Command(goCmd, "build", "-o", binDir+"/",
+			"github.com/fibguard/fibguard/cmd/fibguard", "github.com/fibguard/fibguard/cmd/fibguard-event")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			errBin = fmt.Errorf("go build ./cmd/fibguard: %w\n%s", err, out)
+			errBin = fmt.Errorf("go build ./cmd/fibguard ./cmd/fibguard-event: %w\n%s", err, out)
 		}
 	})
 	if errBin != nil {
 		t.Fatal(errBin)
 	}
-	return binPath
+	return filepath.Join(binDir, "fibguard")
+}
+
+// eventBin returns the path of the event binary, cmd/fibguard-event.
+func eventBin(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(fibguardBin(t)), podevent.EventBinary)
 }
 
 // invocation is one execution of the plugin, as a runtime makes it.

@@ -67,6 +67,10 @@ type Plugin struct {
 	Stdout io.Writer
 	// Stderr receives the log when no logFile is configured.
 	Stderr io.Writer
+	// EventBinary is the path of the event binary that records Kubernetes
+	// Events; "" looks for podevent.EventBinary next to the running
+	// executable, then in CNI_PATH. Tests point it at one they built.
+	EventBinary string
 }
 
 // New returns a Plugin for the binary: host namespace of the process,

@@ -1,28 +1,21 @@
-// Package podevent records the Kubernetes Event that tells an operator
-// why fibguard refused, or in warn mode would have refused, a pod's
-// network: `kubectl describe pod` lists it next to kubelet's
+// Package podevent is the Kubernetes Event that tells an operator why
+// fibguard refused, or in warn mode would have refused, a pod's network:
+// `kubectl describe pod` lists it next to kubelet's
 // FailedCreatePodSandBox, which only carries the CNI error's first line.
 //
 // The Events are core/v1 Events, the API and shape kubelet uses for its
 // own: type Warning, reason PodNetworkRejected or PodNetworkWarning, the
 // error findings in the message, source component "fibguard" on the node,
 // and the Pod (with its UID, which `kubectl describe` filters on) as the
-// involved object.
+// involved object. Kubelet's retries of a pod update one Event, whose
+// name (Name) the retries share, instead of creating more.
 //
-// Kubelet retries a failed sandbox every few seconds, for as long as the
-// pod exists, and each retry runs a new plugin process that remembers
-// nothing. So an Event has a name derived from the pod's UID and the
-// reason, and a repeat increments the count of the existing Event instead
-// of creating another. This needs no list, watch or get on events: the
-// Recorder reads the current count with an empty PATCH and writes count+1
-// with a PATCH conditional on the resourceVersion it read. The rights
-// needed are exactly Rules: events create and patch, and pods get (only
-// used when CNI_ARGS lacks K8S_POD_UID).
-//
-// The verdict on the pod must never depend on the API server, so Record
-// gives up after its timeout whatever the server does, and the client is
-// built only when an Event is recorded: a process that records none pays
-// nothing but the package initialisation of client-go's rest and clientcmd
-// packages. Building with the tag fibguard_nok8s leaves client-go out; the
-// Recorder then reports ErrNotBuilt.
+// This package is what the plugin needs to have an Event recorded, and no
+// more: the pod from CNI_ARGS, the Event's content, the rights it takes
+// (Rules), and the hand-over to the event binary, cmd/fibguard-event,
+// which records it through client-go (package podevent/kube). The plugin
+// runs the event binary (Send) only when it rejects or warns, so its
+// accept path, which is nearly every run, neither links nor initialises a
+// Kubernetes client. The package must not import client-go: a test of
+// cmd/fibguard checks that the plugin binary does not link it.
 package podevent

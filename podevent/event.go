@@ -36,11 +36,11 @@ const maxReasonLen = 128
 // Pod identifies the pod an Event is about, as the runtime names it in
 // CNI_ARGS.
 type Pod struct {
-	Namespace string
-	Name      string
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
 	// UID is empty when the runtime does not pass K8S_POD_UID; the
-	// Recorder then asks the API server for it.
-	UID string
+	// recorder then asks the API server for it.
+	UID string `json:"uid,omitempty"`
 }
 
 func (p Pod) String() string { return p.Namespace + "/" + p.Name }
@@ -170,22 +170,33 @@ func (p Pod) validate() error {
 // Event is one occurrence to record: kubelet's retries of the same pod
 // give the same Pod and Reason, and so update the same Event.
 type Event struct {
-	Pod Pod
+	Pod Pod `json:"pod"`
 	// Reason is ReasonRejected or ReasonWarning (any CamelCase word of at
 	// most 128 bytes is accepted).
-	Reason string
+	Reason string `json:"reason"`
 	// Message is the one-line summary, from Message.
-	Message string
+	Message string `json:"message"`
 	// Action is the CNI command that judged the pod: "ADD" or "CHECK".
-	Action string
+	Action string `json:"action"`
 	// Node is the node's name: the reporting instance and source host.
-	Node string
+	Node string `json:"node"`
 	// Time is when it happened; the zero value means now.
-	Time time.Time
+	Time time.Time `json:"time"`
 }
 
-// validate checks what the Recorder needs before it builds a client.
-func (ev Event) validate() error {
+// Outcome says what recording an Event did.
+type Outcome struct {
+	// Name is the Event object's name, in the pod's namespace.
+	Name string `json:"name"`
+	// Count is the Event's count after this occurrence: 1 when it was
+	// created.
+	Count int32 `json:"count"`
+}
+
+// Validate checks what a recorder needs before it builds a client: the
+// names as the API server would check them, so that a bad CNI_ARGS is
+// reported as such instead of as a failed request.
+func (ev Event) Validate() error {
 	var problems []string
 	if err := ev.Pod.validate(); err != nil {
 		problems = append(problems, err.Error())

@@ -139,7 +139,7 @@ func TestMessage(t *testing.T) {
 
 func TestEventValidate(t *testing.T) {
 	ok := Event{Pod: Pod{"default", "web-0", "u"}, Reason: ReasonRejected, Message: "FG001 x", Action: "ADD", Node: "node-1"}
-	if err := ok.validate(); err != nil {
+	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid event: %v", err)
 	}
 	for _, tc := range []struct {
@@ -156,7 +156,7 @@ func TestEventValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := ok
 			tc.change(&ev)
-			if err := ev.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := ev.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error about %s", err, tc.want)
 			}
 		})

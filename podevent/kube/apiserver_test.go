@@ -1,6 +1,4 @@
-//go:build !fibguard_nok8s
-
-package podevent
+package kube
 
 import (
 	"context"
@@ -19,12 +17,13 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/fibguard/fibguard/internal/apiservertest"
+	"github.com/fibguard/fibguard/podevent"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if err := apiservertest.Down(); err != nil {
-		fmt.Fprintln(os.Stderr, "podevent tests:", err)
+		fmt.Fprintln(os.Stderr, "podevent/kube tests:", err)
 		if code == 0 {
 			code = 1
 		}
@@ -50,7 +49,7 @@ func newK8s(t *testing.T) *k8s {
 	acct := c.ServiceAccount(t, ns, "fibguard")
 	role := c.CreateClusterRole(t, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "fibguard-events-"},
-		Rules:      policyRules(Rules()),
+		Rules:      policyRules(podevent.Rules()),
 	})
 	c.BindClusterRole(t, acct, role.Name)
 	token, _ := c.RequestToken(t, acct, apiservertest.MinTokenRequestExpiration)
@@ -62,7 +61,7 @@ func newK8s(t *testing.T) *k8s {
 }
 
 // policyRules converts rules to RBAC's type.
-func policyRules(rules []Rule) []rbacv1.PolicyRule {
+func policyRules(rules []podevent.Rule) []rbacv1.PolicyRule {
 	var out []rbacv1.PolicyRule
 	for _, r := range rules {
 		out = append(out, rbacv1.PolicyRule{APIGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs})
@@ -71,12 +70,12 @@ func policyRules(rules []Rule) []rbacv1.PolicyRule {
 }
 
 // event returns an Event about a new Pod of the namespace.
-func (k *k8s) event(t *testing.T, podName string) Event {
+func (k *k8s) event(t *testing.T, podName string) podevent.Event {
 	t.Helper()
 	pod := k.c.Pod(t, k.namespace, podName)
-	return Event{
-		Pod:     Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)},
-		Reason:  ReasonRejected,
+	return podevent.Event{
+		Pod:     podevent.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)},
+		Reason:  podevent.ReasonRejected,
 		Message: "FG001 pod IP 127.16.0.2 is unreachable from the host",
 		Action:  "ADD",
 		Node:    "node-1",
@@ -85,7 +84,7 @@ func (k *k8s) event(t *testing.T, podName string) Event {
 
 // eventsAbout lists, as admin, the Events of the pod's UID, the way
 // `kubectl describe pod` selects them.
-func (k *k8s) eventsAbout(t *testing.T, pod Pod) []corev1.Event {
+func (k *k8s) eventsAbout(t *testing.T, pod podevent.Pod) []corev1.Event {
 	t.Helper()
 	sel := fields.Set{
 		"involvedObject.kind": "Pod", "involvedObject.name": pod.Name,
@@ -111,8 +110,8 @@ func TestRecordAgainstAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Record #%d: %v", i, err)
 		}
-		if out.Count != i || out.Name != Name(ev.Pod, ev.Reason) {
-			t.Errorf("Record #%d: %+v, want count %d of %s", i, out, i, Name(ev.Pod, ev.Reason))
+		if out.Count != i || out.Name != podevent.Name(ev.Pod, ev.Reason) {
+			t.Errorf("Record #%d: %+v, want count %d of %s", i, out, i, podevent.Name(ev.Pod, ev.Reason))
 		}
 	}
 	events := k.eventsAbout(t, ev.Pod)
@@ -128,7 +127,7 @@ func TestRecordAgainstAPIServer(t *testing.T) {
 		{"involvedObject", e.InvolvedObject, want},
 		{"involvedObject.uid", string(e.InvolvedObject.UID), ev.Pod.UID},
 		{"type", e.Type, corev1.EventTypeWarning},
-		{"reason", e.Reason, ReasonRejected},
+		{"reason", e.Reason, podevent.ReasonRejected},
 		{"message (the latest)", e.Message, "FG001 occurrence 5"},
 		{"action", e.Action, "ADD"},
 		{"count", e.Count, int32(5)},
@@ -146,7 +145,7 @@ func TestRecordAgainstAPIServer(t *testing.T) {
 	}
 
 	// Another reason about the same pod is another Event.
-	ev.Reason = ReasonWarning
+	ev.Reason = podevent.ReasonWarning
 	if out, err := k.rec.Record(context.Background(), ev); err != nil || out.Count != 1 {
 		t.Errorf("Record of a warning: %+v, %v; want a new event", out, err)
 	}
@@ -197,7 +196,7 @@ func TestRecordPodUID(t *testing.T) {
 		t.Errorf("%d events about pod UID %s, want 1", len(events), uid)
 	}
 
-	ev.Pod = Pod{Namespace: k.namespace, Name: "absent"}
+	ev.Pod = podevent.Pod{Namespace: k.namespace, Name: "absent"}
 	_, err := k.rec.Record(context.Background(), ev)
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("Record about an absent pod: %v, want NotFound", err)
@@ -233,7 +232,7 @@ func TestRulesAreLeast(t *testing.T) {
 		}
 	}
 	want := map[string]string{}
-	for _, r := range Rules() {
+	for _, r := range podevent.Rules() {
 		for _, res := range r.Resources {
 			want[res] = "[" + strings.Join(r.Verbs, " ") + "]"
 		}

@@ -1,6 +1,4 @@
-//go:build !fibguard_nok8s
-
-package podevent
+package kube
 
 import (
 	"context"
@@ -16,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/fibguard/fibguard/podevent"
 )
 
 // maxAttempts bounds the read-then-write rounds of one Record. A round
@@ -26,19 +26,19 @@ import (
 const maxAttempts = 5
 
 // record does Record's work once the deadline is set.
-func (r *Recorder) record(ctx context.Context, ev Event) (Outcome, error) {
+func (r *Recorder) record(ctx context.Context, ev podevent.Event) (podevent.Outcome, error) {
 	c, err := r.client()
 	if err != nil {
-		return Outcome{}, err
+		return podevent.Outcome{}, err
 	}
 	if ev.Pod.UID == "" {
 		uid, err := c.podUID(ctx, ev.Pod)
 		if err != nil {
-			return Outcome{}, err
+			return podevent.Outcome{}, err
 		}
 		ev.Pod.UID = uid
 	}
-	name := Name(ev.Pod, ev.Reason)
+	name := podevent.Name(ev.Pod, ev.Reason)
 	for range maxAttempts {
 		cur, err := c.readEvent(ctx, ev.Pod.Namespace, name)
 		switch {
@@ -48,22 +48,22 @@ func (r *Recorder) record(ctx context.Context, ev Event) (Outcome, error) {
 				continue // created meanwhile: count on it
 			}
 			if err != nil {
-				return Outcome{}, err
+				return podevent.Outcome{}, err
 			}
-			return Outcome{Name: name, Count: 1}, nil
+			return podevent.Outcome{Name: name, Count: 1}, nil
 		case err != nil:
-			return Outcome{}, err
+			return podevent.Outcome{}, err
 		}
 		count, err := c.countEvent(ctx, cur, ev)
 		if apierrors.IsConflict(err) {
 			continue // updated meanwhile: count again
 		}
 		if err != nil {
-			return Outcome{}, err
+			return podevent.Outcome{}, err
 		}
-		return Outcome{Name: name, Count: count}, nil
+		return podevent.Outcome{Name: name, Count: count}, nil
 	}
-	return Outcome{}, fmt.Errorf("record event %s/%s: still conflicting after %d attempts", ev.Pod.Namespace, name, maxAttempts)
+	return podevent.Outcome{}, fmt.Errorf("record event %s/%s: still conflicting after %d attempts", ev.Pod.Namespace, name, maxAttempts)
 }
 
 // client is a REST client for the core/v1 API group.
@@ -106,7 +106,7 @@ func codecs() runtime.NegotiatedSerializer {
 }
 
 // podUID asks the API server for the UID of a pod.
-func (c *client) podUID(ctx context.Context, pod Pod) (string, error) {
+func (c *client) podUID(ctx context.Context, pod podevent.Pod) (string, error) {
 	var p corev1.Pod
 	err := c.rest.Get().Namespace(pod.Namespace).Resource("pods").Name(pod.Name).
 		MaxRetries(0).Do(ctx).Into(&p)
@@ -131,7 +131,7 @@ func (c *client) readEvent(ctx context.Context, namespace, name string) (*corev1
 
 // newEvent is the first occurrence of ev, as kubelet's recorder builds
 // its Events.
-func newEvent(name string, ev Event) *corev1.Event {
+func newEvent(name string, ev podevent.Event) *corev1.Event {
 	t := metav1.NewTime(ev.Time)
 	return &corev1.Event{
 		TypeMeta:   metav1.TypeMeta{Kind: "Event", APIVersion: "v1"},
@@ -144,8 +144,8 @@ func newEvent(name string, ev Event) *corev1.Event {
 		Reason:              ev.Reason,
 		Message:             ev.Message,
 		Action:              ev.Action,
-		Source:              corev1.EventSource{Component: Component, Host: ev.Node},
-		ReportingController: Component,
+		Source:              corev1.EventSource{Component: podevent.Component, Host: ev.Node},
+		ReportingController: podevent.Component,
 		ReportingInstance:   ev.Node,
 		FirstTimestamp:      t,
 		LastTimestamp:       t,
@@ -182,7 +182,7 @@ type countPatch struct {
 
 // countEvent writes the occurrence ev on the Event cur and returns the
 // new count.
-func (c *client) countEvent(ctx context.Context, cur *corev1.Event, ev Event) (int32, error) {
+func (c *client) countEvent(ctx context.Context, cur *corev1.Event, ev podevent.Event) (int32, error) {
 	p := countPatch{
 		Count:         max(cur.Count, 1) + 1,
 		LastTimestamp: metav1.NewTime(ev.Time),

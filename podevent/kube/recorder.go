@@ -1,16 +1,13 @@
-package podevent
+package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
-)
 
-// ErrNotBuilt is what Record returns in a build with the tag
-// fibguard_nok8s, which leaves client-go out of the binary.
-var ErrNotBuilt = errors.New("fibguard was built without Kubernetes support (build tag fibguard_nok8s)")
+	"github.com/fibguard/fibguard/podevent"
+)
 
 // Recorder records Events with the credentials of a kubeconfig file. Its
 // zero value is not usable: Kubeconfig and Timeout are required.
@@ -28,27 +25,18 @@ type Recorder struct {
 	Log *slog.Logger
 }
 
-// Outcome says what Record did.
-type Outcome struct {
-	// Name is the Event object's name, in the pod's namespace.
-	Name string
-	// Count is the Event's count after this occurrence: 1 when Record
-	// created it.
-	Count int32
-}
-
 // Record creates the Event for ev, or counts one more occurrence on the
 // Event a previous Record created for the same pod and reason (updating
 // its message, action and lastTimestamp). It returns within Timeout
 // whatever the API server does — hangs, refuses, answers 500 or 401 — with
 // an error saying what failed; it retries nothing beyond a conflicting
 // concurrent update, and nothing after the deadline.
-func (r *Recorder) Record(ctx context.Context, ev Event) (Outcome, error) {
-	if err := ev.validate(); err != nil {
-		return Outcome{}, err
+func (r *Recorder) Record(ctx context.Context, ev podevent.Event) (podevent.Outcome, error) {
+	if err := ev.Validate(); err != nil {
+		return podevent.Outcome{}, err
 	}
 	if r.Timeout <= 0 {
-		return Outcome{}, fmt.Errorf("record event: timeout %v is not positive", r.Timeout)
+		return podevent.Outcome{}, fmt.Errorf("record event: timeout %v is not positive", r.Timeout)
 	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
@@ -59,7 +47,7 @@ func (r *Recorder) Record(ctx context.Context, ev Event) (Outcome, error) {
 	// on a hung filesystem, a credential plugin) can hold the caller past
 	// the deadline; once the deadline has passed its result is dropped.
 	type result struct {
-		out Outcome
+		out podevent.Outcome
 		err error
 	}
 	done := make(chan result, 1)
@@ -71,6 +59,6 @@ func (r *Recorder) Record(ctx context.Context, ev Event) (Outcome, error) {
 	case res := <-done:
 		return res.out, res.err
 	case <-ctx.Done():
-		return Outcome{}, fmt.Errorf("record event about pod %s: gave up after %v: %w", ev.Pod, r.Timeout, ctx.Err())
+		return podevent.Outcome{}, fmt.Errorf("record event about pod %s: gave up after %v: %w", ev.Pod, r.Timeout, ctx.Err())
 	}
 }

@@ -1,6 +1,4 @@
-//go:build !fibguard_nok8s
-
-package podevent
+package kube
 
 import (
 	"context"
@@ -21,12 +19,14 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/fibguard/fibguard/podevent"
 )
 
 // testEvent is a valid Event about a pod with a UID.
-var testEvent = Event{
-	Pod:     Pod{Namespace: "default", Name: "web-0", UID: "8a1c6f0e-3b0d-4d5e-9a61-2f0c4b7d9e11"},
-	Reason:  ReasonRejected,
+var testEvent = podevent.Event{
+	Pod:     podevent.Pod{Namespace: "default", Name: "web-0", UID: "8a1c6f0e-3b0d-4d5e-9a61-2f0c4b7d9e11"},
+	Reason:  podevent.ReasonRejected,
 	Message: "FG001 pod IP 127.16.0.2 is unreachable from the host",
 	Action:  "ADD",
 	Node:    "node-1",
@@ -199,7 +199,7 @@ func TestRecordInvalid(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		r    *Recorder
-		ev   Event
+		ev   podevent.Event
 	}{
 		{"invalid event", &Recorder{Kubeconfig: kubeconfig, Timeout: time.Second}, bad},
 		{"no timeout", &Recorder{Kubeconfig: kubeconfig}, testEvent},

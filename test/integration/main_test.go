@@ -8,7 +8,12 @@
 // The reference plugins come from hack/cni-plugins.sh (pinned version); the
 // tests look in $FIBGUARD_CNI_BIN, else in the script's default cache
 // directory, and run the script when a plugin is missing. cmd/fibguard is
-// built once per run into a temporary directory.
+// built once per run into a temporary directory, and cmd/fibguard-event
+// next to it when a test records Events.
+//
+// The Events tests run against a real kube-apiserver (internal/apiservertest,
+// hack/control-plane.sh); they skip and say why when its prerequisites are
+// missing.
 //
 // The tests need root (network namespaces) and ping(8); without them they
 // skip and say why.
@@ -29,6 +34,8 @@ import (
 	// test cannot see; importing its package makes a cached test result
 	// depend on the plugin's sources, as it should.
 	_ "github.com/fibguard/fibguard/plugin"
+
+	"github.com/fibguard/fibguard/internal/apiservertest"
 )
 
 // requiredPlugins are the reference plugins the tests and benchmarks
@@ -64,7 +71,15 @@ func run(m *testing.M) int {
 		setup.fgDir = dir
 		setup.fgErr = buildFibguard(dir)
 	}
-	return m.Run()
+	code := m.Run()
+	// The API server of the Events tests, if one was started.
+	if err := apiservertest.Down(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
 }
 
 // findPlugins returns the directory holding the reference plugins, running

@@ -21,6 +21,7 @@ import (
 
 	"github.com/fibguard/fibguard/internal/apiservertest"
 	"github.com/fibguard/fibguard/podevent"
+	"github.com/fibguard/fibguard/podevent/kube"
 )
 
 // TestAppliedToAPIServer applies the base as users do, `kubectl apply -k
@@ -214,7 +215,7 @@ func clientFrom(t *testing.T, kubeconfig string) kubernetes.Interface {
 // needs every right it has: get the pod, create the Event, patch it.
 func recordTwice(ctx context.Context, t *testing.T, kubeconfig string, pod *corev1.Pod) {
 	t.Helper()
-	rec := &podevent.Recorder{Kubeconfig: kubeconfig, Timeout: 30 * time.Second, UserAgent: "fibguard-manifests-test"}
+	rec := &kube.Recorder{Kubeconfig: kubeconfig, Timeout: 30 * time.Second, UserAgent: "fibguard-manifests-test"}
 	ev := podevent.Event{
 		Pod:     podevent.Pod{Namespace: pod.Namespace, Name: pod.Name},
 		Reason:  podevent.ReasonRejected,

@@ -1,0 +1,76 @@
+package podevent
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadRequest(t *testing.T) {
+	ev := Event{Pod: Pod{"default", "web-0", "u"}, Reason: ReasonRejected, Message: "FG001 x", Action: "ADD", Node: "node-1"}
+	good := Request{Version: RequestVersion, Kubeconfig: "/etc/cni/net.d/fibguard-kubeconfig",
+		Deadline: time.Unix(1700000000, 0), Events: []Event{ev}}
+	encode := func(r Request) string {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	with := func(change func(*Request)) string {
+		r := good
+		r.Events = append([]Event(nil), good.Events...)
+		change(&r)
+		return encode(r)
+	}
+	for _, tc := range []struct {
+		name, in string
+		want     string // part of the error; "": valid
+	}{
+		{"valid", encode(good), ""},
+		{"other version", with(func(r *Request) { r.Version = 2 }), "version 2"},
+		{"relative kubeconfig", with(func(r *Request) { r.Kubeconfig = "kubeconfig" }), "not an absolute path"},
+		{"no deadline", with(func(r *Request) { r.Deadline = time.Time{} }), "deadline"},
+		{"no events", with(func(r *Request) { r.Events = nil }), "events: 0"},
+		{"too many events", with(func(r *Request) { r.Events = make([]Event, MaxEvents+1) }), "events: 17"},
+		{"invalid event", with(func(r *Request) { r.Events[0].Node = "" }), "events[0]"},
+		{"unknown field", strings.Replace(encode(good), `{`, `{"x":1,`, 1), "unknown field"},
+		{"two values", encode(good) + encode(good), "more than one"},
+		{"not JSON", "{", "decode"},
+		{"too large", strings.Repeat(" ", MaxRequestSize+1), "larger than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ReadRequest(strings.NewReader(tc.in))
+			if tc.want == "" {
+				if err != nil || got.Kubeconfig != good.Kubeconfig || !got.Deadline.Equal(good.Deadline) || got.Events[0] != ev {
+					t.Errorf("ReadRequest = %+v, %v; want %+v", got, err, good)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ReadRequest: %v, want an error about %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFindBinary(t *testing.T) {
+	empty, withBin, notExec := t.TempDir(), t.TempDir(), t.TempDir()
+	for dir, mode := range map[string]os.FileMode{withBin: 0o755, notExec: 0o644} {
+		if err := os.WriteFile(filepath.Join(dir, EventBinary), []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := FindBinary("", empty, notExec, withBin); err != nil || got != filepath.Join(withBin, EventBinary) {
+		t.Errorf("FindBinary = %q, %v; want the one in %s", got, err, withBin)
+	}
+	_, err := FindBinary(empty, notExec)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), empty) || !strings.Contains(err.Error(), notExec) {
+		t.Errorf("FindBinary without one: %v, want ErrNotExist naming both directories", err)
+	}
+}
