@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds fibguard's container image without a container engine: static
-# binaries (CGO_ENABLED=0) of cmd/fibguard-install and cmd/fibguard, put on
+# binaries (CGO_ENABLED=0) of cmd/fibguard-install, cmd/fibguard and
+# cmd/fibguard-event, put on
 # an empty (scratch) base by hack/imagebuild (go-containerregistry), written
 # as one archive that is an OCI image layout and also carries Docker's
 # manifest.json. Load it with `kind load image-archive`, `ctr -n k8s.io
@@ -11,6 +12,8 @@
 # In the image:
 #   /usr/local/bin/fibguard-install   the entrypoint (the DaemonSet's installer)
 #   /opt/fibguard/fibguard            the plugin it copies to the node
+#   /opt/fibguard/fibguard-event      the event binary it copies next to the plugin
+#                                     (the plugin runs it to record Kubernetes Events)
 #
 # Settings (environment):
 #   IMAGE              name and tag; default ghcr.io/fibguard/fibguard:v0.1.0, the
@@ -49,12 +52,12 @@ revision="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "build-image: building fibguard and fibguard-install for linux/${arch}" >&2
+echo "build-image: building fibguard, fibguard-event and fibguard-install for linux/${arch}" >&2
 # -trimpath and no VCS stamping: the binaries depend on the sources only.
 (cd "$root" && env CGO_ENABLED=0 GOOS=linux GOARCH="$arch" GOWORK=off \
-  "$go" build -trimpath -buildvcs=false -ldflags '-s -w' -o "${work}/" ./cmd/fibguard ./cmd/fibguard-install)
+  "$go" build -trimpath -buildvcs=false -ldflags '-s -w' -o "${work}/" ./cmd/fibguard ./cmd/fibguard-event ./cmd/fibguard-install)
 if command -v file >/dev/null; then
-  for b in fibguard fibguard-install; do
+  for b in fibguard fibguard-event fibguard-install; do
     info="$(file -b "${work}/${b}")"
     [[ "$info" == *"statically linked"* ]] || { echo "build-image: ${b} is not statically linked: ${info}" >&2; exit 1; }
   done
@@ -68,6 +71,7 @@ fi
 "${work}/imagebuild" build -out "$out" -ref "$IMAGE" \
   -add /usr/local/bin/fibguard-install="${work}/fibguard-install" \
   -add /opt/fibguard/fibguard="${work}/fibguard" \
+  -add /opt/fibguard/fibguard-event="${work}/fibguard-event" \
   -entrypoint /usr/local/bin/fibguard-install \
   -env PATH=/usr/local/bin \
   -os linux -arch "$arch" -variant "$variant" -created "$epoch" \

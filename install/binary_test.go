@@ -8,15 +8,22 @@ import (
 )
 
 func TestCopyBinary(t *testing.T) {
+	for _, name := range []string{PluginType, EventBinaryName} {
+		t.Run(name, func(t *testing.T) { testCopyBinary(t, name) })
+	}
+}
+
+// testCopyBinary installs, updates, repairs and removes one binary.
+func testCopyBinary(t *testing.T, name string) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	src := filepath.Join(dir, "fibguard.src")
-	dst := filepath.Join(bin, PluginType)
+	dst := filepath.Join(bin, name)
 	// A leftover of a killed copy, and a neighbour that must stay.
-	leftover := filepath.Join(bin, "."+PluginType+tmpMarker+"123")
+	leftover := filepath.Join(bin, "."+name+tmpMarker+"123")
 	for path, body := range map[string]string{src: "v1", leftover: "half", filepath.Join(bin, "bridge"): "bridge"} {
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -45,7 +52,7 @@ func TestCopyBinary(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		wrote, err := CopyBinary(src, bin)
+		wrote, err := CopyBinary(src, bin, name)
 		if err != nil {
 			t.Fatalf("%s: CopyBinary: %v", s.name, err)
 		}
@@ -60,7 +67,7 @@ func TestCopyBinary(t *testing.T) {
 		if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != 0o755 {
 			t.Errorf("%s: installed binary mode %v (%v), want 0755", s.name, fi.Mode().Perm(), err)
 		}
-		if ok, err := binaryInstalled(src, bin); err != nil || !ok {
+		if ok, err := binaryInstalled(src, bin, name); err != nil || !ok {
 			t.Errorf("%s: binaryInstalled = %v, %v", s.name, ok, err)
 		}
 	}
@@ -68,19 +75,19 @@ func TestCopyBinary(t *testing.T) {
 		t.Errorf("leftover temporary file not removed (%v)", err)
 	}
 
-	if err := RemoveBinary(bin); err != nil {
+	if err := RemoveBinary(bin, name); err != nil {
 		t.Fatalf("RemoveBinary: %v", err)
 	}
-	if err := RemoveBinary(bin); err != nil {
+	if err := RemoveBinary(bin, name); err != nil {
 		t.Fatalf("second RemoveBinary: %v", err)
 	}
-	if ok, err := binaryInstalled(src, bin); err != nil || ok {
+	if ok, err := binaryInstalled(src, bin, name); err != nil || ok {
 		t.Errorf("after RemoveBinary: binaryInstalled = %v, %v", ok, err)
 	}
 	if b, err := os.ReadFile(filepath.Join(bin, "bridge")); err != nil || string(b) != "bridge" {
 		t.Errorf("neighbouring binary touched: %q, %v", b, err)
 	}
-	if _, err := CopyBinary(filepath.Join(dir, "missing"), bin); err == nil {
+	if _, err := CopyBinary(filepath.Join(dir, "missing"), bin, name); err == nil {
 		t.Error("CopyBinary of a missing source: nil error")
 	}
 }

@@ -31,14 +31,18 @@ const (
 	envRoot   = "FIBGUARD_INSTALL_CRASH_ROOT"
 )
 
+// eventBinary is the content of the crash test's event binary.
+var eventBinary = bytes.Repeat([]byte("fibguard event binary\n"), 8192) // 176 KiB
+
 // crashConfig is the installer configuration of the crash test, rooted at
-// root: conf/, bin/, sa/ and the source binary plugin.bin.
+// root: conf/, bin/, sa/ and the source binaries plugin.bin and event.bin.
 func crashConfig(root string) Config {
 	return Config{
-		ConfDir: filepath.Join(root, "conf"),
-		BinDir:  filepath.Join(root, "bin"),
-		Binary:  filepath.Join(root, "plugin.bin"),
-		Entry:   testEntry,
+		ConfDir:     filepath.Join(root, "conf"),
+		BinDir:      filepath.Join(root, "bin"),
+		Binary:      filepath.Join(root, "plugin.bin"),
+		EventBinary: filepath.Join(root, "event.bin"),
+		Entry:       testEntry,
 		Kubeconfig: &Kubeconfig{
 			Path:              filepath.Join(root, "conf", "fibguard-kubeconfig"),
 			ServiceAccountDir: filepath.Join(root, "sa"),
@@ -118,6 +122,9 @@ func TestCrashSafety(t *testing.T) {
 			}
 			plugin := bytes.Repeat([]byte("fibguard plugin binary\n"), 4096) // 92 KiB
 			if err := os.WriteFile(cfg.Binary, plugin, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cfg.EventBinary, eventBinary, 0o755); err != nil {
 				t.Fatal(err)
 			}
 			writeServiceAccount(t, cfg.Kubeconfig.ServiceAccountDir, fakeToken(t, time.Now(), time.Now().Add(time.Hour)))
@@ -301,6 +308,9 @@ func checkCrashState(cfg Config, want []json.RawMessage, plugin []byte) (string,
 	if b, err := os.ReadFile(filepath.Join(cfg.BinDir, PluginType)); err == nil && !bytes.Equal(b, plugin) {
 		return "", fmt.Errorf("installed binary has %d bytes, not the %d of the plugin", len(b), len(plugin))
 	}
+	if b, err := os.ReadFile(filepath.Join(cfg.BinDir, EventBinaryName)); err == nil && !bytes.Equal(b, eventBinary) {
+		return "", fmt.Errorf("installed event binary has %d bytes, not the %d of the source", len(b), len(eventBinary))
+	}
 	if b, err := os.ReadFile(cfg.Kubeconfig.Path); err == nil {
 		var kc kubeconfigFile
 		if err := json.Unmarshal(b, &kc); err != nil || len(kc.Users) != 1 || kc.Users[0].User.Token == "" {
@@ -317,7 +327,7 @@ func checkCrashState(cfg Config, want []json.RawMessage, plugin []byte) (string,
 		}
 		state += " " + n
 	}
-	for _, f := range []string{filepath.Join(cfg.BinDir, PluginType), cfg.Kubeconfig.Path} {
+	for _, f := range []string{filepath.Join(cfg.BinDir, EventBinaryName), filepath.Join(cfg.BinDir, PluginType), cfg.Kubeconfig.Path} {
 		if _, err := os.Stat(f); err == nil && filepath.Dir(f) != cfg.ConfDir {
 			state += " " + filepath.Base(f)
 		}

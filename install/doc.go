@@ -2,7 +2,9 @@
 // off again. It is the logic of cmd/fibguard-install, which runs in a
 // DaemonSet pod with the host's CNI directories mounted:
 //
-//   - it copies the fibguard binary into the host's CNI bin dir (CopyBinary);
+//   - it copies the fibguard binary into the host's CNI bin dir, and next to
+//     it the event binary fibguard-event, which the plugin runs to record
+//     Kubernetes Events (CopyBinary);
 //   - it writes a kubeconfig for the plugin from the pod's service account
 //     and rewrites it whenever the kubelet rotates the projected token, and
 //     at the latest at 80% of the token's lifetime (Kubeconfig);
@@ -12,7 +14,7 @@
 //   - it watches the configuration directory and puts the entry back when
 //     the primary CNI plugin rewrites its file (Watch, Installer.Run);
 //   - on uninstall it removes its entry, restores a converted .conf, and
-//     removes its binary and kubeconfig (RemoveEntry, Installer.Uninstall).
+//     removes its binaries and kubeconfig (RemoveEntry, Installer.Uninstall).
 //
 // The configuration files belong to someone else — the primary CNI plugin,
 // which may rewrite them at any moment, and the container runtime, which
@@ -26,8 +28,9 @@
 //
 // Files the installer creates besides its entry: in the conf dir the
 // kubeconfig (fibguard-kubeconfig by default) and, for a converted .conf,
-// the backup <name>.conf.fibguard-orig; in the bin dir the binary fibguard;
-// while writing, temporary files .<name>.fibguard-tmp-<random>. None has an
+// the backup <name>.conf.fibguard-orig; in the bin dir the binaries
+// fibguard and fibguard-event; while writing, temporary files
+// .<name>.fibguard-tmp-<random>. None has an
 // extension the runtimes read. Every change takes an flock on the
 // directory, so two installers on a node (old and new pod of a DaemonSet
 // update) and the goroutines of one take turns.

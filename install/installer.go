@@ -19,6 +19,10 @@ type Config struct {
 	BinDir string
 	// Binary is the fibguard plugin binary to install.
 	Binary string
+	// EventBinary is the event binary (cmd/fibguard-event) to install next
+	// to the plugin, which runs it to record Kubernetes Events; "" installs
+	// none, and the plugin then logs that it cannot record Events.
+	EventBinary string
 	// Entry is fibguard's conflist entry. When Kubeconfig is set, the
 	// entry's "kubeconfig" option should name the file as the host sees it.
 	Entry Entry
@@ -43,6 +47,9 @@ func (c *Config) Validate() error {
 		} else if !filepath.IsAbs(d.path) {
 			errs = append(errs, fmt.Errorf("%s %q: not an absolute path", d.name, d.path))
 		}
+	}
+	if c.EventBinary != "" && !filepath.IsAbs(c.EventBinary) {
+		errs = append(errs, fmt.Errorf("event binary %q: not an absolute path", c.EventBinary))
 	}
 	if err := c.Entry.Validate(); err != nil {
 		errs = append(errs, err)
@@ -88,12 +95,37 @@ func New(cfg Config) (*Installer, error) {
 	return &Installer{cfg: cfg, log: log}, nil
 }
 
+// installedBinary is a file the installer puts into the CNI bin dir.
+type installedBinary struct {
+	src, name string
+}
+
+// binaries are the files to install, in the order to install them: the
+// event binary before the plugin that runs it.
+func (in *Installer) binaries() []installedBinary {
+	var bs []installedBinary
+	if in.cfg.EventBinary != "" {
+		bs = append(bs, installedBinary{in.cfg.EventBinary, EventBinaryName})
+	}
+	return append(bs, installedBinary{in.cfg.Binary, PluginType})
+}
+
+// copyBinaries installs every binary (see CopyBinary).
+func (in *Installer) copyBinaries() error {
+	for _, b := range in.binaries() {
+		if _, err := CopyBinary(b.src, in.cfg.BinDir, b.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Install installs once, in the order that never leaves a conflist naming
-// a plugin that cannot run: the binary, then the kubeconfig, then the
+// a plugin that cannot run: the binaries, then the kubeconfig, then the
 // entry in the primary configuration. It returns ErrNoPrimary (wrapped)
 // when the primary CNI has not written its configuration yet.
 func (in *Installer) Install() error {
-	if _, err := CopyBinary(in.cfg.Binary, in.cfg.BinDir); err != nil {
+	if err := in.copyBinaries(); err != nil {
 		return err
 	}
 	if k := in.cfg.Kubeconfig; k != nil {
@@ -106,7 +138,7 @@ func (in *Installer) Install() error {
 }
 
 // Uninstall removes what Install added, in the reverse order: the entries
-// (and conversions), then the kubeconfig, then the binary. It carries on
+// (and conversions), then the kubeconfig, then the binaries. It carries on
 // after an error, so that as much as possible is removed, and reports
 // every error.
 func (in *Installer) Uninstall() error {
@@ -124,25 +156,31 @@ func (in *Installer) Uninstall() error {
 		}
 	}
 	if len(errs) == 0 {
-		// With an entry left somewhere, the binary stays: without it that
-		// configuration would fail every pod instead of checking it.
-		if err := RemoveBinary(in.cfg.BinDir); err != nil {
-			errs = append(errs, err)
+		// With an entry left somewhere, the binaries stay: without the
+		// plugin that configuration would fail every pod instead of
+		// checking it. The event binary goes whether or not one is
+		// configured now: an earlier installer may have put it there.
+		for _, name := range []string{PluginType, EventBinaryName} {
+			if err := RemoveBinary(in.cfg.BinDir, name); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Check is the readiness check: nil when the binary is in place, the
+// Check is the readiness check: nil when the binaries are in place, the
 // kubeconfig written (if configured) and the primary configuration chains
 // fibguard with the configured entry.
 func (in *Installer) Check() error {
-	ok, err := binaryInstalled(in.cfg.Binary, in.cfg.BinDir)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("%s is missing or differs from %s", filepath.Join(in.cfg.BinDir, PluginType), in.cfg.Binary)
+	for _, b := range in.binaries() {
+		ok, err := binaryInstalled(b.src, in.cfg.BinDir, b.name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s is missing or differs from %s", filepath.Join(in.cfg.BinDir, b.name), b.src)
+		}
 	}
 	if k := in.cfg.Kubeconfig; k != nil {
 		if _, _, err := readFile(k.Path); err != nil {
@@ -160,7 +198,7 @@ func (in *Installer) Check() error {
 // cannot start (the binary or the kubeconfig cannot be written at all).
 // It returns nil once ctx is done; uninstalling is the caller's choice.
 func (in *Installer) Run(ctx context.Context) error {
-	if _, err := CopyBinary(in.cfg.Binary, in.cfg.BinDir); err != nil {
+	if err := in.copyBinaries(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -177,12 +215,8 @@ func (in *Installer) Run(ctx context.Context) error {
 	}
 	var last Change
 	err := Watch(ctx, []string{in.cfg.ConfDir, in.cfg.BinDir}, in.cfg.Resync, in.log, func() error {
-		copied, err := in.ensureBinary()
-		if err != nil {
+		if err := in.ensureBinaries(); err != nil {
 			return err
-		}
-		if copied {
-			in.log.Info("plugin binary restored", "path", filepath.Join(in.cfg.BinDir, PluginType))
 		}
 		ch, err := InsertEntry(in.cfg.ConfDir, in.cfg.Entry)
 		if err != nil {
@@ -199,12 +233,21 @@ func (in *Installer) Run(ctx context.Context) error {
 	return errors.Join(err, keepErr)
 }
 
-// ensureBinary copies the binary again if it is missing or its size
+// ensureBinaries copies a binary again if it is missing or its size
 // changed; a full comparison is left to the start of Run.
-func (in *Installer) ensureBinary() (bool, error) {
-	ok, err := binaryInstalled(in.cfg.Binary, in.cfg.BinDir)
-	if err != nil || ok {
-		return false, err
+func (in *Installer) ensureBinaries() error {
+	for _, b := range in.binaries() {
+		ok, err := binaryInstalled(b.src, in.cfg.BinDir, b.name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		if _, err := CopyBinary(b.src, in.cfg.BinDir, b.name); err != nil {
+			return err
+		}
+		in.log.Info("binary restored", "path", filepath.Join(in.cfg.BinDir, b.name))
 	}
-	return CopyBinary(in.cfg.Binary, in.cfg.BinDir)
+	return nil
 }

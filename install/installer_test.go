@@ -78,18 +78,28 @@ func TestConfigValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	bad := Config{ConfDir: "etc/cni/net.d", Entry: Entry{Mode: "x"}, Kubeconfig: &Kubeconfig{Path: "kc"}}
+	bad := Config{ConfDir: "etc/cni/net.d", EventBinary: "fibguard-event", Entry: Entry{Mode: "x"}, Kubeconfig: &Kubeconfig{Path: "kc"}}
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("Validate: nil, want an error")
 	}
-	for _, w := range []string{"conf dir", "bin dir: not set", "plugin binary: not set", `mode "x"`, "kubeconfig path", "service account dir", "API server URL", "resync", "token poll"} {
+	for _, w := range []string{"conf dir", "bin dir: not set", "plugin binary: not set", `event binary "fibguard-event"`, `mode "x"`, "kubeconfig path", "service account dir", "API server URL", "resync", "token poll"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}
 	}
 	if _, err := New(bad); err == nil {
 		t.Error("New accepted an invalid configuration")
+	}
+}
+
+// writeBinaries writes the source binaries of cfg.
+func writeBinaries(t *testing.T, cfg Config) {
+	t.Helper()
+	for path, body := range map[string]string{cfg.Binary: "plugin", cfg.EventBinary: "event binary"} {
+		if err := os.WriteFile(path, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -109,9 +119,7 @@ func TestInstallerRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(cfg.Binary, []byte("plugin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeBinaries(t, cfg)
 	sa := writeServiceAccount(t, cfg.Kubeconfig.ServiceAccountDir, fakeToken(t, time.Now(), time.Now().Add(time.Hour)))
 	in, err := New(cfg)
 	if err != nil {
@@ -150,10 +158,12 @@ func TestInstallerRun(t *testing.T) {
 	}
 	waitCheck("primary rewritten")
 
-	if err := os.Remove(filepath.Join(cfg.BinDir, PluginType)); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{PluginType, EventBinaryName} {
+		if err := os.Remove(filepath.Join(cfg.BinDir, name)); err != nil {
+			t.Fatal(err)
+		}
+		waitCheck(name + " deleted")
 	}
-	waitCheck("binary deleted")
 
 	next := fakeToken(t, time.Now(), time.Now().Add(2*time.Hour))
 	rotateToken(t, sa, next)
@@ -187,9 +197,7 @@ func TestUninstallKeepsBinaryWhenAnEntryStays(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(cfg.Binary, []byte("plugin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeBinaries(t, cfg)
 	alone := []byte(`{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"fibguard"}]}`)
 	if err := os.WriteFile(filepath.Join(cfg.ConfDir, "50-alone.conflist"), alone, 0o644); err != nil {
 		t.Fatal(err)
@@ -209,8 +217,10 @@ func TestUninstallKeepsBinaryWhenAnEntryStays(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(cfg.ConfDir, "50-alone.conflist")); err != nil || !bytes.Equal(b, alone) {
 		t.Errorf("lone list changed: %s, %v", b, err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.BinDir, PluginType)); err != nil {
-		t.Errorf("binary removed although a list still names fibguard: %v", err)
+	for _, name := range []string{PluginType, EventBinaryName} {
+		if _, err := os.Stat(filepath.Join(cfg.BinDir, name)); err != nil {
+			t.Errorf("%s removed although a list still names fibguard: %v", name, err)
+		}
 	}
 	if err := CheckEntry(cfg.ConfDir, testEntry); err == nil {
 		t.Error("the primary still has fibguard after uninstall")

@@ -1,7 +1,8 @@
 // Command fibguard-install runs in fibguard's DaemonSet on every node: it
-// installs the plugin binary and a kubeconfig, chains fibguard into the
-// node's primary CNI configuration, keeps all three in place until SIGTERM,
-// and then (unless told not to) uninstalls. All logic is in package install.
+// installs the plugin binary, the event binary that records the plugin's
+// Kubernetes Events and a kubeconfig, chains fibguard into the node's
+// primary CNI configuration, keeps them in place until SIGTERM, and then
+// (unless told not to) uninstalls. All logic is in package install.
 //
 // Every flag can also be set by the environment variable in brackets in
 // -help; a flag on the command line wins.
@@ -100,6 +101,9 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 	hostConfDir := str("host-conf-dir", "HOST_CNI_CONF_DIR", "/etc/cni/net.d", "the same directory as the node (and so the plugin) sees it")
 	binDir := str("bin-dir", "CNI_BIN_DIR", "/host/opt/cni/bin", "the node's CNI bin directory, as mounted")
 	binary := str("binary", "FIBGUARD_BINARY", "/opt/fibguard/fibguard", "the plugin binary to install")
+	eventBinary := str("event-binary", "FIBGUARD_EVENT_BINARY", "",
+		`the event binary to install next to the plugin (it records the plugin's Kubernetes Events); `+
+			`default: `+install.EventBinaryName+` next to -binary; "none" installs none`)
 	pluginMode := str("mode", "FIBGUARD_MODE", install.ModeEnforce, "the plugin's mode: enforce or warn")
 	options := str("options", "FIBGUARD_OPTIONS", "", `other fields of fibguard's entry, as a JSON object, e.g. {"serviceCIDRs":["10.96.0.0/12"]}`)
 	saDir := str("service-account-dir", "FIBGUARD_SERVICE_ACCOUNT_DIR", install.DefaultServiceAccountDir, "the pod's service account (token, ca.crt, namespace)")
@@ -134,12 +138,13 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		return cfg, "", false, err
 	}
 	cfg = install.Config{
-		ConfDir:   *confDir,
-		BinDir:    *binDir,
-		Binary:    *binary,
-		Entry:     install.Entry{Mode: *pluginMode, Options: opts},
-		Resync:    *resync,
-		TokenPoll: *tokenPoll,
+		ConfDir:     *confDir,
+		BinDir:      *binDir,
+		Binary:      *binary,
+		EventBinary: eventBinaryPath(*eventBinary, *binary),
+		Entry:       install.Entry{Mode: *pluginMode, Options: opts},
+		Resync:      *resync,
+		TokenPoll:   *tokenPoll,
 	}
 	if *kcName != "" {
 		if filepath.Base(*kcName) != *kcName {
@@ -183,4 +188,18 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		}
 	}
 	return cfg, mode, *onExit, cfg.Validate()
+}
+
+// eventBinaryPath is the event binary to install for the -event-binary
+// value flag: by default the one next to the plugin binary (as the image
+// has them), "" for "none".
+func eventBinaryPath(flag, binary string) string {
+	switch flag {
+	case "":
+		return filepath.Join(filepath.Dir(binary), install.EventBinaryName)
+	case "none":
+		return ""
+	default:
+		return flag
+	}
 }

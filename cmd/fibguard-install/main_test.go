@@ -61,6 +61,34 @@ func with(env map[string]string, k, v string) map[string]string {
 	return out
 }
 
+// TestParseEventBinary: the event binary is the one next to the plugin
+// binary unless named, and "none" installs none.
+func TestParseEventBinary(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "/opt/fibguard/fibguard-event"},
+		{[]string{"-binary=/x/fibguard"}, nil, "/x/fibguard-event"},
+		{nil, map[string]string{"FIBGUARD_EVENT_BINARY": "/y/ev"}, "/y/ev"},
+		{[]string{"-event-binary=none"}, map[string]string{"FIBGUARD_EVENT_BINARY": "/y/ev"}, ""},
+	}
+	for _, tt := range tests {
+		cfg, _, _, err := parse(append([]string{"-kubeconfig-name="}, tt.args...), func(k string) string { return tt.env[k] })
+		if err != nil {
+			t.Fatalf("%v %v: %v", tt.args, tt.env, err)
+		}
+		if cfg.EventBinary != tt.want {
+			t.Errorf("%v %v: event binary %q, want %q", tt.args, tt.env, cfg.EventBinary, tt.want)
+		}
+	}
+	if _, _, _, err := parse([]string{"-kubeconfig-name=", "-event-binary=rel/ev"}, func(string) string { return "" }); err == nil ||
+		!strings.Contains(err.Error(), "event binary") {
+		t.Errorf("a relative event binary: %v, want an error", err)
+	}
+}
+
 // TestParseKubeconfig: the installer writes the kubeconfig into the
 // mounted conf dir, and the entry names it by the host's path, where the
 // plugin finds it.

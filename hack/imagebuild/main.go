@@ -5,7 +5,7 @@
 //
 //	imagebuild build -out fibguard-image.tar -ref ghcr.io/fibguard/fibguard:v0.1.0 \
 //	    -add /usr/local/bin/fibguard-install=bin/fibguard-install \
-//	    -add /opt/fibguard/fibguard=bin/fibguard \
+//	    -add /opt/fibguard/fibguard=bin/fibguard -add /opt/fibguard/fibguard-event=bin/fibguard-event \
 //	    -entrypoint /usr/local/bin/fibguard-install
 //	imagebuild inspect fibguard-image.tar
 //

@@ -84,7 +84,7 @@ func TestImageBuilds(t *testing.T) {
 			t.Fatalf("layer %s: %v", l.Digest, err)
 		}
 	}
-	for _, want := range []string{probe, binaryPath(t, c)} {
+	for _, want := range []string{probe, binaryPath(t, c), eventBinaryPath(t, c)} {
 		if files[want] == 0 {
 			t.Errorf("the image has no executable %s; it holds %v", want, files)
 		}

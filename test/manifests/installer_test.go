@@ -103,6 +103,7 @@ type node struct {
 	root   string // the host's "/"
 	saDir  string // the service account volume's contents
 	plugin string // the plugin binary of the image
+	event  string // the event binary of the image, next to the plugin
 	// primary is the primary conflist on the host; original its bytes.
 	primary  string
 	original []byte
@@ -112,7 +113,8 @@ func newNode(t *testing.T, ds *appsv1.DaemonSet, name string) *node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{name: name, ds: ds, root: filepath.Join(dir, "host"), saDir: filepath.Join(dir, "serviceaccount"),
-		plugin: filepath.Join(dir, "image-fibguard"), original: []byte(primaryConflist)}
+		plugin: filepath.Join(dir, "image", "fibguard"), event: filepath.Join(dir, "image", install.EventBinaryName),
+		original: []byte(primaryConflist)}
 	for _, v := range ds.Spec.Template.Spec.Volumes {
 		if v.HostPath != nil {
 			if err := os.MkdirAll(filepath.Join(n.root, v.HostPath.Path), 0o755); err != nil {
@@ -123,9 +125,14 @@ func newNode(t *testing.T, ds *appsv1.DaemonSet, name string) *node {
 	if err := os.MkdirAll(n.saDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// The installer copies and compares the plugin's bytes, nothing more.
-	if err := os.WriteFile(n.plugin, []byte("#!/bin/false\nfibguard plugin stand-in\n"), 0o755); err != nil {
+	// The installer copies and compares the binaries' bytes, nothing more.
+	if err := os.MkdirAll(filepath.Dir(n.plugin), 0o755); err != nil {
 		t.Fatal(err)
+	}
+	for p, body := range map[string]string{n.plugin: "fibguard plugin", n.event: "fibguard event binary"} {
+		if err := os.WriteFile(p, []byte("#!/bin/false\n"+body+" stand-in\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n.primary = n.onHost(path.Join(n.hostConfDir(), "10-kindnet.conflist"))
 	if err := os.WriteFile(n.primary, n.original, 0o644); err != nil {

@@ -268,7 +268,7 @@ func parseHelp(help string) (map[string]installerFlag, error) {
 	for _, m := range helpFlag.FindAllStringSubmatch(help, -1) {
 		flags[m[1]] = installerFlag{Env: m[2], Default: m[3] + m[4]}
 	}
-	for _, name := range []string{"conf-dir", "host-conf-dir", "bin-dir", "binary", "mode", "options", "service-account-dir", "kubeconfig-name"} {
+	for _, name := range []string{"conf-dir", "host-conf-dir", "bin-dir", "binary", "event-binary", "mode", "options", "service-account-dir", "kubeconfig-name"} {
 		if _, ok := flags[name]; !ok {
 			return nil, fmt.Errorf("no flag -%s with an [ENV] in its usage", name)
 		}

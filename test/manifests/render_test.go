@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -227,8 +228,10 @@ func checkImage(t *testing.T, c *corev1.Container) {
 	if len(c.Command) != 0 || len(c.Args) != 0 {
 		t.Errorf("command %q args %q: the image's entrypoint, configured by the environment, is meant to run", c.Command, c.Args)
 	}
-	if b := binaryPath(t, c); !strings.Contains(string(script), "-add "+b+"=") {
-		t.Errorf("the installer copies %s from its image, which hack/build-image.sh does not -add", b)
+	for _, b := range []string{binaryPath(t, c), eventBinaryPath(t, c)} {
+		if !strings.Contains(string(script), "-add "+b+"=") {
+			t.Errorf("the installer copies %s from its image, which hack/build-image.sh does not -add", b)
+		}
 	}
 }
 
@@ -241,6 +244,19 @@ func binaryPath(t *testing.T, c *corev1.Container) string {
 		}
 	}
 	return f.Default
+}
+
+// eventBinaryPath is where the installer reads the event binary in its
+// image: -event-binary as the DaemonSet sets it, by default next to the
+// plugin binary.
+func eventBinaryPath(t *testing.T, c *corev1.Container) string {
+	f := setup.flags["event-binary"]
+	for _, e := range c.Env {
+		if e.Name == f.Env {
+			return e.Value
+		}
+	}
+	return path.Join(path.Dir(binaryPath(t, c)), install.EventBinaryName)
 }
 
 func checkResources(t *testing.T, c *corev1.Container) {
