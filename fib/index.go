@@ -9,41 +9,43 @@ import (
 )
 
 // slot is what a table's trie holds for one prefix: where the prefix's
-// routes are and, for the common case of one route that every flow without
-// an output device may take, what an IPv4 output lookup needs of it. Such a
-// lookup reads nothing beyond the trie and the (few, hot) devices: at a
-// million routes, a second random memory access per lookup would cost more
-// than the trie walk itself. It is 16 bytes, stored by value in the trie.
+// routes are and, for the common case of a route that every flow without
+// an output device takes, the shape of that route: all an IPv4 output
+// lookup needs of it. Such a lookup reads nothing beyond the trie and a
+// few hot shapes and devices: at a million routes, one more random memory
+// access per lookup costs as much as the trie walk itself. A slot is 8
+// bytes, stored by value in the trie, as small as a pointer.
 type slot struct {
 	// idx is the index in Model.Routes (and index.entries) of the prefix's
 	// only route or, with slotGroup, of its first route in the kernel's
 	// order; index.groupOf maps that to the index of its routes in
 	// index.groups.
 	idx uint32
-	// gw4 and src4 are the route's entry.gw4 and entry.src4.
-	gw4, src4 uint32
-	// dev is the route's device number (device.num), 0 if none.
-	dev uint16
-	// bits holds the route type (slotTypeMask) and the slot flags.
-	bits  uint8
-	scope Scope
+	// shape holds slotGroup and, when the (first) route is the answer of
+	// every IPv4 flow that names no output device and does not ignore link
+	// state, 1 + the index of its shape in index.shapes; 0 otherwise. Such
+	// a route has no TOS, one next hop that is alive and usable, a known
+	// device, and a type that routes packets (unicast, local, broadcast,
+	// anycast).
+	shape uint32
 }
 
-const (
-	slotTypeMask uint8 = 0x0f
-	// slotGroup: the prefix has several routes (index.groupOf).
-	slotGroup uint8 = 0x10
-	// slotFast: the prefix's (first) route is the answer of every IPv4 flow
-	// that names no output device and does not ignore link state: it has
-	// no TOS, one next hop that is alive and usable, a known device, and a
-	// type that routes packets (unicast, local, broadcast, anycast).
-	slotFast uint8 = 0x20
-	// slotGwLocal is entry flagGwLocal.
-	slotGwLocal uint8 = 0x40
-)
+// slotGroup marks a slot of a prefix with several routes (index.groupOf).
+const slotGroup uint32 = 1 << 31
 
-func (s slot) typ() RouteType   { return RouteType(s.bits & slotTypeMask) }
-func (s slot) has(f uint8) bool { return s.bits&f != 0 }
+func (s slot) group() bool { return s.shape&slotGroup != 0 }
+
+// shape is what an IPv4 output lookup needs of a route besides its
+// address: routes share few shapes (a table of a million routes has a
+// handful of devices and gateways).
+type shape struct {
+	dev *device
+	// gw4 and src4 are the route's entry.gw4 and entry.src4.
+	gw4, src4 uint32
+	typ       RouteType
+	scope     Scope
+	gwLocal   bool
+}
 
 // entry is a route with the facts a lookup tests resolved in advance, so
 // the hot path touches the Route itself only for the route it returns.
@@ -120,9 +122,6 @@ func uint4(a netip.Addr) uint32 {
 type device struct {
 	link *Link
 	conf DevConf
-	// num is 1 + the link's position in Model.Links, the number slots
-	// name it by; 0 if it does not fit in a slot.
-	num uint16
 	// loopbackOK: a loopback source may leave through the device (it is
 	// the loopback device or a VRF, or route_localnet is set).
 	loopbackOK bool
@@ -171,6 +170,10 @@ type index struct {
 	groupOf   map[uint32]uint32
 	groupInfo []groupInfo
 	routes    []Route
+	// shapes are the shapes of slots; shapeIDs finds them while the index
+	// is built.
+	shapes   []shape
+	shapeIDs map[shape]uint32
 	// merged is the kernel's "no custom rules" state for IPv4: the local
 	// table's routes live in main's trie and rules are not consulted.
 	merged bool
@@ -186,10 +189,8 @@ type index struct {
 	chain4      []*table
 	chainRules4 []*Rule
 	devs        map[string]*device
-	// byIndex lists the devices in index order, the kernel's device order;
-	// byNum by device.num.
+	// byIndex lists the devices in index order, the kernel's device order.
 	byIndex []*device
-	byNum   []*device
 	// any4 are the addresses inet_select_addr falls back to: the primary
 	// IPv4 addresses of every device, in device order, that are not of
 	// link scope.
@@ -232,12 +233,8 @@ func buildIndex(m *Model) *index {
 		l := &m.Links[i]
 		d := &device{link: l, conf: m.conf(l.Name)}
 		d.loopbackOK = d.conf.RouteLocalnet || l.Kind == KindLoopback || l.Kind == KindVRF
-		if i < 1<<16-1 {
-			d.num = uint16(i + 1)
-		}
 		ix.devs[l.Name] = d
 		ix.byIndex = append(ix.byIndex, d)
-		ix.byNum = append(ix.byNum, d)
 		if l.Kind == KindLoopback && ix.lo == nil {
 			ix.lo = d
 		}
@@ -283,6 +280,7 @@ func buildIndex(m *Model) *index {
 
 	ix.entries = make([]entry, len(m.Routes))
 	ix.groupOf = make(map[uint32]uint32)
+	ix.shapeIDs = make(map[shape]uint32)
 	// One callback for every insertion: a closure per route would be an
 	// allocation per route.
 	var cur slot
@@ -292,11 +290,11 @@ func buildIndex(m *Model) *index {
 		if !ok {
 			return cur, false
 		}
-		if !old.has(slotGroup) {
+		if !old.group() {
 			ix.groupOf[old.idx] = uint32(len(ix.groups))
 			ix.groups = append(ix.groups, nil)
 			ix.groupInfo = append(ix.groupInfo, groupInfo{t: curTable, routes: []uint32{old.idx}})
-			old = slot{idx: old.idx, bits: slotGroup}
+			old = slot{idx: old.idx, shape: slotGroup}
 		}
 		g := &ix.groupInfo[ix.groupOf[old.idx]]
 		g.routes = append(g.routes, uint32(curIdx))
@@ -310,7 +308,7 @@ func buildIndex(m *Model) *index {
 		t := ix.tableOf(r)
 		e := &ix.entries[i]
 		*e = ix.entryOf(r)
-		cur, curIdx, curTable = slotOf(i, e), i, t
+		cur, curIdx, curTable = ix.slotOf(i, e), i, t
 		t.trie.Modify(r.Dst, insert)
 	}
 	for gi := range ix.groupInfo {
@@ -325,6 +323,7 @@ func buildIndex(m *Model) *index {
 	}
 	ix.resolveGateways4()
 	ix.finishGroups()
+	ix.shapeIDs = nil
 	for f, rules := range ix.rules {
 		for _, r := range rules {
 			ix.ruleTables[f] = append(ix.ruleTables[f], ix.tables[tableKey{r.Family, r.Table}])
@@ -380,23 +379,31 @@ type groupInfo struct {
 	key    uint32
 }
 
-// slotOf returns the slot of a prefix whose only route is entry e, route i.
-func slotOf(i int, e *entry) slot {
-	s := slot{idx: uint32(i), gw4: e.gw4, src4: e.src4, bits: uint8(e.typ) & slotTypeMask, scope: e.scope}
-	if e.dev != nil {
-		s.dev = e.dev.num
-	}
-	if e.has(flagGwLocal) {
-		s.bits |= slotGwLocal
-	}
-	usable := e.has(flagSingle) && !e.has(flagDead) && s.dev != 0 &&
+// slotOf returns the slot of a prefix whose (first) route is entry e,
+// route i.
+func (ix *index) slotOf(i int, e *entry) slot {
+	s := slot{idx: uint32(i)}
+	usable := e.has(flagSingle) && !e.has(flagDead) && e.dev != nil &&
 		(!e.has(flagLinkdown) || !e.dev.conf.IgnoreRoutesWithLinkdown)
 	switch e.typ {
 	case TypeUnicast, TypeLocal, TypeBroadcast, TypeAnycast:
-		if usable && e.tos == 0 && e.route.Family == V4 {
-			s.bits |= slotFast
+		if !usable || e.tos != 0 || e.route.Family != V4 {
+			return s
 		}
+	default:
+		return s
 	}
+	sh := shape{dev: e.dev, gw4: e.gw4, src4: e.src4, typ: e.typ, scope: e.scope, gwLocal: e.has(flagGwLocal)}
+	id, ok := ix.shapeIDs[sh]
+	if !ok {
+		if len(ix.shapes) >= int(slotGroup-1) {
+			return s
+		}
+		ix.shapes = append(ix.shapes, sh)
+		id = uint32(len(ix.shapes))
+		ix.shapeIDs[sh] = id
+	}
+	s.shape = id
 	return s
 }
 
@@ -465,9 +472,8 @@ func (ix *index) markGwLocal(t *table, i int) {
 	r := ix.entries[i].route
 	ix.entries[i].flags |= flagGwLocal
 	s, _ := t.trie.Get(r.Dst)
-	if !s.has(slotGroup) {
-		s.bits |= slotGwLocal
-		t.trie.Insert(r.Dst, s)
+	if !s.group() {
+		t.trie.Insert(r.Dst, ix.slotOf(i, &ix.entries[i]))
 		return
 	}
 	g := ix.groups[ix.groupOf[s.idx]]
@@ -518,8 +524,8 @@ func (ix *index) finishGroups() {
 			delete(ix.groupOf, g.key)
 			ix.groupOf[first] = uint32(gi)
 		}
-		s := slotOf(int(first), &ix.groups[gi][0])
-		s.bits |= slotGroup
+		s := ix.slotOf(int(first), &ix.groups[gi][0])
+		s.shape |= slotGroup
 		g.t.trie.Insert(ix.groups[gi][0].route.Dst, s)
 	}
 	ix.groupInfo = nil
@@ -601,7 +607,7 @@ func (t *table) shorter(es []entry) []entry {
 
 // entriesOf returns the routes of a slot's prefix.
 func (ix *index) entriesOf(s slot) []entry {
-	if s.has(slotGroup) {
+	if s.group() {
 		return ix.groups[ix.groupOf[s.idx]]
 	}
 	return ix.entries[s.idx : s.idx+1 : s.idx+1]

@@ -231,12 +231,14 @@ func (m *Model) output4Fast(ix *index, dst netip.Addr, res *Result) bool {
 		res.failLookup(syscall.ENETUNREACH, fibResult{})
 		return true
 	}
-	if !s.has(slotFast) {
+	id := s.shape &^ slotGroup
+	if id == 0 {
 		return false
 	}
+	sh := &ix.shapes[id-1]
 	t := ix.chain4[at]
 	r := &ix.routes[s.idx]
-	typ := s.typ()
+	typ := sh.typ
 	if !res.noTrace {
 		ix.stepChain4(res, at, true)
 		res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
@@ -245,8 +247,8 @@ func (m *Model) output4Fast(ix *index, dst netip.Addr, res *Result) bool {
 	if !ix.merged {
 		res.Rule = ix.chainRules4[at]
 	}
-	var dev *device
-	saddr, haveSrc := s.src4, s.src4 != 0
+	dev := sh.dev
+	saddr, haveSrc := sh.src4, sh.src4 != 0
 	switch {
 	case typ == TypeLocal:
 		if !haveSrc {
@@ -255,11 +257,9 @@ func (m *Model) output4Fast(ix *index, dst netip.Addr, res *Result) bool {
 		dev = ix.lo
 		res.step(Step{Kind: StepDevice, Dev: ix.lo.link.Name, Note: "a local route is delivered through the loopback device, whatever device the route names"})
 	case haveSrc:
-		dev = ix.byNum[s.dev-1]
 		res.step(Step{Kind: StepSource, Addr: addr4(saddr), Note: "the route's preferred source"})
 	default:
-		dev = ix.byNum[s.dev-1]
-		saddr, haveSrc = ix.selectSrc4(dev, s.gw4, s.gw4 != 0, true, s.scope)
+		saddr, haveSrc = ix.selectSrc4(dev, sh.gw4, sh.gw4 != 0, true, sh.scope)
 		if haveSrc && !res.noTrace {
 			res.step(Step{Kind: StepSource, Addr: netip.AddrFrom4([4]byte{byte(saddr >> 24), byte(saddr >> 16), byte(saddr >> 8), byte(saddr)}), Note: "first primary address of suitable scope, preferring the route's device"})
 		}
@@ -286,8 +286,8 @@ func (m *Model) output4Fast(ix *index, dst netip.Addr, res *Result) bool {
 		res.Type = typ
 	}
 	res.PrefSrc = src
-	if typ != TypeBroadcast && typ != TypeLocal && !s.has(slotGwLocal) && (typ != TypeMulticast || r.Dst.Bits() >= 4) {
-		res.Gateway = addr4(s.gw4)
+	if typ != TypeBroadcast && typ != TypeLocal && !sh.gwLocal && (typ != TypeMulticast || r.Dst.Bits() >= 4) {
+		res.Gateway = addr4(sh.gw4)
 	}
 	return true
 }
