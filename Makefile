@@ -1,6 +1,7 @@
 # fibguard — developer entry points.
 #
-#   make test    lint, then every test (go test), then a short fuzz run of each Fuzz target
+#   make test    lint, then every test (go test), a short fuzz run of each Fuzz target, then make e2e
+#   make e2e     the end-to-end suite (test/e2e) on a real local node (hack/local-cluster.sh), torn down after
 #   make lint    go vet, gofmt, golangci-lint (.golangci.yml)
 #   make bench   benchmarks into bench.txt (+ benchstat summary when installed)
 #   make build   go build ./... and one binary per cmd/* into ./bin
@@ -35,22 +36,32 @@ GOTESTFLAGS ?=
 FUZZTIME ?= 20000x
 BENCHCOUNT ?= 6
 
-.PHONY: test unit deps race fuzz lint vet fmt-check golangci bench build tools clean
+.PHONY: test unit deps race fuzz e2e lint vet fmt-check golangci bench build tools clean
 
 ## test: the whole suite, as CI runs it
 test: lint deps
 	$(GO) test -count=1 $(GOTESTFLAGS) ./...
 	@$(MAKE) race
 	@$(MAKE) fuzz
+	@$(MAKE) e2e
 
 ## deps: build what the tests run besides our code, once, into caches: the
 # reference CNI plugins and kube-apiserver + kubectl (7-10 minutes cold), so
 # that no test pays for a build inside its timeout. A missing prerequisite
 # (exit 3: no etcd, openssl or module proxy) is left to the tests, which
-# skip with the reason.
+# skip with the reason. The local node of make e2e (kubelet, crictl, pause
+# and probe images) is built here too.
 deps:
 	hack/cni-plugins.sh >/dev/null
 	hack/control-plane.sh build || { rc=$$?; [ $$rc -eq 3 ] && echo "deps: control plane prerequisites missing; its tests will skip"; [ $$rc -eq 3 ]; }
+	hack/local-cluster.sh build || { rc=$$?; [ $$rc -eq 3 ] && echo "deps: local node prerequisites missing; make e2e will say why"; [ $$rc -eq 3 ]; }
+
+## e2e: the end-to-end suite on a real single-node cluster in a network
+# namespace of its own (containerd, kubelet, kube-apiserver): up, suite, down
+# even on failure. About 1 minute once deps are built. A missing
+# prerequisite (containerd, runc, etcd: exit 3) skips it with the reason.
+e2e:
+	@hack/e2e-local.sh || { rc=$$?; if [ $$rc -eq 3 ]; then echo "e2e: SKIPPED: a prerequisite of the local node is missing (see above)"; exit 0; fi; exit $$rc; }
 
 ## race: the parallel ADD/DEL cycles through libcni, with the race detector
 # (the fibguard binary under test is race-built too)
@@ -79,6 +90,7 @@ lint: vet fmt-check golangci
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/
 
 fmt-check:
 	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 \

@@ -24,6 +24,7 @@
 #   hack/local-cluster.sh down        delete the pods (CNI DEL), stop what `up` started, remove the namespace,
 #                                     mounts, cgroups and CNI state it created; keeps logs/ and the caches
 #   hack/local-cluster.sh status      what runs (exit 0 when the node is up)
+#   hack/local-cluster.sh images      build the pause and probe image archives; prints their directory
 #   hack/local-cluster.sh kubeconfig  prints the admin kubeconfig's path
 #   hack/local-cluster.sh env         prints the env file's path
 #
@@ -439,7 +440,7 @@ FIBGUARD_E2E_CNI_BIN_DIR=${cni_bin}
 FIBGUARD_E2E_PRIMARY_CONFLIST=$(basename "$primary")
 FIBGUARD_E2E_IPAM_DIR=${dir}/cni/ipam
 FIBGUARD_E2E_PROBE_IMAGE=${IMAGE_PROBE}
-FIBGUARD_E2E_CRICTL=${node_cache}/crictl/${CRICTL_VERSION}/crictl --runtime-endpoint unix://${sock}
+FIBGUARD_E2E_CRICTL='${node_cache}/crictl/${CRICTL_VERSION}/crictl --runtime-endpoint unix://${sock}'
 FIBGUARD_E2E_KUBECTL=${bin}/kubectl
 FIBGUARD_E2E_CNI_PLUGINS=${plugins}
 FIBGUARD_E2E_INSTALL=process
@@ -579,6 +580,10 @@ cmd_status() {
 main() {
   case "${1:-}" in
   build) cmd_build ;;
+  images)
+    build_images
+    echo "${node_cache}/images"
+    ;;
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;

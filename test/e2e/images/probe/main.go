@@ -30,7 +30,7 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, host, addrs())
+		_, _ = fmt.Fprintln(w, host, addrs())
 	})
 	mux.HandleFunc("GET /fetch", fetch)
 	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -68,7 +68,7 @@ func fetch(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "probe: fetch: "+err.Error(), http.StatusBadGateway)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
 		http.Error(w, "probe: fetch: "+err.Error(), http.StatusBadGateway)

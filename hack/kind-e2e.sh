@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The e2e suite (test/e2e) on a kind cluster, for machines with a container
+# engine (Docker or Podman) and kind. It cannot run on the project's CI
+# machine, which has neither: there `make e2e` runs the same suite on a real
+# local node (hack/local-cluster.sh).
+#
+# Steps: create the cluster from test/e2e/kind-config.yaml (no default CNI);
+# put the reference bridge/host-local/loopback plugins (hack/cni-plugins.sh)
+# on every node and the suite's healthy network as the primary conflist, so
+# the nodes become Ready; build fibguard's image (hack/build-image.sh) and the
+# probe image, `kind load image-archive` both; run the suite with
+# FIBGUARD_E2E_INSTALL=manifests (the suite applies manifests/ itself, and
+# the DaemonSet installs fibguard); on failure export the cluster's logs;
+# always delete the cluster.
+#
+# Usage:  hack/kind-e2e.sh [go test flags, e.g. -run 'TestE2E/3']
+#
+# Settings (environment):
+#   KIND                 kind binary (default: kind on PATH)
+#   KIND_CLUSTER_NAME    cluster name (default fibguard-e2e)
+#   KIND_NODE_IMAGE      node image for `kind create cluster --image` (default: kind's own)
+#   KIND_EXPERIMENTAL_PROVIDER=podman   kind's switch to Podman; the node commands follow it
+#   ARTIFACTS            where logs go on failure (default bin/kind-logs)
+#   FIBGUARD_E2E_KEEP=1  keep the cluster afterwards
+#
+# Exit status: the suite's; 3 when kind, kubectl or the container engine is missing.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+go="${GO:-$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)}"
+kind="${KIND:-kind}"
+name="${KIND_CLUSTER_NAME:-fibguard-e2e}"
+artifacts="${ARTIFACTS:-${root}/bin/kind-logs}"
+engine=docker
+[[ "${KIND_EXPERIMENTAL_PROVIDER:-}" == podman ]] && engine=podman
+work="$(mktemp -d)"
+kubeconfig="${work}/kubeconfig"
+
+log() { echo "kind-e2e: $*" >&2; }
+missing() {
+  log "$*"
+  exit 3
+}
+
+command -v "$kind" >/dev/null || missing "kind not found (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+command -v kubectl >/dev/null || missing "kubectl not found"
+command -v "$engine" >/dev/null || missing "${engine} not found"
+"$engine" info >/dev/null 2>&1 || missing "${engine} does not answer: kind needs a running container engine"
+
+cleanup() {
+  local rc=$?
+  if ((rc != 0)); then
+    log "failed (exit ${rc}); exporting logs to ${artifacts}"
+    "$kind" export logs "$artifacts" --name "$name" >/dev/null 2>&1 || log "kind export logs failed"
+  fi
+  if [[ "${FIBGUARD_E2E_KEEP:-0}" == 1 ]]; then
+    log "FIBGUARD_E2E_KEEP=1: cluster ${name} kept (kind delete cluster --name ${name})"
+  else
+    "$kind" delete cluster --name "$name" >/dev/null 2>&1 || log "kind delete cluster failed"
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+create=(create cluster --name "$name" --config "${root}/test/e2e/kind-config.yaml" --kubeconfig "$kubeconfig")
+[[ -n "${KIND_NODE_IMAGE:-}" ]] && create+=(--image "$KIND_NODE_IMAGE")
+log "creating cluster ${name}"
+"$kind" "${create[@]}"
+
+# The suite's healthy network (test/e2e/network_test.go healthyNetwork), so
+# that the nodes report their network ready before the suite starts.
+healthy='{
+  "cniVersion": "1.0.0",
+  "name": "fibguard-e2e",
+  "plugins": [
+    {
+      "bridge": "fge2e0",
+      "ipMasq": false,
+      "ipam": {
+        "ranges": [[{"gateway": "10.244.0.1", "subnet": "10.244.0.0/24"}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "type": "host-local"
+      },
+      "isGateway": true,
+      "type": "bridge"
+    }
+  ]
+}'
+plugins="$("${root}/hack/cni-plugins.sh" | tail -n1)"
+mapfile -t nodes < <("$kind" get nodes --name "$name")
+for node in "${nodes[@]}"; do
+  for p in bridge host-local loopback; do
+    "$engine" cp "${plugins}/${p}" "${node}:/opt/cni/bin/${p}"
+  done
+  "$engine" exec -i "$node" sh -c 'mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/.10-fibguard-e2e.conflist.tmp &&
+    mv -f /etc/cni/net.d/.10-fibguard-e2e.conflist.tmp /etc/cni/net.d/10-fibguard-e2e.conflist' <<<"$healthy"
+done
+kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready node --all --timeout=5m
+
+log "building and loading images"
+image="$("${root}/hack/build-image.sh" "${work}/fibguard-image.tar" | tail -n1)"
+"$kind" load image-archive "$image" --name "$name"
+images="$("${root}/hack/local-cluster.sh" images | tail -n1)"
+"$kind" load image-archive "${images}/probe.tar" --name "$name"
+
+log "running the suite"
+cd "$root"
+FIBGUARD_E2E_KUBECONFIG="$kubeconfig" \
+  FIBGUARD_E2E_NODE="${nodes[0]}" \
+  FIBGUARD_E2E_NODE_EXEC="${engine} exec -i ${nodes[0]}" \
+  FIBGUARD_E2E_INSTALL=manifests \
+  FIBGUARD_E2E_CRICTL=crictl \
+  FIBGUARD_E2E_KUBECTL="$(command -v kubectl)" \
+  "$go" test -tags e2e -count=1 -v -timeout 40m ./test/e2e "$@"

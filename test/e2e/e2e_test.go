@@ -1,0 +1,252 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestE2E runs the scenarios in order: each leaves the node in the state the
+// next one starts from (which network is primary, whether fibguard is
+// chained), as an operator's day would.
+func TestE2E(t *testing.T) {
+	cfg, err := loadConfig()
+	if err != nil {
+		t.Skipf("no cluster for the e2e suite: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	cl, err := newCluster(ctx, cfg)
+	if err != nil {
+		t.Fatalf("cluster: %v", err)
+	}
+	cl.createNamespace(ctx, t)
+	inst := cl.installer(t)
+	t.Cleanup(func() {
+		// Leave the node as the suite found it: fibguard out, the healthy
+		// network primary, no shadow route, no test pods.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		inst.uninstall(ctx, t)
+		if _, err := cl.onNode(ctx, nil, "ip route del "+shadowRoute+" 2>/dev/null; true"); err != nil {
+			t.Errorf("removing the shadow route: %v", err)
+		}
+		if err := cl.writePrimary(ctx, healthyNetwork().conflist(cl.IPAMDir)); err != nil {
+			t.Errorf("restoring the healthy network: %v", err)
+		}
+		if err := cl.client.CoreV1().Namespaces().Delete(ctx, cl.ns, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("deleting namespace %s: %v", cl.ns, err)
+		}
+	})
+
+	steps := []struct {
+		name string
+		run  func(context.Context, *testing.T, *cluster, installer)
+	}{
+		{"1-silent-failure-without-fibguard", silentFailure},
+		{"2-install-healthy-network", healthyWithFibguard},
+		{"3-loopback-network-rejected", loopbackRejected},
+		{"4a-node-address-rejected", nodeAddressRejected},
+		{"4b-shadowed-subnet-rejected", shadowedRejected},
+		{"7-delete-rejected-pods", deleteRejected},
+		{"5-warn-mode", warnMode},
+		{"6-uninstall", uninstall},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, func(t *testing.T) { s.run(ctx, t, cl, inst) }) {
+			t.Logf("%s failed: the later scenarios start from an unknown state", s.name)
+		}
+	}
+}
+
+// silentFailure: the problem fibguard exists for. Without it, a pod on a
+// bridge in 127.16.0.0/16 is Running, with a 127.16.x address, and nothing
+// on the node reaches it: the node delivers 127.x to itself.
+func silentFailure(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
+	inst.uninstall(ctx, t)
+	if err := cl.switchNetwork(ctx, loopbackNetwork(), false); err != nil {
+		t.Fatal(err)
+	}
+	cl.createProbe(ctx, t, "silent")
+	ip := cl.waitRunning(ctx, t, "silent")
+	if !loopbackNetwork().Subnet.Contains(ip) {
+		t.Fatalf("pod silent got %s, want an address in %s", ip, loopbackNetwork().Subnet)
+	}
+	err := cl.reachable(ctx, "silent", ip)
+	if err == nil {
+		t.Fatalf("pod silent at %s is reachable from the node: the silent failure did not happen", ip)
+	}
+	t.Logf("pod silent is Running at %s and unreachable from the node: %v", ip, err)
+	cl.deletePod(ctx, t, "silent")
+}
+
+// healthyWithFibguard: fibguard chained into a healthy network changes
+// nothing for the pods: Running, reachable from the node and from each other.
+func healthyWithFibguard(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
+	if err := cl.switchNetwork(ctx, healthyNetwork(), false); err != nil {
+		t.Fatal(err)
+	}
+	inst.install(ctx, t, "enforce")
+	if ok, err := cl.pluginInstalled(ctx); err != nil || !ok {
+		t.Fatalf("fibguard not in the node's CNI bin dir %s (err %v)", cl.BinDir, err)
+	}
+	// The runtime must have loaded the chain with fibguard before pods come.
+	if err := cl.switchNetwork(ctx, healthyNetwork(), true); err != nil {
+		t.Fatal(err)
+	}
+	cl.createProbe(ctx, t, "healthy-a")
+	cl.createProbe(ctx, t, "healthy-b")
+	a := cl.waitRunning(ctx, t, "healthy-a")
+	b := cl.waitRunning(ctx, t, "healthy-b")
+	if err := cl.reachable(ctx, "healthy-a", a); err != nil {
+		t.Errorf("node → pod: %v", err)
+	}
+	if err := cl.reachableFrom(ctx, a, "healthy-b", b); err != nil {
+		t.Errorf("pod → pod: %v", err)
+	}
+	evs, err := cl.podEvents(ctx, "healthy-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.ReportingController == "fibguard" || e.Source.Component == "fibguard" {
+			t.Errorf("fibguard posted an Event about a healthy pod: %s %s", e.Reason, e.Message)
+		}
+	}
+}
+
+// rejected asserts what an operator sees for a refused pod: it stays in
+// ContainerCreating, fibguard's Warning Event names the check, kubelet's
+// FailedCreatePodSandBox carries fibguard's message, and kubelet's retries
+// count up one Event series.
+func rejected(ctx context.Context, t *testing.T, cl *cluster, pod, code string) {
+	t.Helper()
+	cl.createProbe(ctx, t, pod)
+	r := cl.waitEvent(ctx, t, pod, "PodNetworkRejected", code, true, 1)
+	if r.Event.Type != corev1.EventTypeWarning {
+		t.Errorf("fibguard's event is %s, want Warning", r.Event.Type)
+	}
+	if r.Event.Source.Component != "fibguard" && r.Event.ReportingController != "fibguard" {
+		t.Errorf("event from %q/%q, want fibguard", r.Event.Source.Component, r.Event.ReportingController)
+	}
+	if r.Event.ReportingInstance != "" && r.Event.ReportingInstance != cl.Node {
+		t.Errorf("event reporting instance %q, want the node %q", r.Event.ReportingInstance, cl.Node)
+	}
+	t.Logf("fibguard: %s %s: %s", r.Event.Type, r.Event.Reason, r.Event.Message)
+	t.Logf("kubelet:  %s %s: %s", r.Kubelet.Type, r.Kubelet.Reason, r.Kubelet.Message)
+	// Kubelet retries the sandbox; fibguard refuses each time and counts up
+	// the same Event (waitEvent fails on a second fibguard Event).
+	again := cl.waitEvent(ctx, t, pod, "PodNetworkRejected", code, false, 2)
+	t.Logf("after kubelet's retries: one event, count %d", count(again.Event))
+	p, err := cl.client.CoreV1().Pods(cl.ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status.Phase != corev1.PodPending || p.Status.PodIP != "" {
+		t.Errorf("rejected pod %s: %s, want Pending without an IP", pod, describe(p))
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Waiting == nil || cs.State.Waiting.Reason != "ContainerCreating" {
+			t.Errorf("rejected pod %s: container state %+v, want waiting in ContainerCreating", pod, cs.State)
+		}
+	}
+}
+
+func loopbackRejected(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
+	if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
+		t.Fatal(err)
+	}
+	rejected(ctx, t, cl, "loopback", "FG001")
+}
+
+func nodeAddressRejected(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
+	if err := cl.switchNetwork(ctx, nodeAddressNetwork(cl.nodeIP), true); err != nil {
+		t.Fatal(err)
+	}
+	rejected(ctx, t, cl, "nodeaddr", "FG002")
+}
+
+// shadowedRejected: the pod subnet is fine by itself, but a more specific
+// route on the node (here through the node's uplink, as a VPN or underlay
+// route would) takes the pod's address elsewhere.
+func shadowedRejected(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
+	dev, err := cl.onNode(ctx, nil, "ip -o -4 route show default | awk '{for (i = 1; i < NF; i++) if ($i == \"dev\") print $(i+1)}' | head -n1")
+	if err != nil || strings.TrimSpace(dev) == "" {
+		t.Fatalf("the node's default route device: %q %v", dev, err)
+	}
+	if _, err := cl.onNode(ctx, nil, fmt.Sprintf("ip route replace %s dev %s", shadowRoute, strings.TrimSpace(dev))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := cl.onNode(context.Background(), nil, "ip route del "+shadowRoute+" 2>/dev/null; true"); err != nil {
+			t.Errorf("removing the shadow route: %v", err)
+		}
+	})
+	if err := cl.switchNetwork(ctx, shadowedNetwork(), true); err != nil {
+		t.Fatal(err)
+	}
+	rejected(ctx, t, cl, "shadowed", "FG003")
+}
+
+// deleteRejected: pods fibguard refused delete cleanly (CNI DEL succeeds),
+// none stays Terminating.
+func deleteRejected(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
+	for _, pod := range []string{"loopback", "nodeaddr", "shadowed"} {
+		cl.deletePod(ctx, t, pod)
+	}
+}
+
+// warnMode: the same broken network in warn mode: the pod runs (warn never
+// fails ADD) and the Warning Event is there.
+func warnMode(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
+	inst.install(ctx, t, "warn")
+	if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
+		t.Fatal(err)
+	}
+	cl.createProbe(ctx, t, "warned")
+	ip := cl.waitRunning(ctx, t, "warned")
+	if !loopbackNetwork().Subnet.Contains(ip) {
+		t.Errorf("pod warned got %s, want an address in %s", ip, loopbackNetwork().Subnet)
+	}
+	r := cl.waitEvent(ctx, t, "warned", "PodNetworkWarning", "FG001", false, 1)
+	if r.Event.Type != corev1.EventTypeWarning {
+		t.Errorf("fibguard's event is %s, want Warning", r.Event.Type)
+	}
+	t.Logf("warn mode: pod Running at %s; %s: %s", ip, r.Event.Reason, r.Event.Message)
+	cl.deletePod(ctx, t, "warned")
+}
+
+// uninstall: fibguard leaves the conflist as the primary CNI wrote it, its
+// binary goes, and new pods still start.
+func uninstall(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
+	healthy := healthyNetwork()
+	if err := cl.switchNetwork(ctx, healthy, true); err != nil {
+		t.Fatal(err)
+	}
+	inst.uninstall(ctx, t)
+	got, err := cl.readPrimary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := string(healthy.conflist(cl.IPAMDir)); got != want {
+		t.Errorf("primary conflist after uninstall:\n%s\nwant what the primary CNI wrote:\n%s", got, want)
+	}
+	if ok, err := cl.pluginInstalled(ctx); err != nil || ok {
+		t.Errorf("fibguard still in the node's bin dir %s after uninstall (err %v)", cl.BinDir, err)
+	}
+	if err := cl.switchNetwork(ctx, healthy, false); err != nil {
+		t.Fatal(err)
+	}
+	cl.createProbe(ctx, t, "after")
+	ip := cl.waitRunning(ctx, t, "after")
+	if err := cl.reachable(ctx, "after", ip); err != nil {
+		t.Errorf("node → pod after uninstall: %v", err)
+	}
+}
