@@ -26,6 +26,11 @@ down() {
     log "FIBGUARD_E2E_KEEP=1: the node stays up (hack/local-cluster.sh down)"
   else
     "${root}/hack/local-cluster.sh" down || rc=1
+    # down must leave nothing behind: part of what this run checks.
+    if ! "${root}/hack/local-cluster.sh" leftovers >&2; then
+      log "FAIL: hack/local-cluster.sh down left the above behind"
+      rc=1
+    fi
   fi
   exit "$rc"
 }

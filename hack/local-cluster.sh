@@ -24,6 +24,7 @@
 #   hack/local-cluster.sh down        delete the pods (CNI DEL), stop what `up` started, remove the namespace,
 #                                     mounts, cgroups and CNI state it created; keeps logs/ and the caches
 #   hack/local-cluster.sh status      what runs (exit 0 when the node is up)
+#   hack/local-cluster.sh leftovers   lists what a `down` should have removed and did not (exit 1 if any)
 #   hack/local-cluster.sh images      build the pause and probe image archives; prints their directory
 #   hack/local-cluster.sh kubeconfig  prints the admin kubeconfig's path
 #   hack/local-cluster.sh env         prints the env file's path
@@ -577,6 +578,38 @@ cmd_status() {
   return "$rc"
 }
 
+# cmd_leftovers lists anything of the node that outlived `down`: processes,
+# the namespace, mounts, cgroups, pod namespaces of its sandboxes.
+cmd_leftovers() {
+  local found=0 pid line c
+  for pid in $(pgrep -f 'containerd|kubelet|kube-apiserver|etcd' || true); do
+    line="$(cmdline "$pid")" || continue
+    if [[ "$line" == *"${dir}/"* || "$line" == *"${run}/"* ]]; then
+      echo "process ${pid}: ${line}"
+      found=1
+    fi
+  done
+  if [[ -e "$netns_path" ]]; then
+    echo "network namespace ${netns_path}"
+    found=1
+  fi
+  while read -r line; do
+    echo "mount ${line}"
+    found=1
+  done < <(awk -v a="$dir" -v b="$run" 'index($2, a"/") == 1 || index($2, b"/") == 1 || $2 == b {print $2}' /proc/mounts)
+  for c in /sys/fs/cgroup/*/"${cgroup_root}"; do
+    if [[ -d "$c" ]]; then
+      echo "cgroup ${c}"
+      found=1
+    fi
+  done
+  if [[ -d "$run" ]]; then
+    echo "directory ${run}"
+    found=1
+  fi
+  return "$found"
+}
+
 main() {
   case "${1:-}" in
   build) cmd_build ;;
@@ -587,6 +620,7 @@ main() {
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  leftovers) cmd_leftovers ;;
   kubeconfig) echo "${cp_dir}/admin.kubeconfig" ;;
   env) echo "$env_file" ;;
   *)
