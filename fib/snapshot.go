@@ -2,9 +2,16 @@ package fib
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
 )
 
 // SnapshotVersion is the version of the snapshot format that Encode writes
@@ -12,13 +19,21 @@ import (
 const SnapshotVersion = "fibguard.snapshot/v1"
 
 // snapshot is the file format: a version line and the model, with each
-// route as one line of text (Route.MarshalText). The routes are decoded as
-// strings first and parsed into a slice of the right size, so a snapshot
-// of a million routes never grows a slice of Route values.
+// route as one line of text (Route.MarshalText).
 type snapshot struct {
 	Version string `json:"version"`
 	*Model
 	Routes []string `json:"routes"`
+}
+
+// snapshotIn is a snapshot as Decode reads it: the routes are kept as the
+// raw JSON array, whose strings are parsed straight into a slice of the
+// right size, on every core — a million routes never become a million
+// separate strings or a growing slice of Route values.
+type snapshotIn struct {
+	Version string `json:"version"`
+	*Model
+	Routes json.RawMessage `json:"routes"`
 }
 
 // Encode writes the model as a snapshot.
@@ -45,9 +60,22 @@ func (m *Model) Encode(w io.Writer) error {
 
 // Decode reads a snapshot written by Encode. Unknown fields, another
 // version, and any inconsistency that Validate finds are errors.
+//
+// The routes array, nearly all of a large snapshot, is cut out of the
+// document and read by jsonStrings: encoding/json would scan its bytes
+// twice, a byte at a time. The rest goes through encoding/json as before.
 func Decode(r io.Reader) (*Model, error) {
-	s := snapshot{Model: &Model{}}
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<16))
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("decode snapshot: %w", err)
+	}
+	doc, routes := raw, []byte(nil)
+	if start, end, ok := routesValue(raw); ok {
+		doc = slices.Concat(raw[:start], []byte("null"), raw[end:])
+		routes = raw[start:end]
+	}
+	s := snapshotIn{Model: &Model{}}
+	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("decode snapshot: %w", err)
@@ -55,16 +83,211 @@ func Decode(r io.Reader) (*Model, error) {
 	if s.Version != SnapshotVersion {
 		return nil, fmt.Errorf("decode snapshot: version %q, want %q", s.Version, SnapshotVersion)
 	}
-	s.Model.Routes = make([]Route, len(s.Routes))
-	w := make(words)
-	for i, line := range s.Routes {
-		if err := s.Model.Routes[i].parse(line, w); err != nil {
-			return nil, fmt.Errorf("decode snapshot: route %d %q: %w", i, line, err)
-		}
-		s.Routes[i] = ""
+	if routes == nil {
+		routes = s.Routes
+	}
+	lines, err := jsonStrings(routes)
+	if err != nil {
+		return nil, fmt.Errorf("decode snapshot: routes: %w", err)
+	}
+	if s.Model.Routes, err = parseRoutes(lines); err != nil {
+		return nil, fmt.Errorf("decode snapshot: %w", err)
 	}
 	if err := s.Model.Validate(); err != nil {
 		return nil, fmt.Errorf("decode snapshot: %w", err)
 	}
 	return s.Model, nil
+}
+
+// routesValue finds the value of the top-level "routes" member of a JSON
+// object (the last one, matched as encoding/json matches field names) and
+// returns where it starts and ends. It reports false for anything it does
+// not follow — not an object, a routes member in no array — and Decode
+// then leaves the whole document to encoding/json.
+func routesValue(raw []byte) (start, end int, ok bool) {
+	i := skipSpaceBytes(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return 0, 0, false
+	}
+	i = skipSpaceBytes(raw, i+1)
+	for i < len(raw) && raw[i] == '"' {
+		keyEnd, ok := skipString(raw, i)
+		if !ok {
+			return 0, 0, false
+		}
+		var key string
+		if err := json.Unmarshal(raw[i:keyEnd], &key); err != nil {
+			return 0, 0, false
+		}
+		i = skipSpaceBytes(raw, keyEnd)
+		if i >= len(raw) || raw[i] != ':' {
+			return 0, 0, false
+		}
+		i = skipSpaceBytes(raw, i+1)
+		valEnd, ok := skipValue(raw, i)
+		if !ok {
+			return 0, 0, false
+		}
+		if strings.EqualFold(key, "routes") {
+			if raw[i] != '[' {
+				return 0, 0, false
+			}
+			start, end = i, valEnd
+		}
+		i = skipSpaceBytes(raw, valEnd)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipSpaceBytes(raw, i+1)
+			continue
+		}
+		if i < len(raw) && raw[i] == '}' && end > 0 {
+			return start, end, true
+		}
+		return 0, 0, false
+	}
+	return 0, 0, false
+}
+
+// skipString returns the end of the JSON string that starts at raw[i].
+func skipString(raw []byte, i int) (int, bool) {
+	for j := i + 1; j < len(raw); j++ {
+		switch raw[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipValue returns the end of the JSON value that starts at raw[i],
+// following strings and brackets only: encoding/json checks the rest.
+func skipValue(raw []byte, i int) (int, bool) {
+	depth := 0
+	for j := i; j < len(raw); j++ {
+		switch c := raw[j]; c {
+		case '"':
+			end, ok := skipString(raw, j)
+			if !ok {
+				return 0, false
+			}
+			j = end - 1
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth == 0 {
+				// A literal ends where its container does.
+				return j, j > i
+			}
+			depth--
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return j, j > i
+			}
+		}
+		if depth == 0 && (raw[j] == ']' || raw[j] == '}' || raw[j] == '"') {
+			return j + 1, true
+		}
+	}
+	return 0, false
+}
+
+func skipSpaceBytes(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// parseRoutes parses route lines into a slice of their size, splitting
+// the work between the cores; the error is that of the first bad line.
+func parseRoutes(lines []string) ([]Route, error) {
+	routes := make([]Route, len(lines))
+	workers := min(runtime.GOMAXPROCS(0), 1+len(lines)/20000)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for k := range workers {
+		lo, hi := k*len(lines)/workers, (k+1)*len(lines)/workers
+		wg.Go(func() {
+			w := make(words)
+			for i := lo; i < hi; i++ {
+				if err := routes[i].parse(lines[i], w); err != nil {
+					errs[k] = fmt.Errorf("route %d %q: %w", i, lines[i], err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return routes, nil
+}
+
+// jsonStrings returns the strings of a JSON array of strings (null or
+// nothing is no strings), as substrings of one copy of raw where they are
+// plain ASCII without escapes; encoding/json reads the others.
+func jsonStrings(raw []byte) ([]string, error) {
+	text := strings.TrimSpace(string(raw))
+	if text == "" || text == "null" {
+		return nil, nil
+	}
+	if text[0] != '[' {
+		return nil, errors.New("not an array of strings")
+	}
+	if text[len(text)-1] != ']' {
+		return nil, errors.New("not a JSON array")
+	}
+	out := make([]string, 0, strings.Count(text, `"`)/2)
+	i := skipSpace(text, 1)
+	if i < len(text) && text[i] == ']' {
+		return out, nil
+	}
+	for i < len(text) {
+		if text[i] != '"' {
+			return nil, fmt.Errorf("element %d is not a string", len(out))
+		}
+		j, escaped := i+1, false
+		for j < len(text) && text[j] != '"' {
+			switch {
+			case text[j] == '\\':
+				escaped = true
+				j++
+			case text[j] < 0x20 || text[j] >= utf8.RuneSelf:
+				// Control characters are errors and invalid UTF-8 is
+				// replaced: encoding/json decides.
+				escaped = true
+			}
+			j++
+		}
+		if j >= len(text) {
+			return nil, errors.New("unterminated string")
+		}
+		elem := text[i+1 : j]
+		if escaped {
+			if err := json.Unmarshal([]byte(text[i:j+1]), &elem); err != nil {
+				return nil, fmt.Errorf("element %d: %w", len(out), err)
+			}
+		}
+		out = append(out, elem)
+		i = skipSpace(text, j+1)
+		if i < len(text) && text[i] == ']' {
+			return out, nil
+		}
+		if i >= len(text) || text[i] != ',' {
+			return nil, fmt.Errorf("after element %d: not a list", len(out)-1)
+		}
+		i = skipSpace(text, i+1)
+	}
+	return nil, errors.New("unterminated array")
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
 }

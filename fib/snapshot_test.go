@@ -15,6 +15,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err := m.Encode(&buf); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, ok := routesValue(buf.Bytes()); !ok {
+		t.Error("Decode does not find the routes of an encoded snapshot")
+	}
 	got, err := Decode(&buf)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +38,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"unknown device", `{"version":"fibguard.snapshot/v1","routes":["unicast 10.0.0.0/8 dev eth9 table main scope link"]}`, "unknown device"},
 		{"bad address", `{"version":"fibguard.snapshot/v1","links":[{"index":1,"name":"lo","kind":"loopback"}],"addrs":[{"prefix":"10.0.0.300/8","link":"lo"}]}`, "decode snapshot"},
 		{"bad rule action", `{"version":"fibguard.snapshot/v1","rules":[{"family":"inet","priority":1,"action":"jump"}]}`, "unknown rule action"},
+		{"routes not a list", `{"version":"fibguard.snapshot/v1","routes":{"a":1}}`, "not an array of strings"},
+		{"route not a string", `{"version":"fibguard.snapshot/v1","routes":["unicast 10.0.0.0/8 table main scope link", 5]}`, "element 1 is not a string"},
+		{"nested list", `{"version":"fibguard.snapshot/v1","routes":[["x"]]}`, "element 0 is not a string"},
+		{"bad escaped route", `{"version":"fibguard.snapshot/v1","routes":["blackhole 10.0.0.0/8 table main scope link","unicast 10.0.0.0/8 table \u006dain scope nowhere x"]}`, "route 1"},
 		{"bad link kind", `{"version":"fibguard.snapshot/v1","links":[{"index":1,"name":"x","kind":"tunnel"}]}`, "unknown kind"},
 	}
 	for _, tt := range tests {
@@ -44,6 +51,40 @@ func TestDecodeErrors(t *testing.T) {
 				t.Errorf("Decode(%s) = %v, want an error containing %q", tt.in, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDecodeRouteStrings checks that route lines are read as JSON strings:
+// escapes, spacing, an empty list, null.
+func TestDecodeRouteStrings(t *testing.T) {
+	const head = `{"version":"fibguard.snapshot/v1","links":[{"index":1,"name":"lo","kind":"loopback"},{"index":2,"name":"e\"0","kind":"other"}],"routes":`
+	tests := []struct {
+		routes string
+		want   []string
+	}{
+		{`null`, nil},
+		{` [ ] `, nil},
+		{`["unicast 10.0.0.0/8 dev \u0065\"0 table main scope link"]`, []string{"unicast 10.0.0.0/8 dev e\"0 table main scope link"}},
+		{`["blackhole 10.0.0.0/8 table main scope link"],"unmerged":true`, []string{"blackhole 10.0.0.0/8 table main scope link"}},
+		{`["blackhole 10.0.0.0/8 table main scope link"],"ROUTES":["blackhole 10.1.0.0/16 table main scope link"],"conf":{"all":{"rpFilter":1}}`, []string{"blackhole 10.1.0.0/16 table main scope link"}},
+		{`["blackhole 10.0.0.0/8 table main scope link"],"rules":[]`, []string{"blackhole 10.0.0.0/8 table main scope link"}},
+		{"[\n \"blackhole 10.0.0.0/8 table main scope link\" ,\t\"local 127.0.0.0/8 dev lo table local scope host\"\n]",
+			[]string{"blackhole 10.0.0.0/8 table main scope link", "local 127.0.0.0/8 dev lo table local scope host"}},
+	}
+	for _, tt := range tests {
+		m, err := Decode(strings.NewReader(head + tt.routes + "}"))
+		if err != nil {
+			t.Errorf("%s: %v", tt.routes, err)
+			continue
+		}
+		var got []string
+		for _, r := range m.Routes {
+			text, _ := r.MarshalText()
+			got = append(got, string(text))
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: routes %q, want %q", tt.routes, got, tt.want)
+		}
 	}
 }
 
@@ -75,4 +116,26 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decode: %v", err)
 		}
 	})
+}
+
+// TestDecodeFirstBadRoute checks that, with the routes parsed in parallel,
+// the error names the first bad route.
+func TestDecodeFirstBadRoute(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"version":"fibguard.snapshot/v1","routes":[`)
+	for i := range 60000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		line := "blackhole 10.0.0.0/8 table main scope link"
+		if i == 31000 || i == 45000 || i == 59999 {
+			line = "blackhole 10.0.0.0/8 table main scope sideways"
+		}
+		b.WriteString(`"` + line + `"`)
+	}
+	b.WriteString(`]}`)
+	_, err := Decode(strings.NewReader(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "route 31000 ") {
+		t.Errorf("Decode = %v, want an error naming route 31000", err)
+	}
 }
