@@ -2,9 +2,11 @@ package fib
 
 import (
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -208,4 +210,186 @@ func slowGatewayScope(m *Model, merged bool, rt *Route, dev *device) Scope {
 		}
 	}
 	return ScopeNowhere
+}
+
+// fastModel6 is fastModel for IPv6: devices, addresses of every scope
+// (some tentative or deprecated) with their kernel routes, routes of every
+// type in several tables with metrics, gateways, prefsrc and dead next
+// hops, and rules: the defaults, an extra rule that selects every flow,
+// or a rule with a selector.
+func fastModel6(r *rand.Rand) (*Model, []netip.Addr) {
+	m := NewModel()
+	m.Links[0].Up = true
+	devs := []string{"lo"}
+	for i := range 3 {
+		name := fmt.Sprintf("d%d", i)
+		if err := m.Apply(AddLink{Link: Link{Name: name, Kind: KindBridge, Up: r.IntN(4) > 0, Carrier: true}}); err != nil {
+			panic(err)
+		}
+		devs = append(devs, name)
+	}
+	addr := func() netip.Addr {
+		switch r.IntN(6) {
+		case 0:
+			return netip.MustParseAddr(fmt.Sprintf("fe80::%x", 1+r.IntN(4)))
+		case 1:
+			return netip.MustParseAddr(fmt.Sprintf("fd00:%x::%x", r.IntN(3), 1+r.IntN(4)))
+		case 2:
+			return netip.MustParseAddr(fmt.Sprintf("2002:%x::%x", r.IntN(3), 1+r.IntN(4)))
+		}
+		return netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::%x", r.IntN(4), 1+r.IntN(4)))
+	}
+	var dsts []netip.Addr
+	_ = m.Apply(AddAddress{Address: Address{Prefix: netip.MustParsePrefix("::1/128"), Link: "lo", Scope: ScopeHost}})
+	for range 2 + r.IntN(6) {
+		a := addr()
+		p := netip.PrefixFrom(a, []int{48, 64, 64, 128}[r.IntN(4)])
+		_ = m.Apply(AddAddress{Address: Address{Prefix: p, Link: devs[1+r.IntN(len(devs)-1)], Tentative: r.IntN(6) == 0, Deprecated: r.IntN(6) == 0}})
+		dsts = append(dsts, a)
+	}
+	types := []RouteType{TypeUnicast, TypeUnicast, TypeUnicast, TypeLocal, TypeAnycast, TypeMulticast, TypeBlackhole, TypeUnreachable, TypeProhibit, TypeThrow}
+	for range 5 + r.IntN(30) {
+		p := netip.PrefixFrom(addr(), []int{0, 16, 32, 48, 64, 64, 96, 128}[r.IntN(8)]).Masked()
+		rt := Route{Family: V6, Dst: p, Type: types[r.IntN(len(types))], Table: []TableID{TableMain, TableMain, TableLocal, 100}[r.IntN(4)],
+			Metric: uint32([]int{256, 1024, 1024, 100}[r.IntN(4)])}
+		if r.IntN(3) == 0 {
+			rt.Protocol = "kernel"
+		}
+		if r.IntN(5) == 0 {
+			rt.PrefSrc = addr()
+		}
+		if rt.routesTraffic() || r.IntN(2) == 0 {
+			nh := NextHop{Link: devs[r.IntN(len(devs))], Dead: r.IntN(8) == 0}
+			if r.IntN(2) == 0 {
+				nh.Gateway = addr()
+			}
+			rt.NextHops = append(rt.NextHops, nh)
+		}
+		m.Routes = append(m.Routes, rt)
+		dsts = append(dsts, p.Addr(), p.Addr().Next())
+	}
+	switch r.IntN(3) {
+	case 0:
+		m.Rules = append(m.Rules, Rule{Family: V6, Priority: uint32(r.IntN(40000)), Action: ActionLookup, Table: []TableID{100, 101}[r.IntN(2)], SuppressPrefixLen: -1, SuppressIfGroup: -1})
+	case 1:
+		m.Rules = append(m.Rules, Rule{Family: V6, Priority: 100, Action: ActionLookup, Table: 100, Mark: 1, Mask: 1, SuppressPrefixLen: -1, SuppressIfGroup: -1})
+	}
+	for _, s := range []string{"::1", "ff02::1", "ff05::2", "fe80::1", "2001:db8:5::5", "::ffff:10.0.0.1", "::", "2002::1", "fd00::1"} {
+		dsts = append(dsts, netip.MustParseAddr(s))
+	}
+	m.Invalidate()
+	return m, dsts
+}
+
+// TestFastPath6MatchesGeneral is TestFastPathMatchesGeneral for IPv6.
+func TestFastPath6MatchesGeneral(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 13))
+	fast := 0
+	for round := range 400 {
+		m, dsts := fastModel6(r)
+		if err := m.Validate(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		m.Freeze()
+		for range 100 {
+			q := Query{Dst: dsts[r.IntN(len(dsts))], NoTrace: r.IntN(2) == 0, Mark: uint32(r.IntN(2))}
+			var scratch Result
+			if m.output6Fast(m.idx, q.Dst, &scratch) {
+				fast++
+			}
+			got, err := m.Lookup(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.idx.slowOnly = true
+			want, err := m.Lookup(q)
+			m.idx.slowOnly = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v addrs %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Addrs, m.Rules)
+			}
+		}
+	}
+	if fast < 5000 {
+		t.Errorf("only %d of 40000 lookups took the fast path", fast)
+	}
+	t.Logf("%d of 40000 lookups took the fast path", fast)
+}
+
+// refSelectAddr6 is the straightforward form of selectAddr6: every rule
+// compared in turn, over the model's addresses.
+func refSelectAddr6(ix *index, dev *device, dst netip.Addr) netip.Addr {
+	dstScope := addrScope6(dst)
+	onlyDev := dev != nil && (multicast6.Contains(dst) || dstScope <= 2)
+	dstLabel := label6(dst)
+	var best *Address
+	var bestScore [6]int
+	consider := func(a *Address) {
+		addr := a.Prefix.Addr()
+		if a.Tentative || multicast6.Contains(addr) || addr.IsUnspecified() {
+			return
+		}
+		sc := addrScope6(addr)
+		scopeRank := -sc
+		if sc < dstScope {
+			scopeRank = sc - 128
+		}
+		onDev := 0
+		if dev == nil || a.Link == dev.link.Name {
+			onDev = 1
+		}
+		prefix := 0
+		x, y := addr.As16(), dst.As16()
+		for i := range x {
+			if x[i] != y[i] {
+				prefix += bits.LeadingZeros8(x[i] ^ y[i])
+				break
+			}
+			prefix += 8
+		}
+		prefix = min(prefix, a.Prefix.Bits())
+		score := [6]int{b2i(addr == dst), scopeRank, b2i(!a.Deprecated || sc <= 2), onDev, b2i(label6(addr) == dstLabel), prefix}
+		if best == nil || slices.Compare(score[:], bestScore[:]) > 0 {
+			best, bestScore = a, score
+		}
+	}
+	devs := ix.byIndex
+	if onlyDev {
+		devs = []*device{dev}
+	}
+	for _, d := range devs {
+		for _, a := range d.addr6 {
+			consider(a)
+		}
+	}
+	if best == nil {
+		return netip.Addr{}
+	}
+	return best.Prefix.Addr()
+}
+
+// TestSelectAddr6 compares selectAddr6 with refSelectAddr6 on random
+// models, devices and destinations.
+func TestSelectAddr6(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 17))
+	for round := range 300 {
+		m, dsts := fastModel6(r)
+		ix := m.index()
+		for range 100 {
+			dst := dsts[r.IntN(len(dsts))]
+			if r.IntN(4) == 0 {
+				dst = dst.WithZone("d1")
+			}
+			var dev *device
+			if k := r.IntN(len(ix.byIndex) + 1); k < len(ix.byIndex) {
+				dev = ix.byIndex[k]
+			}
+			got, want := m.selectAddr6(ix, dev, dst), refSelectAddr6(ix, dev, dst)
+			if got != want {
+				t.Fatalf("round %d: source for %s via %v: %s, want %s (addresses %v)", round, dst, dev, got, want, m.Addrs)
+			}
+		}
+	}
 }

@@ -40,11 +40,16 @@ func (s slot) group() bool { return s.shape&slotGroup != 0 }
 // handful of devices and gateways).
 type shape struct {
 	dev *device
-	// gw4 and src4 are the route's entry.gw4 and entry.src4.
+	// gw4 and src4 are an IPv4 route's entry.gw4 and entry.src4; gw6 and
+	// src6 an IPv6 route's gateway and preferred source.
 	gw4, src4 uint32
+	gw6, src6 netip.Addr
 	typ       RouteType
 	scope     Scope
 	gwLocal   bool
+	// local6: an IPv6 route that delivers to this host through the
+	// loopback device (finish6).
+	local6 bool
 }
 
 // entry is a route with the facts a lookup tests resolved in advance, so
@@ -129,10 +134,8 @@ type device struct {
 	// src4 are the addresses of addr4 as source selection tests them.
 	src4  []srcAddr4
 	addr6 []*Address
-	// label6 and scope6 are the source-selection label and scope of each
-	// address in addr6.
-	label6 []int
-	scope6 []int
+	// src6 are the addresses of addr6 that source selection may pick.
+	src6 []srcAddr6
 }
 
 // srcAddr4 is an IPv4 address of a device as inet_select_addr tests it.
@@ -188,6 +191,9 @@ type index struct {
 	// nothing (chainRules are those rules). Output4Fast answers from it.
 	chain4      []*table
 	chainRules4 []*Rule
+	// chain6 and chainRules6 are the same for IPv6 (plainChain).
+	chain6      []*table
+	chainRules6 []*Rule
 	devs        map[string]*device
 	// byIndex lists the devices in index order, the kernel's device order.
 	byIndex []*device
@@ -258,8 +264,9 @@ func buildIndex(m *Model) *index {
 			d.src4 = append(d.src4, srcAddr4{addr: uint4(a.Prefix.Addr()), mask: mask, scope: a.Scope, secondary: a.Secondary})
 		} else {
 			d.addr6 = append(d.addr6, a)
-			d.label6 = append(d.label6, label6(a.Prefix.Addr()))
-			d.scope6 = append(d.scope6, addrScope6(a.Prefix.Addr()))
+			if sa, ok := newSrcAddr6(a, label6(a.Prefix.Addr()), addrScope6(a.Prefix.Addr())); ok {
+				d.src6 = append(d.src6, sa)
+			}
 		}
 	}
 	for _, d := range ix.byIndex {
@@ -332,6 +339,7 @@ func buildIndex(m *Model) *index {
 	ix.main4 = ix.table(V4, TableMain)
 	ix.default4 = ix.table(V4, TableDefault)
 	ix.chain4, ix.chainRules4 = ix.plainChain4()
+	ix.chain6, ix.chainRules6 = ix.plainChain(V6)
 	return ix
 }
 
@@ -383,17 +391,10 @@ type groupInfo struct {
 // route i.
 func (ix *index) slotOf(i int, e *entry) slot {
 	s := slot{idx: uint32(i)}
-	usable := e.has(flagSingle) && !e.has(flagDead) && e.dev != nil &&
-		(!e.has(flagLinkdown) || !e.dev.conf.IgnoreRoutesWithLinkdown)
-	switch e.typ {
-	case TypeUnicast, TypeLocal, TypeBroadcast, TypeAnycast:
-		if !usable || e.tos != 0 || e.route.Family != V4 {
-			return s
-		}
-	default:
+	sh, ok := fastShape(e)
+	if !ok {
 		return s
 	}
-	sh := shape{dev: e.dev, gw4: e.gw4, src4: e.src4, typ: e.typ, scope: e.scope, gwLocal: e.has(flagGwLocal)}
 	id, ok := ix.shapeIDs[sh]
 	if !ok {
 		if len(ix.shapes) >= int(slotGroup-1) {
@@ -405,6 +406,38 @@ func (ix *index) slotOf(i int, e *entry) slot {
 	}
 	s.shape = id
 	return s
+}
+
+// fastShape returns the shape of the first route of a prefix when that
+// route answers every output lookup of its family that names no source,
+// output device or input device.
+//
+// IPv4 (tableLookup4): no TOS, one next hop that is alive and usable, a
+// known device, a type that routes packets (unicast, local, broadcast,
+// anycast). IPv6 (selectRoute6 without a preferred device takes the first
+// route with a live next hop): a live next hop on a known device and a
+// type that routes packets.
+func fastShape(e *entry) (shape, bool) {
+	r := e.route
+	if e.dev == nil || !e.has(flagHasNH) || e.has(flagDead) {
+		return shape{}, false
+	}
+	if r.Family == V6 {
+		if typeError(e.typ) != 0 {
+			return shape{}, false
+		}
+		return shape{dev: e.dev, gw6: r.NextHops[0].Gateway, src6: r.PrefSrc, typ: e.typ,
+			local6: r.Type == TypeLocal || (r.Type == TypeAnycast && r.Protocol == "kernel")}, true
+	}
+	switch e.typ {
+	case TypeUnicast, TypeLocal, TypeBroadcast, TypeAnycast:
+	default:
+		return shape{}, false
+	}
+	if !e.has(flagSingle) || e.tos != 0 || (e.has(flagLinkdown) && e.dev.conf.IgnoreRoutesWithLinkdown) {
+		return shape{}, false
+	}
+	return shape{dev: e.dev, gw4: e.gw4, src4: e.src4, typ: e.typ, scope: e.scope, gwLocal: e.has(flagGwLocal)}, true
 }
 
 // plainChain4 returns the IPv4 tables every output lookup consults in
@@ -421,13 +454,21 @@ func (ix *index) plainChain4() ([]*table, []*Rule) {
 		}
 		return chain, nil
 	}
-	rules := ix.rules[fam(V4)]
+	return ix.plainChain(V4)
+}
+
+// plainChain returns the tables of a family's rules when every rule
+// selects all flows, looks a table up and suppresses nothing: the tables
+// every lookup consults in order. It returns nil tables for any other
+// rules.
+func (ix *index) plainChain(f Family) ([]*table, []*Rule) {
+	rules := ix.rules[fam(f)]
 	for _, r := range rules {
 		if r.Action != ActionLookup || !r.selectsAll() {
 			return nil, nil
 		}
 	}
-	return ix.ruleTables[fam(V4)], rules
+	return ix.ruleTables[fam(f)], rules
 }
 
 // resolveGateways4 marks IPv4 gateway routes whose gateway is a local

@@ -93,6 +93,73 @@ func (m *Model) output6(ix *index, fl *flow, res *Result) {
 	m.finish6(ix, fl, fr, res, true)
 }
 
+// output6Fast is output6 for a query without source and output device
+// when the rules select every flow (index.chain6) and the route found, if
+// any, is a fast one (fastShape): the same answer and trace, from the
+// trie's slot and the route's shape. It reports false, having changed
+// nothing, when output6 must answer.
+func (m *Model) output6Fast(ix *index, dst netip.Addr, res *Result) bool {
+	if ix.chain6 == nil {
+		return false
+	}
+	var s slot
+	at := -1
+	for i, t := range ix.chain6 {
+		if t == nil {
+			continue
+		}
+		if v, ok := t.trie.Lookup(dst); ok {
+			s, at = v, i
+			break
+		}
+	}
+	if at < 0 {
+		if !res.noTrace {
+			ix.stepChain6(res, len(ix.chain6))
+		}
+		res.failLookup(syscall.ENETUNREACH, fibResult{})
+		return true
+	}
+	id := s.shape &^ slotGroup
+	if id == 0 {
+		return false
+	}
+	sh := &ix.shapes[id-1]
+	t := ix.chain6[at]
+	r := &ix.routes[s.idx]
+	rule := ix.chainRules6[at]
+	if !res.noTrace {
+		ix.stepChain6(res, at)
+		res.step(Step{Kind: StepRule, Rule: rule})
+		res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
+	}
+	res.Route, res.Rule, res.Table, res.Type = r, rule, t.id, sh.typ
+	res.Dev = sh.dev.link.Name
+	if sh.local6 {
+		res.Dev = ix.lo.link.Name
+		res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "a local route is delivered through the loopback device, whatever device the route names"})
+	} else {
+		res.Gateway = sh.gw6
+	}
+	if sh.src6.IsValid() {
+		res.PrefSrc = sh.src6
+		res.step(Step{Kind: StepSource, Addr: sh.src6, Note: "the route's preferred source"})
+	} else if a := m.selectAddr6(ix, sh.dev, dst); a.IsValid() {
+		res.PrefSrc = a
+		res.step(Step{Kind: StepSource, Addr: a, Note: "RFC 6724 source address selection"})
+	}
+	return true
+}
+
+// stepChain6 records what lookupRules records for the first n rules of
+// the plain chain, whose tables had no route.
+func (ix *index) stepChain6(res *Result, n int) {
+	for _, r := range ix.chainRules6[:n] {
+		res.step(Step{Kind: StepRule, Rule: r})
+		res.step(Step{Kind: StepNoRoute, Table: r.Table})
+	}
+}
+
 // input6 is ip6_route_input_lookup: a packet arriving on fl.iif. IPv6
 // applies forwarding later than the lookup, so the lookup answers as for
 // output with the input device preferred.

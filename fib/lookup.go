@@ -27,8 +27,13 @@ func (m *Model) Lookup(q Query) (Result, error) {
 	}
 	ix := m.index()
 	res := Result{Dst: q.Dst, noTrace: q.NoTrace}
-	if q.Dst.Is4() && q.IIF == "" && q.OIF == "" && !q.Src.IsValid() && !ix.slowOnly && m.output4Fast(ix, q.Dst, &res) {
-		return res, nil
+	if q.IIF == "" && q.OIF == "" && !q.Src.IsValid() && !ix.slowOnly {
+		if q.Dst.Is4() && m.output4Fast(ix, q.Dst, &res) {
+			return res, nil
+		}
+		if !q.Dst.Is4() && m.output6Fast(ix, q.Dst, &res) {
+			return res, nil
+		}
 	}
 	fl := flow{
 		family: FamilyOf(q.Dst), dst: q.Dst, src: q.Src, hasSrc: q.Src.IsValid(), hasSrcGiven: q.Src.IsValid(),

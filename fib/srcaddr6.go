@@ -1,6 +1,10 @@
 package fib
 
-import "net/netip"
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+)
 
 // addrScope6 is the scope of an IPv6 address as source selection ranks it
 // (__ipv6_addr_src_scope): 2 link (the kernel ranks ::1 as link-local too),
@@ -59,23 +63,27 @@ func label6(a netip.Addr) int {
 	return 1
 }
 
-// commonPrefixLen returns how many leading bits two IPv6 addresses share.
-func commonPrefixLen(a, b netip.Addr) int {
-	x, y := a.As16(), b.As16()
-	n := 0
-	for i := range x {
-		d := x[i] ^ y[i]
-		if d == 0 {
-			n += 8
-			continue
-		}
-		for d&0x80 == 0 {
-			n++
-			d <<= 1
-		}
-		break
+// srcAddr6 is an IPv6 address of a device as source selection ranks it:
+// the address as two numbers, its scope, label and prefix length.
+// Addresses that are never picked (tentative, multicast, unspecified) are
+// left out.
+type srcAddr6 struct {
+	addr       *Address
+	hi, lo     uint64
+	scope      int
+	label      int
+	bits       int
+	deprecated bool
+}
+
+func newSrcAddr6(a *Address, label, scope int) (srcAddr6, bool) {
+	addr := a.Prefix.Addr()
+	if a.Tentative || multicast6.Contains(addr) || addr.IsUnspecified() {
+		return srcAddr6{}, false
 	}
-	return n
+	b := addr.As16()
+	return srcAddr6{addr: a, hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]),
+		scope: scope, label: label, bits: a.Prefix.Bits(), deprecated: a.Deprecated}, true
 }
 
 // selectAddr6 is ipv6_dev_get_saddr: RFC 6724 source selection over the
@@ -83,42 +91,28 @@ func commonPrefixLen(a, b netip.Addr) int {
 // every device, skipping tentative addresses. Rules applied in order: same
 // address, appropriate scope, not deprecated, on the outgoing device, same
 // label, longest matching prefix (capped at the address's prefix length).
+// The first address with the best score wins.
 func (m *Model) selectAddr6(ix *index, dev *device, dst netip.Addr) netip.Addr {
 	dstScope := addrScope6(dst)
 	onlyDev := dev != nil && (multicast6.Contains(dst) || dstScope <= 2)
 	dstLabel := label6(dst)
+	b := dst.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 	var best *Address
-	var bestScore [6]int
-	consider := func(a *Address, label, sc int) {
-		addr := a.Prefix.Addr()
-		if a.Tentative || multicast6.Contains(addr) || addr.IsUnspecified() {
-			return
-		}
-		var scopeRank int
-		if sc >= dstScope {
-			scopeRank = -sc
-		} else {
-			scopeRank = sc - 128
-		}
-		onDev := 0
-		if dev == nil || a.Link == dev.link.Name {
-			onDev = 1
-		}
-		prefix := min(commonPrefixLen(addr, dst), a.Prefix.Bits())
-		score := [6]int{b2i(addr == dst), scopeRank, b2i(!a.Deprecated || sc <= 2), onDev, b2i(label == dstLabel), prefix}
-		if best == nil || greater(score, bestScore) {
-			best, bestScore = a, score
+	bestScore := -1
+	consider := func(d *device) {
+		for i := range d.src6 {
+			a := &d.src6[i]
+			if score := a.score(dst, hi, lo, dstScope, dstLabel, dev == nil || d == dev); score > bestScore {
+				best, bestScore = a.addr, score
+			}
 		}
 	}
 	if onlyDev {
-		for i, a := range dev.addr6 {
-			consider(a, dev.label6[i], dev.scope6[i])
-		}
+		consider(dev)
 	} else {
 		for _, d := range ix.byIndex {
-			for i, a := range d.addr6 {
-				consider(a, d.label6[i], d.scope6[i])
-			}
+			consider(d)
 		}
 	}
 	if best == nil {
@@ -127,13 +121,24 @@ func (m *Model) selectAddr6(ix *index, dev *device, dst netip.Addr) netip.Addr {
 	return best.Prefix.Addr()
 }
 
-func greater(a, b [6]int) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] > b[i]
-		}
+// score packs the source selection rules into one number whose order is
+// theirs, most significant first: same address (bit 20), scope (bits
+// 11–19), not deprecated (10), on the outgoing device (9), same label (8),
+// common prefix length (0–7).
+func (a *srcAddr6) score(dst netip.Addr, hi, lo uint64, dstScope, dstLabel int, onDev bool) int {
+	var scopeRank int
+	if a.scope >= dstScope {
+		scopeRank = -a.scope
+	} else {
+		scopeRank = a.scope - 128
 	}
-	return false
+	prefix := bits.LeadingZeros64(a.hi ^ hi)
+	if prefix == 64 {
+		prefix += bits.LeadingZeros64(a.lo ^ lo)
+	}
+	prefix = min(prefix, a.bits)
+	return b2i(a.hi == hi && a.lo == lo && a.addr.Prefix.Addr() == dst)<<20 | (scopeRank+256)<<11 | b2i(!a.deprecated || a.scope <= 2)<<10 |
+		b2i(onDev)<<9 | b2i(a.label == dstLabel)<<8 | prefix
 }
 
 func b2i(b bool) int {
