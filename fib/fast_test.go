@@ -393,3 +393,29 @@ func TestSelectAddr6(t *testing.T) {
 		}
 	}
 }
+
+// TestAddrScope6 compares addrScope6 with its definition by prefixes.
+func TestAddrScope6(t *testing.T) {
+	ref := func(a netip.Addr) int {
+		switch {
+		case a.IsUnspecified():
+			return -1
+		case a == netip.IPv6Loopback():
+			return 2
+		case multicast6.Contains(a):
+			return int(a.As16()[1] & 0x0f)
+		case linkLocal6.Contains(a):
+			return 2
+		case netip.MustParsePrefix("fec0::/10").Contains(a):
+			return 5
+		}
+		return 14
+	}
+	for _, s := range []string{"::", "::1", "::1%eth0", "0.0.0.0", "127.0.0.1", "10.0.0.1", "ff02::1", "ff05::2", "ff0e::1", "ff02::1%eth0",
+		"fe80::1", "fe80::1%eth0", "febf::1", "fec0::1", "feff::1", "fe00::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:0.0.0.0", "fd00::1"} {
+		a := netip.MustParseAddr(s)
+		if got, want := addrScope6(a), ref(a); got != want {
+			t.Errorf("addrScope6(%s) = %d, want %d", s, got, want)
+		}
+	}
+}

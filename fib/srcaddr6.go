@@ -8,24 +8,28 @@ import (
 
 // addrScope6 is the scope of an IPv6 address as source selection ranks it
 // (__ipv6_addr_src_scope): 2 link (the kernel ranks ::1 as link-local too),
-// 5 site, 14 global; multicast addresses carry their own scope.
+// 5 site, 14 global; multicast addresses carry their own scope. Like
+// netip.Prefix.Contains, no prefix holds an address with a zone.
 func addrScope6(a netip.Addr) int {
 	switch {
 	case a.IsUnspecified():
 		return -1
 	case a == netip.IPv6Loopback():
 		return 2
-	case multicast6.Contains(a):
-		return int(a.As16()[1] & 0x0f)
-	case linkLocal6.Contains(a):
+	case !a.Is6() || a.Zone() != "":
+		return 14
+	}
+	b := a.As16()
+	switch {
+	case b[0] == 0xff: // ff00::/8
+		return int(b[1] & 0x0f)
+	case b[0] == 0xfe && b[1]&0xc0 == 0x80: // fe80::/10
 		return 2
-	case siteLocal6.Contains(a):
+	case b[0] == 0xfe && b[1]&0xc0 == 0xc0: // fec0::/10
 		return 5
 	}
 	return 14
 }
-
-var siteLocal6 = netip.MustParsePrefix("fec0::/10")
 
 // label6 is the address's label in the kernel's default label table
 // (ip6addrlbl, RFC 6724): ::1/128 0, ::/0 1, 2002::/16 2, ::/96 3,
@@ -94,9 +98,11 @@ func newSrcAddr6(a *Address, label, scope int) (srcAddr6, bool) {
 // The first address with the best score wins.
 func (m *Model) selectAddr6(ix *index, dev *device, dst netip.Addr) netip.Addr {
 	dstScope := addrScope6(dst)
-	onlyDev := dev != nil && (multicast6.Contains(dst) || dstScope <= 2)
-	dstLabel := label6(dst)
 	b := dst.As16()
+	// multicast6.Contains(dst), without the prefix arithmetic
+	multicast := dst.Is6() && dst.Zone() == "" && b[0] == 0xff
+	onlyDev := dev != nil && (multicast || dstScope <= 2)
+	dstLabel := label6(dst)
 	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 	var best *Address
 	bestScore := -1
