@@ -26,7 +26,7 @@ type podNet struct {
 
 // newBridgePodNet builds a podNet with gateway gw and pod address
 // podAddr, both in CIDR notation ("10.22.0.1/24", "10.22.0.2/24").
-func newBridgePodNet(t *testing.T, gw, podAddr string) *podNet {
+func newBridgePodNet(t testing.TB, gw, podAddr string) *podNet {
 	t.Helper()
 	host, pod := nstest.NewWithLoUp(t), nstest.NewWithLoUp(t)
 	gwIP, _, err := net.ParseCIDR(gw)
@@ -73,7 +73,7 @@ func newBridgePodNet(t *testing.T, gw, podAddr string) *podNet {
 }
 
 // mac reads a link's hardware address.
-func mac(t *testing.T, n *nstest.NS, dev string) string {
+func mac(t testing.TB, n *nstest.NS, dev string) string {
 	t.Helper()
 	out, err := n.IP("-j", "link", "show", "dev", dev)
 	if err != nil {
@@ -89,7 +89,7 @@ func mac(t *testing.T, n *nstest.NS, dev string) string {
 }
 
 // prevResult is the result in cniVersion v, as a JSON value for confJSON.
-func (pn *podNet) prevResult(t *testing.T, v string) json.RawMessage {
+func (pn *podNet) prevResult(t testing.TB, v string) json.RawMessage {
 	t.Helper()
 	r, err := pn.result.GetAsVersion(v)
 	if err != nil {
