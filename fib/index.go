@@ -177,6 +177,9 @@ type index struct {
 	// is built.
 	shapes   []shape
 	shapeIDs map[shape]uint32
+	// lastShape is the id of the shape found last: routes next to each
+	// other often share it, and comparing is cheaper than hashing.
+	lastShape uint32
 	// merged is the kernel's "no custom rules" state for IPv4: the local
 	// table's routes live in main's trie and rules are not consulted.
 	merged bool
@@ -395,6 +398,10 @@ func (ix *index) slotOf(i int, e *entry) slot {
 	if !ok {
 		return s
 	}
+	if ix.lastShape != 0 && ix.shapes[ix.lastShape-1] == sh {
+		s.shape = ix.lastShape
+		return s
+	}
 	id, ok := ix.shapeIDs[sh]
 	if !ok {
 		if len(ix.shapes) >= int(slotGroup-1) {
@@ -404,7 +411,7 @@ func (ix *index) slotOf(i int, e *entry) slot {
 		id = uint32(len(ix.shapes))
 		ix.shapeIDs[sh] = id
 	}
-	s.shape = id
+	s.shape, ix.lastShape = id, id
 	return s
 }
 

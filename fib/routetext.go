@@ -108,23 +108,48 @@ func ParseRoute(s string) (Route, error) {
 	return r, err
 }
 
-// words interns the device names and protocols of many parsed routes, so
-// a large table holds each name once rather than a piece of every line.
-type words map[string]string
+// lineParser holds what parsing the many route lines of one table shares:
+// interned device names and protocols, so a large table holds each name
+// once rather than a piece of every line, and a slab the first next hop of
+// each route is taken from, so a million routes are not a million
+// allocations. A nil lineParser parses one line on its own.
+type lineParser struct {
+	names map[string]string
+	hops  []NextHop
+}
 
-func (w words) intern(s string) string {
-	if w == nil {
+func newLineParser() *lineParser { return &lineParser{names: make(map[string]string)} }
+
+func (p *lineParser) intern(s string) string {
+	if p == nil {
 		return strings.Clone(s)
 	}
-	if v, ok := w[s]; ok {
+	if v, ok := p.names[s]; ok {
 		return v
 	}
 	v := strings.Clone(s)
-	w[v] = v
+	p.names[v] = v
 	return v
 }
 
-func (r *Route) parse(s string, w words) error {
+// addHop appends nh to the route's next hops and returns it; a first next
+// hop comes from the slab, in a slice of capacity one so that appending to
+// it copies.
+func (p *lineParser) addHop(r *Route, nh NextHop) *NextHop {
+	if p == nil || len(r.NextHops) > 0 {
+		r.NextHops = append(r.NextHops, nh)
+		return &r.NextHops[len(r.NextHops)-1]
+	}
+	if len(p.hops) == cap(p.hops) {
+		p.hops = make([]NextHop, 0, 1024)
+	}
+	p.hops = append(p.hops, nh)
+	n := len(p.hops)
+	r.NextHops = p.hops[n-1 : n : n]
+	return &r.NextHops[0]
+}
+
+func (r *Route) parse(s string, w *lineParser) error {
 	*r = Route{}
 	tok := tokens{rest: s}
 	typ, ok := tok.next()
@@ -159,8 +184,7 @@ func (r *Route) parse(s string, w words) error {
 				if len(r.NextHops) != 0 {
 					return fmt.Errorf("%s after nexthops", key)
 				}
-				r.NextHops = append(r.NextHops, NextHop{})
-				nh = &r.NextHops[0]
+				nh = w.addHop(r, NextHop{})
 			}
 			switch key {
 			case "onlink":
@@ -175,8 +199,7 @@ func (r *Route) parse(s string, w words) error {
 			if len(r.NextHops) > 0 && r.NextHops[0].Weight == 0 {
 				return fmt.Errorf("nexthop after a single next hop")
 			}
-			r.NextHops = append(r.NextHops, NextHop{Weight: 1})
-			nh = &r.NextHops[len(r.NextHops)-1]
+			nh = w.addHop(r, NextHop{Weight: 1})
 			continue
 		}
 		val, ok := tok.next()
@@ -196,8 +219,7 @@ func (r *Route) parse(s string, w words) error {
 			r.TOS = uint8(v)
 		case "via", "dev", "weight":
 			if nh == nil {
-				r.NextHops = append(r.NextHops, NextHop{})
-				nh = &r.NextHops[0]
+				nh = w.addHop(r, NextHop{})
 			}
 			switch key {
 			case "via":

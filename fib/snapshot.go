@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"runtime"
 	"slices"
 	"strings"
@@ -65,7 +66,7 @@ func (m *Model) Encode(w io.Writer) error {
 // document and read by jsonStrings: encoding/json would scan its bytes
 // twice, a byte at a time. The rest goes through encoding/json as before.
 func Decode(r io.Reader) (*Model, error) {
-	raw, err := io.ReadAll(r)
+	raw, err := readAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("decode snapshot: %w", err)
 	}
@@ -97,6 +98,26 @@ func Decode(r io.Reader) (*Model, error) {
 		return nil, fmt.Errorf("decode snapshot: %w", err)
 	}
 	return s.Model, nil
+}
+
+// readAll is io.ReadAll into a buffer of the input's size when the reader
+// knows it (a file, a bytes.Reader), instead of one doubled again and
+// again.
+func readAll(r io.Reader) ([]byte, error) {
+	size := 0
+	switch r := r.(type) {
+	case interface{ Len() int }:
+		size = r.Len()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := r.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = int(fi.Size())
+		}
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // routesValue finds the value of the top-level "routes" member of a JSON
@@ -149,13 +170,22 @@ func routesValue(raw []byte) (start, end int, ok bool) {
 
 // skipString returns the end of the JSON string that starts at raw[i].
 func skipString(raw []byte, i int) (int, bool) {
-	for j := i + 1; j < len(raw); j++ {
-		switch raw[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; j < len(raw); {
+		k := bytes.IndexByte(raw[j:], '"')
+		if k < 0 {
+			return 0, false
+		}
+		j += k
+		// The quote ends the string unless an odd number of backslashes
+		// escapes it.
+		n := 0
+		for raw[j-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1, true
 		}
+		j++
 	}
 	return 0, false
 }
@@ -209,7 +239,7 @@ func parseRoutes(lines []string) ([]Route, error) {
 	for k := range workers {
 		lo, hi := k*len(lines)/workers, (k+1)*len(lines)/workers
 		wg.Go(func() {
-			w := make(words)
+			w := newLineParser()
 			for i := lo; i < hi; i++ {
 				if err := routes[i].parse(lines[i], w); err != nil {
 					errs[k] = fmt.Errorf("route %d %q: %w", i, lines[i], err)
