@@ -96,10 +96,20 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Add([]byte(`{"version":"fibguard.snapshot/v1","links":[{"index":1,"name":"lo","kind":"loopback","up":true}],"routes":["local 127.0.0.0/8 dev lo table local scope host"]}`))
+	f.Add([]byte(`{"version":"fibguard.snapshot/v1","routes":["blackhole 10.0.0.0/8 table main scope link"],"ROUTES":["blackhole 10.\u0031.0.0/16 table main scope link"],"unmerged":true}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(bytes.NewReader(b))
+		// Cutting the routes out of the document must not change what is
+		// read.
+		std, stdErr := decode(b, false)
+		if (err == nil) != (stdErr == nil) {
+			t.Fatalf("Decode error %v, through encoding/json alone %v", err, stdErr)
+		}
 		if err != nil {
 			return
+		}
+		if !reflect.DeepEqual(m, std) {
+			t.Fatalf("Decode and encoding/json alone read different models")
 		}
 		// A model that decodes must answer lookups without panicking and
 		// survive another round trip.
