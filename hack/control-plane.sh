@@ -68,6 +68,12 @@ service_cidr=10.96.0.0/16
 service_ip=10.96.0.1 # the first address of service_cidr: the `kubernetes` Service
 
 logs="${cp_dir}/logs"
+# shellcheck source=hack/lib/daemon.sh
+. "${here}/lib/daemon.sh"
+daemon_dir="$cp_dir"
+daemon_logs="$logs"
+daemon_prefix=()
+daemon_groups=watchdog # its `sleep` goes with it
 pki="${cp_dir}/pki"
 kubeconfig="${cp_dir}/admin.kubeconfig"
 server="https://127.0.0.1:${apiserver_port}"
@@ -147,9 +153,6 @@ cmd_build() {
 
 # ---- processes -------------------------------------------------------------
 
-# cmdline PID prints the process's command line with spaces between arguments.
-cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null; }
-
 # owns NAME PID succeeds when PID still runs the daemon NAME of this state
 # directory: a recycled PID or another state directory's daemon never matches.
 owns() {
@@ -162,73 +165,6 @@ owns() {
   watchdog) [[ "$line" == *"${self} __watch ${cp_dir} "* ]] ;;
   *) return 1 ;;
   esac
-}
-
-# running NAME prints the PID of the daemon NAME when it runs.
-running() {
-  local pid
-  pid="$(cat "${cp_dir}/$1.pid" 2>/dev/null)" || return 1
-  owns "$1" "$pid" || return 1
-  echo "$pid"
-}
-
-# start_daemon NAME CMD...: run CMD in a session of its own, output to
-# logs/NAME.log, and wait until it has written its real PID to NAME.pid.
-start_daemon() {
-  local name=$1 pidfile="${cp_dir}/$1.pid" i
-  shift
-  rm -f "$pidfile"
-  # The inner shell writes its own PID ($$) and execs CMD, so the file holds
-  # CMD's PID even where setsid has to fork.
-  # Descriptors 8 and 9 hold the build and state locks: a daemon that kept
-  # them would hold the locks for its lifetime.
-  # shellcheck disable=SC2016 # $$, $0 and $@ are the inner shell's
-  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
-    >>"${logs}/${name}.log" 2>&1 </dev/null 8>&- 9>&- &
-  for i in $(seq 100); do
-    [[ -s "$pidfile" ]] && return 0
-    sleep 0.05
-  done
-  die "${name} did not start (no ${pidfile}); see ${logs}/${name}.log"
-}
-
-# stop_daemon NAME: SIGTERM, up to 15s to exit, then SIGKILL. The watchdog is
-# killed with its process group, so its `sleep` goes too.
-stop_daemon() {
-  local name=$1 pid target i
-  pid="$(running "$name")" || {
-    rm -f "${cp_dir}/${name}.pid"
-    return 0
-  }
-  if [[ "$pid" == "$$" ]]; then # the watchdog running `down` itself
-    rm -f "${cp_dir}/${name}.pid"
-    return 0
-  fi
-  target="$pid"
-  [[ "$name" == watchdog ]] && target="-${pid}"
-  kill -TERM -- "$target" 2>/dev/null || true
-  for i in $(seq 60); do
-    owns "$name" "$pid" || break
-    sleep 0.25
-  done
-  if owns "$name" "$pid"; then
-    log "${name} (pid ${pid}) ignored SIGTERM for 15s; sending SIGKILL"
-    kill -KILL -- "$target" 2>/dev/null || true
-    for i in $(seq 40); do
-      owns "$name" "$pid" || break
-      sleep 0.25
-    done
-  fi
-  owns "$name" "$pid" && die "${name} (pid ${pid}) survived SIGKILL"
-  rm -f "${cp_dir}/${name}.pid"
-  log "stopped ${name} (pid ${pid})"
-}
-
-# fail_start NAME WHY: show the end of the daemon's log and give up.
-fail_start() {
-  log "$2; last lines of ${logs}/$1.log:"
-  tail -n 25 "${logs}/$1.log" >&2 || true
-  exit 1
 }
 
 # ---- up --------------------------------------------------------------------
@@ -245,15 +181,6 @@ need_tools() {
   command -v openssl >/dev/null || missing_prerequisite "openssl not found (apt-get install openssl)"
   command -v curl >/dev/null || missing_prerequisite "curl not found (apt-get install curl)"
   command -v flock >/dev/null || missing_prerequisite "flock not found (apt-get install util-linux)"
-}
-
-# write_file PATH MODE: stdin to PATH through a temporary file and a rename.
-write_file() {
-  local tmp
-  tmp="$(mktemp "$1.XXXXXX")"
-  cat >"$tmp"
-  chmod "$2" "$tmp"
-  mv -f "$tmp" "$1"
 }
 
 # make_pki creates what is missing: CA, serving certificate, service-account

@@ -71,6 +71,16 @@ cgroup_root="fibguard-node" # the kubelet's cgroups live under /<controller>/fib
 env_file="${dir}/env"
 primary="${conf_dir}/10-fibguard-e2e.conflist"
 
+# shellcheck source=hack/lib/daemon.sh
+. "${here}/lib/daemon.sh"
+daemon_dir="$dir"
+daemon_logs="$logs"
+# Every daemon of the node joins its network namespace (network only: the
+# mount namespace stays the machine's, so containerd and kubelet see the same
+# files and mounts).
+daemon_prefix=(nsenter --net="$netns_path" --)
+daemon_groups=""
+
 log() { echo "local-cluster: $*" >&2; }
 die() {
   log "$*"
@@ -139,8 +149,6 @@ cmd_build() {
 
 # ---- processes -------------------------------------------------------------
 
-cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null; }
-
 # owns NAME PID: PID still runs this cluster's daemon NAME.
 owns() {
   local line
@@ -153,68 +161,10 @@ owns() {
   esac
 }
 
-running() {
-  local pid
-  pid="$(cat "${dir}/$1.pid" 2>/dev/null)" || return 1
-  owns "$1" "$pid" || return 1
-  echo "$pid"
-}
-
-# start_daemon NAME CMD...: CMD in its own session inside the node's network
-# namespace; its real PID (written by the process itself before exec) in NAME.pid.
-start_daemon() {
-  local name=$1 pidfile="${dir}/$1.pid" i
-  shift
-  rm -f "$pidfile"
-  # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner shell
-  setsid nsenter --net="$netns_path" -- bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
-    >>"${logs}/${name}.log" 2>&1 </dev/null 9>&- &
-  for i in $(seq 100); do
-    [[ -s "$pidfile" ]] && return 0
-    sleep 0.05
-  done
-  die "${name} did not start; see ${logs}/${name}.log"
-}
-
-stop_daemon() {
-  local name=$1 pid i
-  pid="$(running "$name")" || {
-    rm -f "${dir}/${name}.pid"
-    return 0
-  }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 60); do
-    owns "$name" "$pid" || break
-    sleep 0.25
-  done
-  if owns "$name" "$pid"; then
-    log "${name} (pid ${pid}) ignored SIGTERM for 15s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.5
-  fi
-  rm -f "${dir}/${name}.pid"
-  log "stopped ${name} (pid ${pid})"
-}
-
-fail_start() {
-  log "$2; last lines of ${logs}/$1.log:"
-  tail -n 30 "${logs}/$1.log" >&2 || true
-  exit 1
-}
-
 lock() {
   mkdir -p "$dir"
   exec 9>"${dir}/.lock"
   flock 9
-}
-
-# write_file PATH MODE: stdin to PATH through a temporary file and a rename.
-write_file() {
-  local tmp
-  tmp="$(mktemp "$1.XXXXXX")"
-  cat >"$tmp"
-  chmod "$2" "$tmp"
-  mv -f "$tmp" "$1"
 }
 
 # ---- up --------------------------------------------------------------------
