@@ -272,8 +272,9 @@ func TestEventsAPIServerDown(t *testing.T) {
 				t.Errorf("ADD took %v, more than eventTimeout %v + %v", took, eventTimeout, margin)
 			}
 			// The event binary gives up a little before the deadline, to
-			// say why: at most a tenth of eventTimeout.
-			if tc.blackhole && took < eventTimeout*9/10 {
+			// say why (a tenth of the time left, at most 100 ms): an ADD
+			// much shorter than eventTimeout did not wait for the Event.
+			if tc.blackhole && took < eventTimeout*3/4 {
 				t.Errorf("ADD took %v, well under eventTimeout %v: did the plugin wait at all?", took, eventTimeout)
 			}
 			k.w.assertRecordFailed(t, tc.logged)
