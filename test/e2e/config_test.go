@@ -53,8 +53,8 @@ type config struct {
 	// runs there); "manifests" applies manifests/ with kubectl and lets the
 	// DaemonSet do it (kind, with the image loaded).
 	Install string
-	// BinaryDir holds the fibguard binaries for Install=process
-	// (FIBGUARD_E2E_BIN_DIR).
+	// BinaryDir holds the fibguard, fibguard-event and fibguard-install
+	// binaries for Install=process (FIBGUARD_E2E_BIN_DIR).
 	BinaryDir string
 	// Repo is the repository's root (for manifests/).
 	Repo string
@@ -83,7 +83,7 @@ func loadConfig() (config, error) {
 	switch c.Install {
 	case "process":
 		if c.BinaryDir == "" {
-			return c, fmt.Errorf("FIBGUARD_E2E_INSTALL=process needs FIBGUARD_E2E_BIN_DIR (fibguard and fibguard-install)")
+			return c, fmt.Errorf("FIBGUARD_E2E_INSTALL=process needs FIBGUARD_E2E_BIN_DIR (fibguard, fibguard-event and fibguard-install)")
 		}
 		if len(c.NodeExec) > 0 {
 			return c, fmt.Errorf("FIBGUARD_E2E_INSTALL=process runs the installer on this machine: it needs this machine to be the node (FIBGUARD_E2E_NODE_EXEC empty)")
