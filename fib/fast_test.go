@@ -97,41 +97,67 @@ func fastModel(r *rand.Rand) (*Model, []netip.Addr) {
 }
 
 // TestFastPathMatchesGeneral compares every answer and trace of the IPv4
-// output fast path with those of the general path on random models.
+// output fast path with those of the general path on random models: with
+// the tries of these small tables, and with direct tables built for every
+// table of the chain (lookups of /24s with more than one longer prefix
+// falling back to the trie).
 func TestFastPathMatchesGeneral(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 11))
-	fast := 0
-	for round := range 400 {
-		m, dsts := fastModel(r)
-		if err := m.Validate(); err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		m.Freeze()
-		for range 100 {
-			q := Query{Dst: dsts[r.IntN(len(dsts))], NoTrace: r.IntN(2) == 0, TOS: []uint8{0, 0, 0x04, 0x08}[r.IntN(4)], Mark: uint32(r.IntN(2))}
-			var scratch Result
-			if m.output4Fast(m.idx, q.Dst, &scratch) {
-				fast++
+	for _, tc := range []struct {
+		name           string
+		minPrefixes    int
+		maxLong        int
+		rounds         int
+		wantDirectDsts int
+	}{
+		{name: "trie", minPrefixes: direct4MinPrefixes, maxLong: direct4MaxLong, rounds: 400},
+		{name: "direct", minPrefixes: 0, maxLong: 1, rounds: 150, wantDirectDsts: 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setDirect4(t, tc.minPrefixes, tc.maxLong)
+			r := rand.New(rand.NewPCG(7, 11))
+			fast, direct := 0, 0
+			for round := range tc.rounds {
+				m, dsts := fastModel(r)
+				if err := m.Validate(); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				m.Freeze()
+				for range 100 {
+					q := Query{Dst: dsts[r.IntN(len(dsts))], NoTrace: r.IntN(2) == 0, TOS: []uint8{0, 0, 0x04, 0x08}[r.IntN(4)], Mark: uint32(r.IntN(2))}
+					var scratch Result
+					if m.output4Fast(m.idx, q.Dst, &scratch) {
+						fast++
+					}
+					for _, tab := range m.idx.chain4 {
+						if tab != nil && tab.dir != nil && tab.dir.tbl24[uint4(q.Dst)>>8] != direct4Fallback {
+							direct++
+							break
+						}
+					}
+					got, err := m.Lookup(q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					m.idx.slowOnly = true
+					want, err := m.Lookup(q)
+					m.idx.slowOnly = false
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Rules)
+					}
+				}
 			}
-			got, err := m.Lookup(q)
-			if err != nil {
-				t.Fatal(err)
+			if want := tc.rounds * 100 / 8; fast < want {
+				t.Errorf("only %d of %d lookups took the fast path", fast, tc.rounds*100)
 			}
-			m.idx.slowOnly = true
-			want, err := m.Lookup(q)
-			m.idx.slowOnly = false
-			if err != nil {
-				t.Fatal(err)
+			if direct < tc.wantDirectDsts {
+				t.Errorf("only %d of %d lookups had a direct table to answer them", direct, tc.rounds*100)
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Rules)
-			}
-		}
+			t.Logf("%d of %d lookups took the fast path; %d had a direct table", fast, tc.rounds*100, direct)
+		})
 	}
-	if fast < 5000 {
-		t.Errorf("only %d of 40000 lookups took the fast path", fast)
-	}
-	t.Logf("%d of 40000 lookups took the fast path", fast)
 }
 
 // TestResolveGateways4 compares the resolution of gateways to local

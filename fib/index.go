@@ -151,6 +151,9 @@ type table struct {
 	id   TableID
 	trie bart.Table[slot]
 	ix   *index
+	// dir is the direct table of a big IPv4 table of chain4, nil
+	// otherwise (lookup4).
+	dir *direct4
 }
 
 type tableKey struct {
@@ -310,12 +313,20 @@ func buildIndex(m *Model) *index {
 		g.routes = append(g.routes, uint32(curIdx))
 		return old, false
 	}
+	// Routes of one table are mostly adjacent: the last table found is
+	// checked before the map.
+	var lastKey tableKey
+	var lastTable *table
 	for i := range m.Routes {
 		r := &m.Routes[i]
 		if r.Type == TypeLocal && r.Protocol != "kernel" {
 			ix.customLocal = true
 		}
-		t := ix.tableOf(r)
+		t := lastTable
+		if t == nil || (tableKey{r.Family, r.Table}) != lastKey {
+			t, lastKey = ix.tableOf(r), tableKey{r.Family, r.Table}
+			lastTable = t
+		}
 		e := &ix.entries[i]
 		*e = ix.entryOf(r)
 		cur, curIdx, curTable = ix.slotOf(i, e), i, t
@@ -343,6 +354,11 @@ func buildIndex(m *Model) *index {
 	ix.default4 = ix.table(V4, TableDefault)
 	ix.chain4, ix.chainRules4 = ix.plainChain4()
 	ix.chain6, ix.chainRules6 = ix.plainChain(V6)
+	for _, t := range ix.chain4 {
+		if t != nil && t.dir == nil && t.trie.Size4() >= direct4MinPrefixes {
+			t.dir = buildDirect4(&t.trie)
+		}
+	}
 	return ix
 }
 

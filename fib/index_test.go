@@ -43,9 +43,9 @@ func randomAddr(r *rand.Rand, f Family) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// TestIndexGolden compares the trie and its walk to shorter prefixes against a slow,
-// obviously correct reference: every prefix that contains the address,
-// longest first.
+// TestIndexGolden compares the trie and its walk to shorter prefixes, and
+// the IPv4 direct table, against a slow, obviously correct reference: every
+// prefix that contains the address, longest first.
 func TestIndexGolden(t *testing.T) {
 	for _, f := range []Family{V4, V6} {
 		r := rand.New(rand.NewPCG(1, uint64(f)))
@@ -54,6 +54,12 @@ func TestIndexGolden(t *testing.T) {
 			m.Routes = randomRoutes(r, f, 50+r.IntN(400))
 			ix := m.index()
 			tab := ix.table(f, TableMain)
+			if f == V4 {
+				// The direct table of the fast path, with at most
+				// one longer prefix per /24 in its lists.
+				setDirect4(t, 0, 1)
+				tab.dir = buildDirect4(&tab.trie)
+			}
 			for range 500 {
 				dst := randomAddr(r, f)
 				if r.IntN(2) == 0 {
@@ -65,6 +71,12 @@ func TestIndexGolden(t *testing.T) {
 					got = append(got, es[0].route.Dst)
 				}
 				want := slowCovering(m.Routes, dst)
+				if f == V4 {
+					s, ok := tab.lookup4(uint4(dst), dst)
+					if ok != (len(want) > 0) || (ok && m.Routes[s.idx].Dst != want[0]) {
+						t.Fatalf("%s round %d: %s: direct table found %t %v, want %v", f, round, dst, ok, s, want)
+					}
+				}
 				if len(got) != len(want) {
 					t.Fatalf("%s round %d: %s: got chain %v, want %v", f, round, dst, got, want)
 				}

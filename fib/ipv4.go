@@ -218,7 +218,7 @@ func (m *Model) output4Fast(ix *index, dst netip.Addr, res *Result) bool {
 		if t == nil {
 			continue
 		}
-		if v, ok := t.trie.Lookup(dst); ok {
+		if v, ok := t.lookup4(d, dst); ok {
 			s, at = v, i
 			break
 		}
