@@ -6,7 +6,6 @@ import (
 	"syscall"
 
 	"github.com/fibguard/fibguard/fib"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
@@ -116,14 +115,14 @@ func (t *target) getRoute(q fib.Query, flags uint32) (answer, error) {
 		if dev.name == "" {
 			continue
 		}
-		l, err := t.h.LinkByName(dev.name)
-		if errors.As(err, &netlink.LinkNotFoundError{}) {
+		index, err := t.linkIndex(dev.name)
+		if errors.Is(err, unix.ENODEV) {
 			return answer{refused: unix.ENODEV}, nil
 		}
 		if err != nil {
 			return answer{}, fmt.Errorf("device %s: %w", dev.name, err)
 		}
-		attrs = append(attrs, u32Attr(dev.attr, uint32(l.Attrs().Index)))
+		attrs = append(attrs, u32Attr(dev.attr, uint32(index)))
 	}
 	if q.IIF == "" {
 		attrs = append(attrs, u32Attr(unix.RTA_UID, q.UID))
@@ -160,11 +159,47 @@ func (t *target) getRoute(q fib.Query, flags uint32) (answer, error) {
 	return answer{found: true, msg: msgs[0]}, nil
 }
 
-// linkName asks the namespace for the name of a device.
+// linkName returns the name of a device: the name the last link dump of
+// this namespace gave it (LoadFor's, moments before), else the kernel's.
 func (t *target) linkName(index int) (string, error) {
-	l, err := t.h.LinkByIndex(index)
+	if n, ok := t.names[index]; ok {
+		return n, nil
+	}
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, 0)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	req.AddData(u32Attr(unix.IFLA_EXT_MASK, rtextFilterSkipStats))
+	l, err := t.getLink(req)
 	if err != nil {
 		return "", fmt.Errorf("device index %d: %w", index, err)
 	}
-	return l.Attrs().Name, nil
+	return l.Name, nil
+}
+
+// linkIndex asks the kernel for the index of the device of that name;
+// the error is ENODEV when there is none.
+func (t *target) linkIndex(name string) (int, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, 0)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	req.AddData(u32Attr(unix.IFLA_EXT_MASK, rtextFilterSkipStats))
+	l, err := t.getLink(req)
+	if err != nil {
+		return 0, err
+	}
+	return l.Index, nil
+}
+
+// getLink executes an RTM_GETLINK request for one device.
+func (t *target) getLink(req *nl.NetlinkRequest) (fib.Link, error) {
+	msgs, err := t.request(req, unix.RTM_NEWLINK)
+	if err != nil {
+		return fib.Link{}, err
+	}
+	if len(msgs) != 1 {
+		return fib.Link{}, fmt.Errorf("%d answers, want 1", len(msgs))
+	}
+	l, _, err := parseLink(msgs[0])
+	return l, err
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/netgen"
 	"github.com/fibguard/fibguard/internal/nstest"
 	"golang.org/x/sys/unix"
 )
@@ -586,34 +587,7 @@ func ipRuleText(t *testing.T, r map[string]any) string {
 // checkConf compares the sysctls with what a program run inside the
 // namespace reads.
 func checkConf(t *testing.T, n *nstest.NS, m *fib.Model) {
-	out, err := n.Exec("sh", "-c", "cd /proc/sys/net/ipv4/conf && grep -H . */route_localnet */forwarding */rp_filter */ignore_routes_with_linkdown")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := make(map[string]fib.DevConf)
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		dev, rest, _ := strings.Cut(line, "/")
-		key, val, _ := strings.Cut(rest, ":")
-		if dev == "default" {
-			continue
-		}
-		v, err := strconv.Atoi(val)
-		if err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		c := want[dev]
-		switch key {
-		case "route_localnet":
-			c.RouteLocalnet = v != 0
-		case "forwarding":
-			c.Forwarding = v != 0
-		case "rp_filter":
-			c.RPFilter = v
-		case "ignore_routes_with_linkdown":
-			c.IgnoreRoutesWithLinkdown = v != 0
-		}
-		want[dev] = c
-	}
+	want := procConf(t, n)
 	if fmt.Sprint(m.Conf) != fmt.Sprint(want) {
 		t.Errorf("conf:\n got %+v\nwant %+v", m.Conf, want)
 	}
@@ -856,4 +830,70 @@ func ipRouteGet(t *testing.T, n *nstest.NS, q fib.Query) fib.Result {
 		res.PrefSrc = netip.MustParseAddr(r.PrefSrc)
 	}
 	return res
+}
+
+// procConf reads net.ipv4.conf.*.{route_localnet,forwarding,rp_filter,
+// ignore_routes_with_linkdown} with a program run inside the namespace,
+// as the files say (not as the link dump does).
+func procConf(t *testing.T, n *nstest.NS) map[string]fib.DevConf {
+	t.Helper()
+	out, err := n.Exec("sh", "-c", "cd /proc/sys/net/ipv4/conf && grep -H . */route_localnet */forwarding */rp_filter */ignore_routes_with_linkdown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make(map[string]fib.DevConf)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dev, rest, _ := strings.Cut(line, "/")
+		key, val, _ := strings.Cut(rest, ":")
+		if dev == "default" {
+			continue
+		}
+		v, err := strconv.Atoi(val)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		c := want[dev]
+		switch key {
+		case "route_localnet":
+			c.RouteLocalnet = v != 0
+		case "forwarding":
+			c.Forwarding = v != 0
+		case "rp_filter":
+			c.RPFilter = v
+		case "ignore_routes_with_linkdown":
+			c.IgnoreRoutesWithLinkdown = v != 0
+		}
+		want[dev] = c
+	}
+	return want
+}
+
+// TestConfRandom checks, on random setups of internal/netgen (which set
+// route_localnet, forwarding, rp_filter and more per device), that the
+// sysctls Load and LoadFor take from the link dump are the files' values.
+func TestConfRandom(t *testing.T) {
+	for seed := range uint64(12) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			setup := netgen.New(seed)
+			n := nstest.New(t)
+			if err := setup.Apply(n); err != nil {
+				t.Fatal(err)
+			}
+			want := procConf(t, n)
+			m, err := Load(n.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(m.Conf) != fmt.Sprint(want) {
+				t.Errorf("Load's conf:\n got %+v\nwant %+v\n%s", m.Conf, want, setup.Script("x"))
+			}
+			p, err := LoadFor(n.Name(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(p.Conf) != fmt.Sprint(want) {
+				t.Errorf("LoadFor's conf:\n got %+v\nwant %+v\n%s", p.Conf, want, setup.Script("x"))
+			}
+		})
+	}
 }

@@ -21,9 +21,8 @@ import (
 //
 // What it reads:
 //   - as Load does: the links, the addresses, the rules of both families;
-//   - the IPv4 sysctls of "all" and of each device a route of the model
-//     goes through: the only ones an output lookup reads (Load reads every
-//     device's, four files per device);
+//   - as Load does, the IPv4 sysctls of "all" and of every device (the
+//     devices' come with the link dump);
 //   - whether the IPv4 tables local and main are merged, from one route
 //     lookup of an address of the host (RTM_GETROUTE with RTM_F_FIB_MATCH,
 //     `ip route get fibmatch ADDR`): its local route is reported in table
@@ -98,7 +97,6 @@ import (
 //     routes of those types unless told otherwise. A route a user put in
 //     the other table carries the wrong table in the model (lookups are
 //     unaffected: the two tables are one trie).
-//   - Model.Conf holds the sysctls of the devices said above, not all.
 //   - The argument takes the model's lookup to equal the kernel's, as the
 //     differential tests prove it; where they disagree, which a caller
 //     comparing the two (the checker does) reports, the partial model may
@@ -161,7 +159,6 @@ type partial struct {
 	m        *fib.Model
 	name     linkNamer
 	complete map[tableKey]bool
-	confRead map[string]bool
 	// merged is the kernel's IPv4 merged state: default rules and not
 	// Unmerged. local and main are then one trie, complete together.
 	merged bool
@@ -171,12 +168,17 @@ type partial struct {
 }
 
 func (t *target) loadFor(dsts []netip.Addr) (*fib.Model, error) {
-	m := &fib.Model{Conf: make(map[string]fib.DevConf)}
-	name, _, err := t.loadBase(m)
+	m := &fib.Model{}
+	name, err := t.loadBase(m)
 	if err != nil {
 		return nil, err
 	}
-	p := &partial{m: m, name: name, complete: make(map[tableKey]bool), confRead: make(map[string]bool)}
+	st, err := t.readProc(false)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(m.Conf, st.conf)
+	p := &partial{m: m, name: name, complete: make(map[tableKey]bool)}
 	if err := t.completeTable(p, tableKey{fib.V6, fib.TableLocal}); err != nil {
 		return nil, err
 	}
@@ -416,7 +418,7 @@ func (t *target) unmergedFor(m *fib.Model) (bool, error) {
 			return false, nil
 		}
 	}
-	st, err := t.readProc(nil, true)
+	st, err := t.readProc(true)
 	if err != nil {
 		return false, err
 	}
@@ -455,9 +457,6 @@ func routeKey(r *fib.Route, merged bool) string {
 // completes at least one table, so it ends.
 func (t *target) complete(p *partial, matches []match) error {
 	for {
-		if err := t.readConf(p); err != nil {
-			return err
-		}
 		p.m.Invalidate()
 		need := make(map[tableKey]bool)
 		for _, fm := range matches {
@@ -517,36 +516,6 @@ func (t *target) gatewayAgrees(dst netip.Addr, res *fib.Result) (bool, error) {
 	}
 	refused := k.ErrName() != ""
 	return refused || k.Gateway == res.Gateway, nil
-}
-
-// readConf reads the IPv4 sysctls that the output lookups read and the
-// model lacks: those of "all" and of each device a route of the model goes
-// through. (The loopback device's matter only when a route goes through
-// it: local delivery ignores them.)
-func (t *target) readConf(p *partial) error {
-	var devs []string
-	add := func(dev string) {
-		if dev != "" && !p.confRead[dev] {
-			p.confRead[dev] = true
-			devs = append(devs, dev)
-		}
-	}
-	first := !p.confRead[fib.ConfAll]
-	p.confRead[fib.ConfAll] = true
-	for _, r := range p.m.Routes {
-		for _, nh := range r.NextHops {
-			add(nh.Link)
-		}
-	}
-	if len(devs) == 0 && !first {
-		return nil
-	}
-	st, err := t.readProc(devs, false)
-	if err != nil {
-		return err
-	}
-	maps.Copy(p.m.Conf, st.conf)
-	return nil
 }
 
 // consulted lists the tables a lookup's trace shows it searched: the

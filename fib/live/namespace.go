@@ -20,7 +20,7 @@ type Namespace struct {
 // anything with a slash a path, anything else a name under /var/run/netns.
 // Close releases it.
 func Open(netns string) (*Namespace, error) {
-	t, err := open(netns)
+	t, err := open(netns, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}

@@ -7,10 +7,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,18 +19,20 @@ const runDir = "/var/run/netns"
 // being read, so the answer may be inconsistent).
 const dumpAttempts = 5
 
-// target is an open network namespace: netlink sockets created inside it,
-// and the path to enter it for the procfs files that follow the reading
-// thread's namespace.
+// target is an open network namespace: a netlink socket created inside
+// it, and the path to enter it for the procfs files that follow the
+// reading thread's namespace.
 type target struct {
 	// path is the namespace's file, "" for the namespace of the process.
 	path string
-	// h serves the requests vishvananda/netlink decodes fully (links,
-	// addresses).
-	h *netlink.Handle
-	// sockets serves raw requests (routes, rules, route lookups), whose
-	// attributes vishvananda/netlink drops in part.
-	sockets map[int]*nl.SocketHandle
+	// c serves every request: dumps, lookups, links by name or index.
+	c *conn
+	// names are the device names of the last link dump, for the devices
+	// of route lookups' answers.
+	names map[int]string
+	// inside is set while the calling goroutine's thread is in the
+	// namespace (during open's inside function), so that do runs at once.
+	inside bool
 }
 
 // nsPath resolves Load's and RouteGet's netns argument: "" is the current
@@ -46,41 +45,37 @@ func nsPath(name string) string {
 	return filepath.Join(runDir, name)
 }
 
-// open binds netlink sockets to the namespace. The sockets are created on
-// a locked thread that enters the namespace and returns; no shared thread
+// open binds a netlink socket to the namespace and, if inside is not nil,
+// runs it with the thread still in the namespace, so that a caller that
+// also reads procfs enters the namespace once. The socket is created on a
+// locked thread that enters the namespace and returns; no shared thread
 // changes namespace.
-func open(name string) (*target, error) {
+func open(name string, inside func(*target) error) (*target, error) {
 	t := &target{path: nsPath(name)}
-	nsh := netns.None()
-	if t.path != "" {
-		h, err := netns.GetFromPath(t.path)
+	err := t.do(func() error {
+		c, err := newConn()
 		if err != nil {
-			return nil, fmt.Errorf("open network namespace %s: %w", t.path, err)
+			return err
 		}
-		// The netlink socket keeps the namespace alive; closing our file
-		// descriptor of it cannot fail in a way that matters here.
-		defer func() { _ = h.Close() }()
-		nsh = h
-	}
-	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
+		t.c = c
+		if inside == nil {
+			return nil
+		}
+		t.inside = true
+		defer func() { t.inside = false }()
+		return inside(t)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("netlink socket in %s: %w", t, err)
+		if t.c != nil {
+			t.c.close()
+		}
+		return nil, fmt.Errorf("%s: %w", t, err)
 	}
-	s, err := nl.GetNetlinkSocketAt(nsh, netns.None(), unix.NETLINK_ROUTE)
-	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("netlink socket in %s: %w", t, err)
-	}
-	t.h = h
-	t.sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}
 	return t, nil
 }
 
 func (t *target) close() {
-	t.h.Close()
-	for _, s := range t.sockets {
-		s.Close()
-	}
+	t.c.close()
 }
 
 // String names the namespace for error messages.
@@ -91,16 +86,67 @@ func (t *target) String() string {
 	return "network namespace " + t.path
 }
 
-// do runs f on a locked OS thread that is inside the namespace, for files
-// such as /proc/sys/net/* and /proc/thread-self/net/* whose content depends
-// on the namespace of the thread that opens them.
+// do runs f on a locked OS thread that is inside the namespace, for
+// netlink sockets and for files such as /proc/sys/net/* and
+// /proc/thread-self/net/* whose content depends on the namespace of the
+// thread that opens them. The calling goroutine's own thread enters the
+// namespace and leaves it before it is unlocked: handing the work to
+// another goroutine costs a thread switch, which a loaded machine makes
+// slow. Should the thread fail to go back (setns into its own namespace,
+// which it left moments before), the error says so and the goroutine
+// stays locked to the thread, so that no other goroutine ever runs in the
+// wrong namespace.
 func (t *target) do(f func() error) error {
+	if t.inside {
+		return f()
+	}
+	runtime.LockOSThread()
 	if t.path == "" {
-		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		return f()
 	}
-	return ns.WithNetNSPath(t.path, func(ns.NetNS) error { return f() })
+	self, err := t.enter()
+	if err != nil {
+		runtime.UnlockOSThread() // still in its own namespace
+		return err
+	}
+	err = f()
+	if err2 := t.leave(self); err2 != nil {
+		return errors.Join(err, err2)
+	}
+	runtime.UnlockOSThread()
+	return err
+}
+
+// enter moves the locked calling thread into the namespace and returns
+// its own namespace, open, for leave. On an error the thread has not
+// moved.
+func (t *target) enter() (self int, err error) {
+	self, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open own network namespace: %w", err)
+	}
+	fd, err := unix.Open(t.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		_ = unix.Close(self) // read-only: nothing to lose
+		return -1, fmt.Errorf("open network namespace %s: %w", t.path, err)
+	}
+	defer func() { _ = unix.Close(fd) }() // read-only: nothing to lose
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		_ = unix.Close(self) // read-only: nothing to lose
+		return -1, fmt.Errorf("enter network namespace %s: %w", t.path, err)
+	}
+	return self, nil
+}
+
+// leave moves the thread back into its own namespace, self, and closes
+// it.
+func (t *target) leave(self int) error {
+	defer func() { _ = unix.Close(self) }() // read-only: nothing to lose
+	if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("leave network namespace %s: %w", t.path, err)
+	}
+	return nil
 }
 
 // setStrict switches strict checking of requests (NETLINK_GET_STRICT_CHK)
@@ -112,15 +158,14 @@ func (t *target) setStrict(on bool) bool {
 	if on {
 		v = 1
 	}
-	err := unix.SetsockoptInt(t.sockets[unix.NETLINK_ROUTE].Socket.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, v)
+	err := unix.SetsockoptInt(t.c.fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, v)
 	return err == nil
 }
 
-// request executes a netlink request over the raw socket and returns the
-// reply messages of type resType.
+// request executes a netlink request and returns the reply messages of
+// type resType.
 func (t *target) request(req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
-	req.Sockets = t.sockets
-	return req.Execute(unix.NETLINK_ROUTE, resType)
+	return t.c.execute(req, resType)
 }
 
 // dump asks for every object of a kind (RTM_GETROUTE, RTM_GETRULE) of one
@@ -139,7 +184,7 @@ func (t *target) dump(msgType int, family int, resType uint16) ([][]byte, error)
 func retry[T any](f func() (T, error)) (T, error) {
 	for attempt := 1; ; attempt++ {
 		v, err := f()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+		if !errors.Is(err, errDumpInterrupted) {
 			return v, err
 		}
 		if attempt == dumpAttempts {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/fibguard/fibguard/fib"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
@@ -160,7 +159,7 @@ func TestRetry(t *testing.T) {
 			v, err := retry(func() (int, error) {
 				calls++
 				if calls <= tt.interrupted {
-					return -1, netlink.ErrDumpInterrupted
+					return -1, errDumpInterrupted
 				}
 				return 42, nil
 			})
@@ -170,20 +169,70 @@ func TestRetry(t *testing.T) {
 			if err == nil && v != 42 {
 				t.Errorf("value = %d, want 42", v)
 			}
-			if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-				t.Errorf("error %v does not wrap ErrDumpInterrupted", err)
+			if err != nil && !errors.Is(err, errDumpInterrupted) {
+				t.Errorf("error %v does not wrap errDumpInterrupted", err)
 			}
 		})
 	}
 }
 
-// TestPrefixOf checks that an address keeps its host bits.
-func TestPrefixOf(t *testing.T) {
-	p, err := prefixOf([]byte{10, 1, 2, 3}, []byte{255, 255, 255, 0})
-	if err != nil || p != netip.MustParsePrefix("10.1.2.3/24") {
-		t.Errorf("prefixOf = %s, %v; want 10.1.2.3/24", p, err)
+// TestParseAddr checks how an RTM_NEWADDR message becomes an address:
+// the local address and its peer, host bits kept, flags from IFA_FLAGS.
+func TestParseAddr(t *testing.T) {
+	ip := func(s string) *nl.RtAttr { return nl.NewRtAttr(0, netip.MustParseAddr(s).AsSlice()) }
+	attr := func(typ int, a *nl.RtAttr) *nl.RtAttr { a.Type = uint16(typ); return a }
+	msg := func(family, bits int, flags uint8, attrs ...*nl.RtAttr) []byte {
+		h := nl.NewIfAddrmsg(family)
+		h.Prefixlen, h.Flags, h.Scope, h.Index = uint8(bits), flags, unix.RT_SCOPE_UNIVERSE, 7
+		b := h.Serialize()
+		for _, a := range attrs {
+			b = append(b, a.Serialize()...)
+		}
+		return b
 	}
-	if _, err := prefixOf([]byte{10, 1, 2, 3}, make([]byte, 16)); err == nil {
-		t.Error("prefixOf accepted an IPv6 mask for an IPv4 address")
+	for _, tc := range []struct {
+		name        string
+		msg         []byte
+		prefix      string
+		peer        string
+		flags       uint32
+		wantErr     bool
+		otherFamily bool
+	}{
+		{name: "IPv4", msg: msg(unix.AF_INET, 24, 0, attr(unix.IFA_ADDRESS, ip("10.1.2.3")), attr(unix.IFA_LOCAL, ip("10.1.2.3"))), prefix: "10.1.2.3/24"},
+		{name: "IPv4 peer", msg: msg(unix.AF_INET, 32, 0, attr(unix.IFA_ADDRESS, ip("10.0.0.2")), attr(unix.IFA_LOCAL, ip("10.0.0.1"))), prefix: "10.0.0.1/32", peer: "10.0.0.2/32"},
+		{name: "IPv4 local only", msg: msg(unix.AF_INET, 24, 0, attr(unix.IFA_LOCAL, ip("10.0.0.1"))), prefix: "10.0.0.1/32"},
+		{name: "IPv6", msg: msg(unix.AF_INET6, 64, unix.IFA_F_TENTATIVE, attr(unix.IFA_ADDRESS, ip("fd00::1"))), prefix: "fd00::1/64", flags: unix.IFA_F_TENTATIVE},
+		{name: "IPv6 peer", msg: msg(unix.AF_INET6, 128, 0, attr(unix.IFA_ADDRESS, ip("fd00::2")), attr(unix.IFA_LOCAL, ip("fd00::1"))), prefix: "fd00::1/128", peer: "fd00::2/128"},
+		{name: "IFA_FLAGS", msg: msg(unix.AF_INET6, 64, 0, attr(unix.IFA_ADDRESS, ip("fd00::1")), u32Attr(unix.IFA_FLAGS, unix.IFA_F_NOPREFIXROUTE)), prefix: "fd00::1/64", flags: unix.IFA_F_NOPREFIXROUTE},
+		{name: "bad length", msg: msg(unix.AF_INET, 33, 0, attr(unix.IFA_ADDRESS, ip("10.1.2.3"))), wantErr: true},
+		{name: "short address", msg: msg(unix.AF_INET, 24, 0, nl.NewRtAttr(unix.IFA_ADDRESS, []byte{10, 1})), wantErr: true},
+		{name: "short header", msg: []byte{2, 24}, wantErr: true},
+		{name: "other family", msg: msg(unix.AF_PACKET, 0, 0), otherFamily: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := parseAddr(tc.msg)
+			if tc.wantErr {
+				if err == nil {
+					t.Errorf("parseAddr = %+v, want an error", a)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.otherFamily {
+				if a.prefix.IsValid() {
+					t.Errorf("prefix %s for a message of family %d", a.prefix, a.family)
+				}
+				return
+			}
+			if a.prefix.String() != tc.prefix || (tc.peer != "" && a.peer.String() != tc.peer) || (tc.peer == "" && a.peer.IsValid()) {
+				t.Errorf("parseAddr = %s peer %s, want %s peer %q", a.prefix, a.peer, tc.prefix, tc.peer)
+			}
+			if a.flags != tc.flags || a.index != 7 {
+				t.Errorf("flags %#x index %d, want %#x 7", a.flags, a.index, tc.flags)
+			}
+		})
 	}
 }

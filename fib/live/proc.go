@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,30 +22,23 @@ type procState struct {
 }
 
 // readProc reads, from a thread inside the namespace, the IPv4 sysctls of
-// "all" and of the devices given, and, if withTrie, /proc/net/fib_trie (which
-// prints every route of every IPv4 table: megabytes for a big table). It
-// reads /proc/thread-self/net, not /proc/self/net: only the reading thread
-// is in the namespace, and /proc/self/net shows the main thread's.
-func (t *target) readProc(devs []string, withTrie bool) (procState, error) {
+// "all" (the devices' own come with the link dump) and, if withTrie,
+// /proc/net/fib_trie (which prints every route of every IPv4 table:
+// megabytes for a big table). It reads /proc/thread-self/net, not
+// /proc/self/net: only the reading thread is in the namespace, and
+// /proc/self/net shows the main thread's.
+func (t *target) readProc(withTrie bool) (procState, error) {
 	var st procState
 	err := t.do(func() error {
-		st.conf = make(map[string]fib.DevConf, len(devs)+1)
-		for _, dev := range append([]string{fib.ConfAll}, devs...) {
-			c, err := readDevConf(dev)
-			if errors.Is(err, fs.ErrNotExist) {
-				// A device without IPv4 configuration (an MTU below 68
-				// removes it) has no sysctls.
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			st.conf[dev] = c
+		c, err := readDevConf(fib.ConfAll)
+		if err != nil {
+			return err
 		}
+		st.conf = map[string]fib.DevConf{fib.ConfAll: c}
 		if !withTrie {
 			return nil
 		}
-		trie, err := os.ReadFile("/proc/thread-self/net/fib_trie")
+		trie, err := readProcFile("/proc/thread-self/net/fib_trie")
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("read fib_trie: %w", err)
 		}
@@ -57,6 +49,36 @@ func (t *target) readProc(devs []string, withTrie bool) (procState, error) {
 		return procState{}, fmt.Errorf("procfs of %s: %w", t, err)
 	}
 	return st, nil
+}
+
+// readProcFile reads a procfs file whole with plain system calls:
+// os.ReadFile also stats it and registers it with the Go poller.
+func readProcFile(path string) ([]byte, error) {
+	var fd int
+	var err error = unix.EINTR
+	for errors.Is(err, unix.EINTR) {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer func() { _ = unix.Close(fd) }() // read-only: nothing to lose
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }
 
 // readDevConf reads net.ipv4.conf.DEV.* for one device or "all". The

@@ -55,16 +55,6 @@ const rtaNHID = 30
 // linkNamer maps an interface index to its name.
 type linkNamer func(index int) (string, error)
 
-// loadRoutes dumps the routes of every table of one family, in the
-// kernel's order. Routes of the IPv6 cache (RTM_F_CLONED) are left out.
-func (t *target) loadRoutes(family fib.Family, name linkNamer) ([]fib.Route, error) {
-	msgs, err := t.dump(unix.RTM_GETROUTE, int(family), unix.RTM_NEWROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("dump %s routes: %w", family, err)
-	}
-	return parseRoutes(msgs, family, fib.TableUnspec, name)
-}
-
 // loadTable reads the routes of one table of one family, in the kernel's
 // order. The kernel filters the dump by RTA_TABLE if it checks dump
 // requests strictly (NETLINK_GET_STRICT_CHK, Linux 4.20 and later);

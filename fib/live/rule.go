@@ -18,19 +18,23 @@ const (
 	fraDSCPMask      = 30
 )
 
-// loadRules dumps the policy rules of one family in priority order.
-func (t *target) loadRules(family fib.Family) ([]fib.Rule, error) {
-	msgs, err := t.dump(unix.RTM_GETRULE, int(family), unix.RTM_NEWRULE)
+// loadRules dumps the policy rules of both families, IPv4's first, each
+// in priority order.
+func (t *target) loadRules() ([]fib.Rule, error) {
+	msgs, err := t.dump(unix.RTM_GETRULE, unix.AF_UNSPEC, unix.RTM_NEWRULE)
 	if err != nil {
-		return nil, fmt.Errorf("dump %s rules: %w", family, err)
+		return nil, fmt.Errorf("dump rules: %w", err)
 	}
 	rules := make([]fib.Rule, 0, len(msgs))
-	for _, m := range msgs {
-		r, err := parseRule(m)
-		if err != nil {
-			return nil, fmt.Errorf("%s rule: %w", family, err)
-		}
-		if r.Family == family {
+	for _, family := range []fib.Family{fib.V4, fib.V6} {
+		for _, m := range msgs {
+			if len(m) > 0 && fib.Family(m[0]) != family {
+				continue // another family (IPMR's rules, say) or later
+			}
+			r, err := parseRule(m)
+			if err != nil {
+				return nil, fmt.Errorf("%s rule: %w", family, err)
+			}
 			rules = append(rules, r)
 		}
 	}
