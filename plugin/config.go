@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/netip"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -334,8 +333,30 @@ func (nc *NetConf) setDefaults() {
 	}
 }
 
-// nodeNamePattern is a Kubernetes node name: a DNS subdomain (RFC 1123).
-var nodeNamePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+// isNodeName reports whether s has the form of a Kubernetes node name, a
+// DNS subdomain (RFC 1123): dot-separated labels of lowercase letters,
+// digits and inner hyphens; the caller checks the length. It is written
+// out rather than a regular expression, whose compilation at package
+// initialisation every plugin process would pay.
+func isNodeName(s string) bool {
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if !isLabelByte(label[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isLabelByte reports whether c may appear in a DNS label: a lowercase
+// letter, a digit or a hyphen.
+func isLabelByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-'
+}
 
 // Validate checks the values of a defaulted NetConf and returns a
 // *ConfigError with every problem, or nil. It does not require a
@@ -399,7 +420,7 @@ func (nc *NetConf) Validate() error {
 	if d, err := time.ParseDuration(nc.EventTimeout); err != nil || d <= 0 {
 		add("eventTimeout: %q is not a positive duration such as \"2s\"", nc.EventTimeout)
 	}
-	if nc.NodeName != "" && (len(nc.NodeName) > 253 || !nodeNamePattern.MatchString(nc.NodeName)) {
+	if nc.NodeName != "" && (len(nc.NodeName) > 253 || !isNodeName(nc.NodeName)) {
 		add("nodeName: %q is not a valid Kubernetes node name (a lowercase DNS subdomain)", nc.NodeName)
 	}
 	if len(p) == 0 {

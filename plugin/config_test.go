@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -256,6 +257,34 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		} else if err != nil {
 			t.Fatalf("Validate: %v (%T), want a *ConfigError", err, err)
+		}
+	})
+}
+
+// TestIsNodeName compares isNodeName with the regular expression of a DNS
+// subdomain (RFC 1123) it replaces.
+func TestIsNodeName(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	for _, s := range []string{
+		"", "a", "node-1", "node-1.example.com", "-a", "a-", "a..b", ".a", "a.", "A", "a_b", "1", "a-b-c.d-e",
+		"a.-b", "a.b-", "é", "a b", "node.1", "x--y",
+	} {
+		if got, want := isNodeName(s), re.MatchString(s); got != want {
+			t.Errorf("isNodeName(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// FuzzIsNodeName checks isNodeName against the regular expression on any
+// input.
+func FuzzIsNodeName(f *testing.F) {
+	re := regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	for _, s := range []string{"node-1.example.com", "a..b", "-a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isNodeName(s), re.MatchString(s); got != want {
+			t.Errorf("isNodeName(%q) = %v, want %v", s, got, want)
 		}
 	})
 }

@@ -2,7 +2,7 @@ package plugin
 
 import (
 	"fmt"
-	"os"
+	"io/fs"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"golang.org/x/sys/unix"
@@ -48,12 +48,13 @@ func nsID(path string) (nsKey, error) {
 	if path == "" {
 		return nsKey{}, fmt.Errorf("empty path")
 	}
-	f, err := os.Open(path)
+	// unix.Open, not os.Open: an *os.File costs four fcntl and an epoll
+	// registration, on every ADD.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nsKey{}, err
+		return nsKey{}, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer func() { _ = f.Close() }() // read-only; nothing to lose on close
-	fd := int(f.Fd())
+	defer func() { _ = unix.Close(fd) }() // read-only; nothing to lose on close
 	kind, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
 	if err != nil {
 		return nsKey{}, fmt.Errorf("not a namespace: %w", err)

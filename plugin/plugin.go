@@ -250,20 +250,19 @@ func (p *Plugin) evaluate(conf *Config, podNetns string) (findings []checker.Fin
 	if err := checkNetns(podNetns, p.HostNetns); err != nil {
 		return nil, err
 	}
-	// The two reads are independent: run them at once, on two cores where
-	// there are, as the pod's ADD waits for both.
-	hostc := make(chan hostModel, 1)
-	go func() { hostc <- p.loadHost(conf) }()
-	pod, podErr := live.Load(podNetns)
-	h := <-hostc
+	// The two reads run one after the other on this goroutine: on two
+	// goroutines they cost thread hand-offs that, on a loaded node, take
+	// longer than the overlap saves (docs/performance.md, CNI ADD).
+	h := p.loadHost(conf)
 	if h.ns != nil {
 		defer h.ns.Close()
 	}
 	if h.err != nil {
 		return nil, h.err
 	}
-	if podErr != nil {
-		return nil, fmt.Errorf("read pod namespace: %w", podErr)
+	pod, err := live.Load(podNetns)
+	if err != nil {
+		return nil, fmt.Errorf("read pod namespace: %w", err)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -292,8 +291,8 @@ type hostModel struct {
 // loadHost opens the host namespace and reads the model of it that the
 // host's lookups of the pod's addresses need: the host may hold a full
 // routing table, which LoadFor does not read. The namespace stays open so
-// that the checks ask the kernel over the same sockets. A panic becomes an
-// error, as it runs on a goroutine of its own.
+// that the checks ask the kernel over the same socket. A panic becomes an
+// error that carries its stack.
 func (p *Plugin) loadHost(conf *Config) (h hostModel) {
 	defer func() {
 		if r := recover(); r != nil {
