@@ -20,11 +20,38 @@ func parseMsg(m []byte) (*nl.RtMsg, []syscall.NetlinkRouteAttr, error) {
 		return nil, nil, fmt.Errorf("message of %d bytes, shorter than its header", len(m))
 	}
 	hdr := *nl.DeserializeRtMsg(m)
-	attrs, err := nl.ParseRouteAttr(m[unix.SizeofRtMsg:])
+	attrs, err := parseAttrs(m[unix.SizeofRtMsg:])
 	if err != nil {
 		return nil, nil, fmt.Errorf("attributes: %w", err)
 	}
 	return &hdr, attrs, nil
+}
+
+// parseAttrs splits netlink attributes (struct rtattr, each padded to 4
+// bytes) as nl.ParseRouteAttr does, with one allocation: it counts them
+// first. A link message holds some fifty attributes, and growing the
+// slice one by one was a good part of a cold process's allocations.
+// Trailing bytes too few for an attribute header are ignored; an
+// attribute whose length overruns the buffer is an error.
+func parseAttrs(b []byte) ([]syscall.NetlinkRouteAttr, error) {
+	n := 0
+	for rest := b; len(rest) >= unix.SizeofRtAttr; n++ {
+		size := int(binary.NativeEndian.Uint16(rest[0:2]))
+		if size < unix.SizeofRtAttr || size > len(rest) {
+			return nil, fmt.Errorf("attribute of %d bytes in %d: %w", size, len(rest), syscall.EINVAL)
+		}
+		rest = rest[min(align4(size), len(rest)):]
+	}
+	attrs := make([]syscall.NetlinkRouteAttr, 0, n)
+	for len(b) >= unix.SizeofRtAttr {
+		size := int(binary.NativeEndian.Uint16(b[0:2]))
+		attrs = append(attrs, syscall.NetlinkRouteAttr{
+			Attr:  syscall.RtAttr{Len: uint16(size), Type: binary.NativeEndian.Uint16(b[2:4])},
+			Value: b[unix.SizeofRtAttr:size],
+		})
+		b = b[min(align4(size), len(b)):]
+	}
+	return attrs, nil
 }
 
 func attrU8(a syscall.NetlinkRouteAttr) (uint8, error) {

@@ -165,7 +165,7 @@ func parseLink(m []byte) (fib.Link, *fib.DevConf, error) {
 		Up:      hdr.Flags&unix.IFF_UP != 0,
 		Carrier: hdr.Flags&unix.IFF_LOWER_UP != 0,
 	}
-	attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfInfomsg:])
+	attrs, err := parseAttrs(m[unix.SizeofIfInfomsg:])
 	if err != nil {
 		return l, nil, fmt.Errorf("link %d: attributes: %w", l.Index, err)
 	}
@@ -208,7 +208,7 @@ const (
 // parseAFSpecInet finds, in a device's IFLA_AF_SPEC, the IPv4 sysctls
 // (AF_INET's IFLA_INET_CONF), or nil when the device has none.
 func parseAFSpecInet(b []byte) (*fib.DevConf, error) {
-	specs, err := nl.ParseRouteAttr(b)
+	specs, err := parseAttrs(b)
 	if err != nil {
 		return nil, fmt.Errorf("IFLA_AF_SPEC: %w", err)
 	}
@@ -216,7 +216,7 @@ func parseAFSpecInet(b []byte) (*fib.DevConf, error) {
 		if spec.Attr.Type&nlaTypeMask != unix.AF_INET {
 			continue
 		}
-		inet, err := nl.ParseRouteAttr(spec.Value)
+		inet, err := parseAttrs(spec.Value)
 		if err != nil {
 			return nil, fmt.Errorf("IFLA_AF_SPEC AF_INET: %w", err)
 		}
@@ -245,7 +245,7 @@ func parseDevconf(b []byte) (*fib.DevConf, error) {
 
 // parseLinkInfo decodes IFLA_LINKINFO: the kind, and a VRF's table.
 func parseLinkInfo(b []byte, l *fib.Link) error {
-	info, err := nl.ParseRouteAttr(b)
+	info, err := parseAttrs(b)
 	if err != nil {
 		return fmt.Errorf("IFLA_LINKINFO: %w", err)
 	}
@@ -263,7 +263,7 @@ func parseLinkInfo(b []byte, l *fib.Link) error {
 	if l.Kind != fib.KindVRF {
 		return nil
 	}
-	vrf, err := nl.ParseRouteAttr(data)
+	vrf, err := parseAttrs(data)
 	if err != nil {
 		return fmt.Errorf("IFLA_INFO_DATA: %w", err)
 	}
@@ -346,7 +346,7 @@ func parseAddr(m []byte) (rawAddr, error) {
 	if a.family != fib.V4 && a.family != fib.V6 {
 		return a, nil
 	}
-	attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfAddrmsg:])
+	attrs, err := parseAttrs(m[unix.SizeofIfAddrmsg:])
 	if err != nil {
 		return a, fmt.Errorf("attributes: %w", err)
 	}

@@ -89,11 +89,11 @@ func (t *target) loadTable(family fib.Family, table fib.TableID, name linkNamer)
 func parseRoutes(msgs [][]byte, family fib.Family, table fib.TableID, name linkNamer) ([]fib.Route, error) {
 	routes := make([]fib.Route, 0, len(msgs))
 	for _, m := range msgs {
-		hdr, _, err := parseMsg(m)
-		if err != nil {
-			return nil, fmt.Errorf("%s route: %w", family, err)
+		if len(m) < unix.SizeofRtMsg {
+			return nil, fmt.Errorf("%s route: message of %d bytes, shorter than its header", family, len(m))
 		}
-		if fib.Family(hdr.Family) != family || hdr.Flags&unix.RTM_F_CLONED != 0 {
+		// struct rtmsg: rtm_family first, rtm_flags at byte 8.
+		if fib.Family(m[0]) != family || binary.NativeEndian.Uint32(m[8:12])&unix.RTM_F_CLONED != 0 {
 			continue
 		}
 		r, err := parseRoute(m, name)
@@ -210,7 +210,7 @@ func parseMultipath(b []byte, name linkNamer) ([]fib.NextHop, error) {
 				return nil, fmt.Errorf("RTA_MULTIPATH: %w", err)
 			}
 		}
-		attrs, err := nl.ParseRouteAttr(b[unix.SizeofRtNexthop:size])
+		attrs, err := parseAttrs(b[unix.SizeofRtNexthop:size])
 		if err != nil {
 			return nil, fmt.Errorf("RTA_MULTIPATH: %w", err)
 		}
