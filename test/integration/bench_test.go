@@ -1,7 +1,11 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -22,6 +26,9 @@ import (
 // It reports each variant's median time per ADD (fibguard-ns/ADD,
 // tuning-ns/ADD, bare-ns/ADD) and the ratios of the medians
 // (fibguard/tuning, fibguard/bare); ns/op is the three ADDs together.
+// With FIBGUARD_BENCH_BASELINE set to the source tree of another commit,
+// that commit's plugin runs as a fourth variant, baseline-ns/ADD, with
+// baseline/tuning and fibguard/baseline.
 // The sub-benchmarks differ in the host: a node with a default route, and
 // the same node with 100,000 more routes in its main table. Run it with at
 // least 100 pods per variant:
@@ -69,6 +76,12 @@ func benchmarkADD(b *testing.B, routes int) {
 		{"tuning", w.load(pods.withTuning())},
 		{"bare", w.load(pods)},
 	}
+	if dir := os.Getenv(baselineEnv); dir != "" {
+		variants = append(variants, struct {
+			name string
+			list *libcni.NetworkConfigList
+		}{"baseline", baselineList(b, w, dir, pods.withFibguard(map[string]any{"logLevel": "info"}))})
+	}
 	times := make([][]time.Duration, len(variants))
 	b.ResetTimer()
 	for i := range b.N {
@@ -105,9 +118,56 @@ func benchmarkADD(b *testing.B, routes int) {
 	}
 	b.ReportMetric(medians[0]/medians[1], "fibguard/tuning")
 	b.ReportMetric(medians[0]/medians[2], "fibguard/bare")
+	if len(medians) > 3 {
+		b.ReportMetric(medians[3]/medians[1], "baseline/tuning")
+		b.ReportMetric(medians[0]/medians[3], "fibguard/baseline")
+	}
 	if b.N > 1 && b.N < 100 {
 		b.Logf("medians of %d pods per variant; the figures want at least 100 (-benchtime 100x)", b.N)
 	}
+}
+
+// baselineEnv names a source tree of fibguard (a git archive of another
+// commit) whose plugin BenchmarkADD builds, as it builds the one under
+// test, and runs as a fourth variant, "baseline", interleaved with the
+// others: before and after a change in one run, on the same machine load.
+const baselineEnv = "FIBGUARD_BENCH_BASELINE"
+
+// baselineList builds the plugin of the tree dir beside the fibguard under
+// test as fibguard-baseline, the same way (static, written by the Go
+// linker, as the binaries it is compared with), and returns net's chain
+// with it in fibguard's place.
+func baselineList(b *testing.B, w *world, dir string, net network) *libcni.NetworkConfigList {
+	b.Helper()
+	bin := filepath.Join(setup.fgDir, "fibguard-baseline")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/fibguard")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s=%s: go build ./cmd/fibguard: %v\n%s", baselineEnv, dir, err, out)
+	}
+	raw, err := net.conflist(w.bridge, w.dataDir, w.logFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var list map[string]any
+	if err := json.Unmarshal(raw, &list); err != nil {
+		b.Fatal(err)
+	}
+	plugins, _ := list["plugins"].([]any)
+	for _, p := range plugins {
+		if conf, ok := p.(map[string]any); ok && conf["type"] == "fibguard" {
+			conf["type"] = "fibguard-baseline"
+		}
+	}
+	if raw, err = json.Marshal(list); err != nil {
+		b.Fatal(err)
+	}
+	l, err := libcni.ConfListFromBytes(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
 }
 
 // median returns the median of durations (the mean of the middle two for
