@@ -9,41 +9,50 @@ import (
 )
 
 // direct4 is a direct-indexed copy of a big IPv4 table's trie for the
-// output fast path (a DIR-24-8 variant): one read of tbl24 at the
-// destination's /24 answers which prefix of at most 24 bits is the longest
-// match, where walking the trie of a million prefixes costs several cache
-// and TLB misses. A /24 that holds longer prefixes points to a short list
-// of them instead, tried longest first; a /24 holding more than
-// direct4MaxLong of them falls back to the trie, which bounds the memory
-// to tbl24's 64 MiB plus a few words per prefix. It answers exactly what
-// the trie's Lookup answers: the slot of the longest prefix covering the
-// address.
+// output fast path, in the manner of DIR-24-8 with blocks of /22: one read
+// of tbl at the destination's /22 block answers which prefix of at most 22
+// bits is the longest match, where walking the trie of a million prefixes
+// costs several cache and TLB misses. A block that holds longer prefixes
+// points to a short list of them instead, tried longest first; a block
+// holding more than direct4MaxLong of them falls back to the trie. Memory
+// is tbl's 16 MiB plus a few words per prefix (/22 rather than /24 blocks:
+// a quarter of the memory, and less allocation to add to the garbage
+// collector's work while a model is frozen, for lookups that measured the
+// same). It answers exactly what the trie's Lookup answers: the slot of
+// the longest prefix covering the address.
 type direct4 struct {
-	// tbl24 is indexed by the destination's top 24 bits: 0 when no prefix
-	// covers the /24 and none lies inside it; 1 + the index in slots of
-	// the longest prefix of at most 24 bits covering it; or direct4Long
-	// plus the offset in long of the /24's group; or direct4Fallback.
-	tbl24 []uint32
+	// tbl is indexed by the destination's top direct4Bits bits, its
+	// block: 0 when no prefix covers the block and none lies inside it;
+	// 1 + the index in slots of the longest prefix of at most direct4Bits
+	// bits covering it; or direct4Long plus the offset in long of the
+	// block's group; or direct4Fallback.
+	tbl []uint32
 	// slots are the trie's slots, one per prefix.
 	slots []slot
-	// long holds the groups of /24s with longer prefixes: at the group's
-	// offset, the entry the /24 would have without them (0 or 1 + a
+	// long holds the groups of blocks with longer prefixes: at the group's
+	// offset, the entry the block would have without them (0 or 1 + a
 	// slots index), their number k, then k pairs, longest prefix first:
-	// the prefix's last byte with its mask byte shifted left by 8, and 1 +
-	// its slots index.
+	// the prefix's address within the block with the mask of its bits
+	// within the block shifted left by 16, and 1 + its slots index.
 	long []uint32
 }
 
 const (
+	// direct4Bits is the length of a block's prefix; direct4Low the bits
+	// of an address within its block.
+	direct4Bits            = 22
+	direct4Low             = 32 - direct4Bits
+	direct4LowMask  uint32 = 1<<direct4Low - 1
 	direct4Long     uint32 = 1 << 31
 	direct4Fallback uint32 = ^uint32(0)
 )
 
 // direct4MinPrefixes is the number of IPv4 prefixes from which a table of
 // the fast path's chain gets a direct table: below it the trie is fast
-// enough (mostly in cache) and 64 MiB would dwarf it. direct4MaxLong is the
-// most prefixes longer than /24 that one /24 may hold in a direct table's
-// short list before its lookups fall back to the trie. Tests lower both.
+// enough (mostly in cache) and 16 MiB would dwarf it. direct4MaxLong is the
+// most prefixes longer than a block that one block may hold in a direct
+// table's short list before its lookups fall back to the trie. Tests lower
+// both.
 var (
 	direct4MinPrefixes = 1 << 17
 	direct4MaxLong     = 8
@@ -56,7 +65,7 @@ func (t *table) lookup4(d uint32, dst netip.Addr) (slot, bool) {
 	if dt == nil {
 		return t.trie.Lookup(dst)
 	}
-	e := dt.tbl24[d>>8]
+	e := dt.tbl[d>>direct4Low]
 	if e < direct4Long {
 		if e == 0 {
 			return slot{}, false
@@ -67,10 +76,10 @@ func (t *table) lookup4(d uint32, dst netip.Addr) (slot, bool) {
 		return t.trie.Lookup(dst)
 	}
 	g := dt.long[e-direct4Long:]
-	low := d & 0xff
+	low := d & direct4LowMask
 	k := int(g[1])
 	for j := 2; j < 2+2*k; j += 2 {
-		if w := g[j]; low&(w>>8) == w&0xff {
+		if w := g[j]; low&(w>>16) == w&0xffff {
 			return dt.slots[g[j+1]-1], true
 		}
 	}
@@ -80,11 +89,12 @@ func (t *table) lookup4(d uint32, dst netip.Addr) (slot, bool) {
 	return dt.slots[g[0]-1], true
 }
 
-// longPrefix4 is a prefix longer than /24 while a direct table is built.
+// longPrefix4 is a prefix longer than a block while a direct table is
+// built.
 type longPrefix4 struct {
 	addr uint32
-	bits int
 	id   uint32
+	bits uint8
 }
 
 // prefixSlot is a prefix of the trie and its slot while a direct table is
@@ -95,29 +105,40 @@ type prefixSlot struct {
 	s   slot
 }
 
-// buildDirect4 returns the direct table of an IPv4 trie, nil if the trie
-// is too big for its encoding.
+// buildDirect4 returns the direct table of the IPv4 prefixes of a trie
+// and their slots, given in any order; nil if there are too many for its
+// encoding or a prefix is listed twice.
 //
 // It sorts the prefixes in CIDR order (address, then length), so that the
-// prefixes covering a /24 form a stack: every entry of tbl24 is written
+// prefixes covering a block form a stack: every entry of tbl is written
 // once, with the innermost open prefix, instead of once per covering
 // prefix.
-func buildDirect4(trie *bart.Table[slot]) *direct4 {
-	n := trie.Size4()
-	if n >= int(direct4Long-1) {
+func buildDirect4(ps []prefixSlot) *direct4 {
+	if len(ps) >= int(direct4Long-1) {
 		return nil
 	}
-	ps := sortedPrefixes4(trie, n)
-	dt := &direct4{tbl24: make([]uint32, 1<<24), slots: make([]slot, len(ps))}
+	ps = sortPrefixes4(ps)
+	for i := 1; i < len(ps); i++ {
+		if ps[i-1].key >= ps[i].key {
+			return nil
+		}
+	}
+	dt := &direct4{tbl: make([]uint32, 1<<direct4Bits), slots: make([]slot, len(ps))}
 	type open struct{ end, val uint32 }
 	var stack []open
-	var longs []longPrefix4
+	nlong := 0
+	for _, p := range ps {
+		if p.key&63 > direct4Bits {
+			nlong++
+		}
+	}
+	longs := make([]longPrefix4, 0, nlong)
 	pos := uint32(0)
-	// fill sets tbl24 from pos to end to the value of the innermost open
-	// prefix (tbl24 is zero already where none is open).
+	// fill sets tbl from pos to end to the value of the innermost open
+	// prefix (tbl is zero already where none is open).
 	fill := func(end uint32) {
 		if len(stack) > 0 && pos < end {
-			fillUint32(dt.tbl24[pos:end], stack[len(stack)-1].val)
+			fillUint32(dt.tbl[pos:end], stack[len(stack)-1].val)
 		}
 		pos = max(pos, end)
 	}
@@ -125,17 +146,17 @@ func buildDirect4(trie *bart.Table[slot]) *direct4 {
 		dt.slots[i] = p.s
 		id := uint32(i + 1)
 		a, bits := uint32(p.key>>6), int(p.key&63)
-		if bits > 24 {
-			longs = append(longs, longPrefix4{addr: a, bits: bits, id: id})
+		if bits > direct4Bits {
+			longs = append(longs, longPrefix4{addr: a, id: id, bits: uint8(bits)})
 			continue
 		}
-		start := a >> 8
+		start := a >> direct4Low
 		for len(stack) > 0 && stack[len(stack)-1].end <= start {
 			fill(stack[len(stack)-1].end)
 			stack = stack[:len(stack)-1]
 		}
 		fill(start)
-		stack = append(stack, open{end: start + 1<<(24-bits), val: id})
+		stack = append(stack, open{end: start + 1<<(direct4Bits-bits), val: id})
 	}
 	for len(stack) > 0 {
 		fill(stack[len(stack)-1].end)
@@ -162,14 +183,51 @@ func fillUint32(s []uint32, v uint32) {
 	}
 }
 
-// sortedPrefixes4 returns the n IPv4 prefixes of a trie and their slots
-// in CIDR order: counted into buckets by the top 16 bits of the address,
-// each bucket then sorted (bart's own sorted walk takes longer).
-func sortedPrefixes4(trie *bart.Table[slot], n int) []prefixSlot {
-	ps := make([]prefixSlot, 0, n)
+// key4 is the prefixSlot key of an IPv4 prefix.
+func key4(p netip.Prefix) uint64 {
+	return uint64(uint4(p.Addr()))<<6 | uint64(p.Bits())
+}
+
+// trieSlots4 returns the IPv4 prefixes of a trie and their slots, in the
+// trie's order.
+func trieSlots4(trie *bart.Table[slot]) []prefixSlot {
+	ps := make([]prefixSlot, 0, trie.Size4())
 	for p, s := range trie.All4() {
-		ps = append(ps, prefixSlot{key: uint64(uint4(p.Addr()))<<6 | uint64(p.Bits()), s: s})
+		ps = append(ps, prefixSlot{key: key4(p), s: s})
 	}
+	return ps
+}
+
+// ownedSlots returns the prefixes of an IPv4 table and their slots from
+// index.owned, in route order; nil if they are not as many as the trie's
+// prefixes.
+func (ix *index) ownedSlots(t *table) []prefixSlot {
+	n := t.trie.Size4()
+	ps := make([]prefixSlot, 0, n)
+	var lastKey tableKey
+	var last *table
+	for i, s := range ix.owned {
+		if s.idx != uint32(i) {
+			continue
+		}
+		r := &ix.routes[i]
+		if k := (tableKey{r.Family, r.Table}); last == nil || k != lastKey {
+			last, lastKey = ix.tableOf(r), k
+		}
+		if last == t {
+			ps = append(ps, prefixSlot{key: key4(r.Dst), s: s})
+		}
+	}
+	if len(ps) != n {
+		return nil
+	}
+	return ps
+}
+
+// sortPrefixes4 sorts prefixes in CIDR order: counted into buckets by the
+// top 16 bits of the address, each bucket then sorted (bart's own sorted
+// walk takes longer).
+func sortPrefixes4(ps []prefixSlot) []prefixSlot {
 	const shift = 6 + 16
 	ends := make([]uint32, 1<<16)
 	for _, p := range ps {
@@ -205,27 +263,27 @@ func sortedPrefixes4(trie *bart.Table[slot], n int) []prefixSlot {
 	return out
 }
 
-// addLong points the /24s holding the prefixes longer than /24 (in CIDR
-// order, so those of one /24 are adjacent) to their groups. It reports
-// false if long outgrows its encoding.
+// addLong points the blocks holding the prefixes longer than a block (in
+// CIDR order, so those of one block are adjacent) to their groups. It
+// reports false if long outgrows its encoding.
 func (dt *direct4) addLong(longs []longPrefix4) bool {
 	groups := 0
 	for i := range longs {
-		if i == 0 || longs[i].addr>>8 != longs[i-1].addr>>8 {
+		if i == 0 || longs[i].addr>>direct4Low != longs[i-1].addr>>direct4Low {
 			groups++
 		}
 	}
 	dt.long = make([]uint32, 0, 2*groups+2*len(longs))
 	for len(longs) > 0 {
-		blk := longs[0].addr >> 8
+		blk := longs[0].addr >> direct4Low
 		k := 1
-		for k < len(longs) && longs[k].addr>>8 == blk {
+		for k < len(longs) && longs[k].addr>>direct4Low == blk {
 			k++
 		}
 		group := longs[:k]
 		longs = longs[k:]
 		if k > direct4MaxLong {
-			dt.tbl24[blk] = direct4Fallback
+			dt.tbl[blk] = direct4Fallback
 			continue
 		}
 		off := uint32(len(dt.long))
@@ -238,12 +296,12 @@ func (dt *direct4) addLong(longs []longPrefix4) bool {
 				group[j-1], group[j] = group[j], group[j-1]
 			}
 		}
-		dt.long = append(dt.long, dt.tbl24[blk], uint32(k))
+		dt.long = append(dt.long, dt.tbl[blk], uint32(k))
 		for _, l := range group {
-			mask := uint32(0xff) << (32 - l.bits) & 0xff
-			dt.long = append(dt.long, mask<<8|l.addr&mask, l.id)
+			mask := direct4LowMask << (32 - l.bits) & direct4LowMask
+			dt.long = append(dt.long, mask<<16|l.addr&mask, l.id)
 		}
-		dt.tbl24[blk] = direct4Long + off
+		dt.tbl[blk] = direct4Long + off
 	}
 	return true
 }

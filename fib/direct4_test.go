@@ -15,10 +15,10 @@ func setDirect4(t *testing.T, minPrefixes, maxLong int) {
 	t.Cleanup(func() { direct4MinPrefixes, direct4MaxLong = oldMin, oldLong })
 }
 
-// direct4Kinds counts the /24s of a direct table answered by a slot, by
+// direct4Kinds counts the blocks of a direct table answered by a slot, by
 // a group of longer prefixes, and by the trie.
 func direct4Kinds(dt *direct4) (direct, long, fallback int) {
-	for _, e := range dt.tbl24 {
+	for _, e := range dt.tbl {
 		switch {
 		case e == direct4Fallback:
 			fallback++
@@ -37,9 +37,33 @@ func ipv4(v uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
+// checkDirect4Slots checks that every table of a model's fast path chain
+// has a direct table (the thresholds are lowered) and that it holds the
+// trie's slots: the index's mirror of the trie is the trie.
+func checkDirect4Slots(t *testing.T, m *Model) {
+	t.Helper()
+	for _, tab := range m.idx.chain4 {
+		if tab == nil || tab.trie.Size4() < direct4MinPrefixes {
+			continue
+		}
+		if tab.dir == nil {
+			t.Fatalf("table %s of %d prefixes has no direct table", tab.id, tab.trie.Size4())
+		}
+		want := sortPrefixes4(trieSlots4(&tab.trie))
+		if len(want) != len(tab.dir.slots) {
+			t.Fatalf("table %s: %d slots in the direct table, %d prefixes in the trie", tab.id, len(tab.dir.slots), len(want))
+		}
+		for i, p := range want {
+			if got := tab.dir.slots[i]; got != p.s || key4(m.Routes[got.idx].Dst) != p.key {
+				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v", tab.id, i, got, m.Routes[got.idx].Dst, p.s)
+			}
+		}
+	}
+}
+
 // TestDirect4MatchesTrie compares the direct table's answer with the
 // trie's Lookup on random tables: prefixes of every length spread over
-// the whole space, prefixes crowded into a few /24s (groups of longer
+// the whole space, prefixes crowded into a few blocks (groups of longer
 // prefixes and the fallback to the trie), /0, host routes and the edges
 // of the address space.
 func TestDirect4MatchesTrie(t *testing.T) {
@@ -48,11 +72,11 @@ func TestDirect4MatchesTrie(t *testing.T) {
 	}
 	crowded := func(r *rand.Rand) netip.Prefix {
 		a := netip.AddrFrom4([4]byte{10, byte(r.IntN(2)), byte(r.IntN(64)), byte(r.IntN(256))})
-		return netip.PrefixFrom(a, []int{0, 8, 16, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 32, 32}[r.IntN(15)]).Masked()
+		return netip.PrefixFrom(a, []int{0, 8, 16, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 32, 32}[r.IntN(18)]).Masked()
 	}
 	edges := func(r *rand.Rand) netip.Prefix {
 		a := []netip.Addr{netip.IPv4Unspecified(), limitedBcast, netip.AddrFrom4([4]byte{255, 255, 255, 0}), netip.AddrFrom4([4]byte{0, 0, 0, 255})}[r.IntN(4)]
-		return netip.PrefixFrom(a, []int{0, 1, 23, 24, 25, 31, 32}[r.IntN(7)]).Masked()
+		return netip.PrefixFrom(a, []int{0, 1, 21, 22, 23, 24, 25, 31, 32}[r.IntN(9)]).Masked()
 	}
 	for _, tc := range []struct {
 		name    string
@@ -81,7 +105,7 @@ func TestDirect4MatchesTrie(t *testing.T) {
 					tab.trie.Insert(p, slot{idx: uint32(i), shape: r.Uint32()})
 					prefixes = append(prefixes, p)
 				}
-				tab.dir = buildDirect4(&tab.trie)
+				tab.dir = buildDirect4(trieSlots4(&tab.trie))
 				if tab.dir == nil {
 					t.Fatalf("round %d: no direct table for %d prefixes", round, len(prefixes))
 				}
@@ -101,10 +125,12 @@ func TestDirect4MatchesTrie(t *testing.T) {
 					if p.Bits() == 0 {
 						last = ^uint32(0)
 					}
-					// Every address of the prefix's /24 (the /24s around a
-					// long prefix), and the edges of the prefix.
-					for low := range uint32(256) {
-						check(ipv4(first&^0xff | low))
+					// Every address of the block of a prefix longer than
+					// a block, and the edges of every prefix.
+					if p.Bits() > direct4Bits {
+						for low := range direct4LowMask + 1 {
+							check(ipv4(first&^direct4LowMask | low))
+						}
 					}
 					for _, v := range []uint32{first - 1, first, first + 1, last - 1, last, last + 1} {
 						check(ipv4(v))
@@ -116,7 +142,7 @@ func TestDirect4MatchesTrie(t *testing.T) {
 				check(netip.IPv4Unspecified())
 				check(limitedBcast)
 			}
-			t.Logf("/24s answered directly %d, by groups %d, by the trie %d", direct, long, fallback)
+			t.Logf("blocks answered directly %d, by groups %d, by the trie %d", direct, long, fallback)
 			if tc.name != "edges" && (direct == 0 || (tc.maxLong > 0 && long == 0) || (tc.name == "crowded-maxlong-1" && fallback == 0)) {
 				t.Errorf("the tables did not exercise every kind of entry: direct %d, groups %d, fallback %d", direct, long, fallback)
 			}
@@ -136,6 +162,7 @@ func TestDirect4Threshold(t *testing.T) {
 	n := direct4MinPrefixes + direct4MinPrefixes/4
 	m, dsts := benchModel(V4, n)
 	m.Freeze()
+	checkDirect4Slots(t, m)
 	if m.idx.main4 == nil || m.idx.main4.dir == nil {
 		t.Fatalf("table main of %d routes (%d prefixes) has no direct table", n, m.idx.main4.trie.Size4())
 	}
@@ -168,14 +195,15 @@ func TestDirect4Threshold(t *testing.T) {
 }
 
 // BenchmarkBuildDirect4 measures building the direct table of a table of
-// 1M random routes, part of BenchmarkDecodeSnapshot's freezing.
+// 1M random routes from its prefixes and slots, part of
+// BenchmarkDecodeSnapshot's freezing.
 func BenchmarkBuildDirect4(b *testing.B) {
 	m, _ := benchModel(V4, 1_000_000)
 	m.Freeze()
-	trie := &m.idx.main4.trie
+	ps := trieSlots4(&m.idx.main4.trie)
 	b.ReportAllocs()
 	for b.Loop() {
-		if buildDirect4(trie) == nil {
+		if buildDirect4(ps) == nil {
 			b.Fatal("no direct table")
 		}
 	}

@@ -122,6 +122,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 					t.Fatalf("round %d: %v", round, err)
 				}
 				m.Freeze()
+				checkDirect4Slots(t, m)
 				for range 100 {
 					q := Query{Dst: dsts[r.IntN(len(dsts))], NoTrace: r.IntN(2) == 0, TOS: []uint8{0, 0, 0x04, 0x08}[r.IntN(4)], Mark: uint32(r.IntN(2))}
 					var scratch Result
@@ -129,7 +130,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 						fast++
 					}
 					for _, tab := range m.idx.chain4 {
-						if tab != nil && tab.dir != nil && tab.dir.tbl24[uint4(q.Dst)>>8] != direct4Fallback {
+						if tab != nil && tab.dir != nil && tab.dir.tbl[uint4(q.Dst)>>direct4Low] != direct4Fallback {
 							direct++
 							break
 						}

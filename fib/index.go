@@ -217,6 +217,12 @@ type index struct {
 	// slowOnly turns the fast path off, for tests that compare it with
 	// the general one.
 	slowOnly bool
+	// owned mirrors the tries while the index is built: owned[i] is the
+	// slot of route i's prefix when route i is the route the slot names
+	// (the prefix's only route, or the first of its group), and has
+	// another idx otherwise. Direct tables are built from it: walking a
+	// trie of a million prefixes costs more than the rest of their build.
+	owned []slot
 }
 
 // Freeze builds the lookup structure now. Lookups build it on first use;
@@ -294,6 +300,10 @@ func buildIndex(m *Model) *index {
 	ix.entries = make([]entry, len(m.Routes))
 	ix.groupOf = make(map[uint32]uint32)
 	ix.shapeIDs = make(map[shape]uint32)
+	ix.owned = make([]slot, len(m.Routes))
+	for i := range ix.owned {
+		ix.owned[i].idx = ^uint32(0)
+	}
 	// One callback for every insertion: a closure per route would be an
 	// allocation per route.
 	var cur slot
@@ -301,9 +311,12 @@ func buildIndex(m *Model) *index {
 	var curTable *table
 	insert := func(old slot, ok bool) (slot, bool) {
 		if !ok {
+			ix.owned[curIdx] = cur
 			return cur, false
 		}
 		if !old.group() {
+			// finishGroups names the group's owner.
+			ix.owned[old.idx].idx = ^uint32(0)
 			ix.groupOf[old.idx] = uint32(len(ix.groups))
 			ix.groups = append(ix.groups, nil)
 			ix.groupInfo = append(ix.groupInfo, groupInfo{t: curTable, routes: []uint32{old.idx}})
@@ -356,9 +369,12 @@ func buildIndex(m *Model) *index {
 	ix.chain6, ix.chainRules6 = ix.plainChain(V6)
 	for _, t := range ix.chain4 {
 		if t != nil && t.dir == nil && t.trie.Size4() >= direct4MinPrefixes {
-			t.dir = buildDirect4(&t.trie)
+			if ps := ix.ownedSlots(t); ps != nil {
+				t.dir = buildDirect4(ps)
+			}
 		}
 	}
+	ix.owned = nil
 	return ix
 }
 
@@ -537,7 +553,9 @@ func (ix *index) markGwLocal(t *table, i int) {
 	ix.entries[i].flags |= flagGwLocal
 	s, _ := t.trie.Get(r.Dst)
 	if !s.group() {
-		t.trie.Insert(r.Dst, ix.slotOf(i, &ix.entries[i]))
+		s = ix.slotOf(i, &ix.entries[i])
+		t.trie.Insert(r.Dst, s)
+		ix.owned[i] = s
 		return
 	}
 	g := ix.groups[ix.groupOf[s.idx]]
@@ -591,6 +609,7 @@ func (ix *index) finishGroups() {
 		s := ix.slotOf(int(first), &ix.groups[gi][0])
 		s.shape |= slotGroup
 		g.t.trie.Insert(ix.groups[gi][0].route.Dst, s)
+		ix.owned[first] = s
 	}
 	ix.groupInfo = nil
 }
