@@ -203,6 +203,9 @@ func trieSlots4(trie *bart.Table[slot]) []prefixSlot {
 // prefixes.
 func (ix *index) ownedSlots(t *table) []prefixSlot {
 	n := t.trie.Size4()
+	if ix.owned == nil {
+		return nil
+	}
 	ps := make([]prefixSlot, 0, n)
 	var lastKey tableKey
 	var last *table

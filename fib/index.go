@@ -217,11 +217,13 @@ type index struct {
 	// slowOnly turns the fast path off, for tests that compare it with
 	// the general one.
 	slowOnly bool
-	// owned mirrors the tries while the index is built: owned[i] is the
+	// owned mirrors the tries while the index of a model with at least
+	// direct4MinPrefixes routes is built (nil otherwise): owned[i] is the
 	// slot of route i's prefix when route i is the route the slot names
 	// (the prefix's only route, or the first of its group), and has
 	// another idx otherwise. Direct tables are built from it: walking a
-	// trie of a million prefixes costs more than the rest of their build.
+	// trie of a million prefixes costs about as much as the rest of their
+	// build.
 	owned []slot
 }
 
@@ -300,9 +302,13 @@ func buildIndex(m *Model) *index {
 	ix.entries = make([]entry, len(m.Routes))
 	ix.groupOf = make(map[uint32]uint32)
 	ix.shapeIDs = make(map[shape]uint32)
-	ix.owned = make([]slot, len(m.Routes))
-	for i := range ix.owned {
-		ix.owned[i].idx = ^uint32(0)
+	if len(m.Routes) >= direct4MinPrefixes {
+		// Only a model this big may have a table that gets a direct
+		// table.
+		ix.owned = make([]slot, len(m.Routes))
+		for i := range ix.owned {
+			ix.owned[i].idx = ^uint32(0)
+		}
 	}
 	// One callback for every insertion: a closure per route would be an
 	// allocation per route.
@@ -311,12 +317,16 @@ func buildIndex(m *Model) *index {
 	var curTable *table
 	insert := func(old slot, ok bool) (slot, bool) {
 		if !ok {
-			ix.owned[curIdx] = cur
+			if ix.owned != nil {
+				ix.owned[curIdx] = cur
+			}
 			return cur, false
 		}
 		if !old.group() {
 			// finishGroups names the group's owner.
-			ix.owned[old.idx].idx = ^uint32(0)
+			if ix.owned != nil {
+				ix.owned[old.idx].idx = ^uint32(0)
+			}
 			ix.groupOf[old.idx] = uint32(len(ix.groups))
 			ix.groups = append(ix.groups, nil)
 			ix.groupInfo = append(ix.groupInfo, groupInfo{t: curTable, routes: []uint32{old.idx}})
@@ -555,7 +565,9 @@ func (ix *index) markGwLocal(t *table, i int) {
 	if !s.group() {
 		s = ix.slotOf(i, &ix.entries[i])
 		t.trie.Insert(r.Dst, s)
-		ix.owned[i] = s
+		if ix.owned != nil {
+			ix.owned[i] = s
+		}
 		return
 	}
 	g := ix.groups[ix.groupOf[s.idx]]
@@ -609,7 +621,9 @@ func (ix *index) finishGroups() {
 		s := ix.slotOf(int(first), &ix.groups[gi][0])
 		s.shape |= slotGroup
 		g.t.trie.Insert(ix.groups[gi][0].route.Dst, s)
-		ix.owned[first] = s
+		if ix.owned != nil {
+			ix.owned[first] = s
+		}
 	}
 	ix.groupInfo = nil
 }
