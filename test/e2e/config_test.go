@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -61,7 +60,6 @@ type config struct {
 }
 
 func loadConfig() (config, error) {
-	_, file, _, _ := runtime.Caller(0)
 	c := config{
 		Kubeconfig: os.Getenv("FIBGUARD_E2E_KUBECONFIG"),
 		Node:       os.Getenv("FIBGUARD_E2E_NODE"),
@@ -75,7 +73,7 @@ func loadConfig() (config, error) {
 		Kubectl:    envOr("FIBGUARD_E2E_KUBECTL", "kubectl"),
 		Install:    envOr("FIBGUARD_E2E_INSTALL", "manifests"),
 		BinaryDir:  os.Getenv("FIBGUARD_E2E_BIN_DIR"),
-		Repo:       filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")),
+		Repo:       filepath.Clean(repoPath()),
 	}
 	if c.Kubeconfig == "" {
 		return c, fmt.Errorf("FIBGUARD_E2E_KUBECONFIG is not set: run `make e2e` (local node) or hack/kind-e2e.sh")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ import (
 // in kind's command tree.
 
 func TestKindConfigDecodesStrictly(t *testing.T) {
-	raw, err := os.ReadFile("kind-config.yaml")
+	raw, err := os.ReadFile(repoPath("test", "e2e", "kind-config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +41,13 @@ func TestKindConfigDecodesStrictly(t *testing.T) {
 	if len(c.Nodes) == 0 || c.Nodes[0].Role != kindv1alpha4.ControlPlaneRole {
 		t.Errorf("nodes %+v: want a control-plane node first", c.Nodes)
 	}
+}
+
+// repoPath is a path in the repository, wherever the test binary runs from
+// (make e2e runs a compiled suite from the repository's root).
+func repoPath(elem ...string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(append([]string{filepath.Dir(file), "..", ".."}, elem...)...)
 }
 
 // kindInvocation matches a line that runs kind through the script's "$kind"
@@ -78,7 +86,7 @@ func kindCalls(t *testing.T, script io.Reader) [][]string {
 }
 
 func TestKindScriptUsesKindsCLI(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "hack", "kind-e2e.sh"))
+	f, err := os.Open(repoPath("hack", "kind-e2e.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
