@@ -75,10 +75,16 @@ func BenchmarkPlainLPM(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeSnapshot measures building a model of 1M routes from a
-// snapshot file, including the lookup structure.
-func BenchmarkDecodeSnapshot(b *testing.B) {
-	m, _ := benchModel(V4, 1_000_000)
+// BenchmarkDecodeSnapshot measures building a model of 1M IPv4 routes
+// from a snapshot file, including the lookup structure.
+func BenchmarkDecodeSnapshot(b *testing.B) { benchDecodeSnapshot(b, V4) }
+
+// BenchmarkDecodeSnapshot6 is BenchmarkDecodeSnapshot for 1M IPv6 routes
+// (the IPv6 direct table included).
+func BenchmarkDecodeSnapshot6(b *testing.B) { benchDecodeSnapshot(b, V6) }
+
+func benchDecodeSnapshot(b *testing.B, f Family) {
+	m, _ := benchModel(f, 1_000_000)
 	var buf bytes.Buffer
 	if err := m.Encode(&buf); err != nil {
 		b.Fatal(err)

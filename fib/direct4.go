@@ -123,6 +123,19 @@ func buildDirect4(ps []prefixSlot) *direct4 {
 			return nil
 		}
 	}
+	dt, longs := sweepDirect(ps)
+	if !dt.addLong(longs) {
+		return nil
+	}
+	return dt
+}
+
+// sweepDirect fills a direct table's tbl and slots from prefixes sorted in
+// CIDR order, keyed as prefixSlot is: the address's top direct4Bits bits
+// index tbl. It returns the prefixes longer than direct4Bits, in CIDR
+// order, for the blocks' short lists. Shared by IPv4 and by IPv6, whose
+// keys are the 32 bits after its region.
+func sweepDirect(ps []prefixSlot) (*direct4, []longPrefix4) {
 	dt := &direct4{tbl: make([]uint32, 1<<direct4Bits), slots: make([]slot, len(ps))}
 	type open struct{ end, val uint32 }
 	var stack []open
@@ -162,10 +175,7 @@ func buildDirect4(ps []prefixSlot) *direct4 {
 		fill(stack[len(stack)-1].end)
 		stack = stack[:len(stack)-1]
 	}
-	if !dt.addLong(longs) {
-		return nil
-	}
-	return dt
+	return dt, longs
 }
 
 // fillUint32 sets every element of s to v: a loop for short ranges,

@@ -308,41 +308,66 @@ func fastModel6(r *rand.Rand) (*Model, []netip.Addr) {
 	return m, dsts
 }
 
-// TestFastPath6MatchesGeneral is TestFastPathMatchesGeneral for IPv6.
+// TestFastPath6MatchesGeneral is TestFastPathMatchesGeneral for IPv6:
+// with the tries, and with direct tables built for every table of the
+// chain that has a region.
 func TestFastPath6MatchesGeneral(t *testing.T) {
-	r := rand.New(rand.NewPCG(8, 13))
-	fast := 0
-	for round := range 400 {
-		m, dsts := fastModel6(r)
-		if err := m.Validate(); err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		m.Freeze()
-		for range 100 {
-			q := Query{Dst: dsts[r.IntN(len(dsts))], NoTrace: r.IntN(2) == 0, Mark: uint32(r.IntN(2))}
-			var scratch Result
-			if m.output6Fast(m.idx, q.Dst, &scratch) {
-				fast++
+	for _, tc := range []struct {
+		name           string
+		minPrefixes    int
+		maxLong        int
+		wantDirectDsts int
+	}{
+		{name: "trie", minPrefixes: direct4MinPrefixes, maxLong: direct4MaxLong},
+		{name: "direct", minPrefixes: 0, maxLong: 1, wantDirectDsts: 5000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setDirect4(t, tc.minPrefixes, tc.maxLong)
+			r := rand.New(rand.NewPCG(8, 13))
+			fast, direct := 0, 0
+			for round := range 400 {
+				m, dsts := fastModel6(r)
+				if err := m.Validate(); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				m.Freeze()
+				checkDirect6Slots(t, m)
+				for range 100 {
+					q := Query{Dst: dsts[r.IntN(len(dsts))], NoTrace: r.IntN(2) == 0, Mark: uint32(r.IntN(2))}
+					var scratch Result
+					if m.output6Fast(m.idx, q.Dst, &scratch) {
+						fast++
+					}
+					for _, tab := range m.idx.chain6 {
+						if tab != nil && tab.dir6 != nil && tab.dir6.answers(q.Dst) {
+							direct++
+							break
+						}
+					}
+					got, err := m.Lookup(q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					m.idx.slowOnly = true
+					want, err := m.Lookup(q)
+					m.idx.slowOnly = false
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v addrs %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Addrs, m.Rules)
+					}
+				}
 			}
-			got, err := m.Lookup(q)
-			if err != nil {
-				t.Fatal(err)
+			if fast < 5000 {
+				t.Errorf("only %d of 40000 lookups took the fast path", fast)
 			}
-			m.idx.slowOnly = true
-			want, err := m.Lookup(q)
-			m.idx.slowOnly = false
-			if err != nil {
-				t.Fatal(err)
+			if direct < tc.wantDirectDsts {
+				t.Errorf("only %d of 40000 lookups had a direct table to answer them", direct)
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v addrs %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Addrs, m.Rules)
-			}
-		}
+			t.Logf("%d of 40000 lookups took the fast path; %d had a direct table", fast, direct)
+		})
 	}
-	if fast < 5000 {
-		t.Errorf("only %d of 40000 lookups took the fast path", fast)
-	}
-	t.Logf("%d of 40000 lookups took the fast path", fast)
 }
 
 // refSelectAddr6 is the straightforward form of selectAddr6: every rule

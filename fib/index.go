@@ -151,9 +151,10 @@ type table struct {
 	id   TableID
 	trie bart.Table[slot]
 	ix   *index
-	// dir is the direct table of a big IPv4 table of chain4, nil
-	// otherwise (lookup4).
-	dir *direct4
+	// dir is the direct table of a big IPv4 table of chain4, dir6 that of
+	// a big IPv6 table of chain6; nil otherwise (lookup4, lookup6).
+	dir  *direct4
+	dir6 *direct6
 }
 
 type tableKey struct {
@@ -381,6 +382,13 @@ func buildIndex(m *Model) *index {
 		if t != nil && t.dir == nil && t.trie.Size4() >= direct4MinPrefixes {
 			if ps := ix.ownedSlots(t); ps != nil {
 				t.dir = buildDirect4(ps)
+			}
+		}
+	}
+	for _, t := range ix.chain6 {
+		if t != nil && t.dir6 == nil && t.trie.Size6() >= direct4MinPrefixes {
+			if ps := ix.ownedSlots6(t); ps != nil {
+				t.dir6 = buildDirect6(ps)
 			}
 		}
 	}

@@ -44,7 +44,7 @@ func randomAddr(r *rand.Rand, f Family) netip.Addr {
 }
 
 // TestIndexGolden compares the trie and its walk to shorter prefixes, and
-// the IPv4 direct table, against a slow, obviously correct reference: every
+// the direct tables, against a slow, obviously correct reference: every
 // prefix that contains the address, longest first.
 func TestIndexGolden(t *testing.T) {
 	for _, f := range []Family{V4, V6} {
@@ -54,11 +54,13 @@ func TestIndexGolden(t *testing.T) {
 			m.Routes = randomRoutes(r, f, 50+r.IntN(400))
 			ix := m.index()
 			tab := ix.table(f, TableMain)
+			// The direct table of the fast path, with at most one
+			// longer prefix per block in its lists.
+			setDirect4(t, 0, 1)
 			if f == V4 {
-				// The direct table of the fast path, with at most
-				// one longer prefix per /24 in its lists.
-				setDirect4(t, 0, 1)
 				tab.dir = buildDirect4(trieSlots4(&tab.trie))
+			} else if tab.dir6 = buildDirect6(trieSlots6(&tab.trie)); tab.dir6 == nil {
+				t.Fatalf("%s round %d: no direct table", f, round)
 			}
 			for range 500 {
 				dst := randomAddr(r, f)
@@ -71,11 +73,12 @@ func TestIndexGolden(t *testing.T) {
 					got = append(got, es[0].route.Dst)
 				}
 				want := slowCovering(m.Routes, dst)
+				s, ok := tab.lookup6(dst)
 				if f == V4 {
-					s, ok := tab.lookup4(uint4(dst), dst)
-					if ok != (len(want) > 0) || (ok && m.Routes[s.idx].Dst != want[0]) {
-						t.Fatalf("%s round %d: %s: direct table found %t %v, want %v", f, round, dst, ok, s, want)
-					}
+					s, ok = tab.lookup4(uint4(dst), dst)
+				}
+				if ok != (len(want) > 0) || (ok && m.Routes[s.idx].Dst != want[0]) {
+					t.Fatalf("%s round %d: %s: direct table found %t %v, want %v", f, round, dst, ok, s, want)
 				}
 				if len(got) != len(want) {
 					t.Fatalf("%s round %d: %s: got chain %v, want %v", f, round, dst, got, want)

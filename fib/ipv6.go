@@ -108,7 +108,16 @@ func (m *Model) output6Fast(ix *index, dst netip.Addr, res *Result) bool {
 		if t == nil {
 			continue
 		}
-		if v, ok := t.trie.Lookup(dst); ok {
+		// The trie's Lookup is called here when there is no direct
+		// table: lookup6 is not inlined.
+		var v slot
+		var ok bool
+		if t.dir6 == nil {
+			v, ok = t.trie.Lookup(dst)
+		} else {
+			v, ok = t.lookup6(dst)
+		}
+		if ok {
 			s, at = v, i
 			break
 		}

@@ -1,0 +1,313 @@
+package fib
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"slices"
+
+	"github.com/gaissmai/bart"
+)
+
+// direct6 is the direct table of a big IPv6 table (direct4 for IPv6): the
+// same tbl of 1<<direct4Bits blocks with the same encoding, over a region
+// of the address space that holds most of the table's prefixes — a big
+// IPv6 table is a few allocations split into many prefixes, not the whole
+// space. Blocks are the region's length plus direct4Bits bits long
+// (2001::/16: /38 blocks). A destination outside the region asks the trie;
+// inside it, its block's entry answers as direct4's does, the short lists
+// comparing full 128-bit prefixes. It answers exactly what the trie's
+// Lookup answers: the slot of the longest prefix covering the address.
+type direct6 struct {
+	// tbl and slots are direct4's, for the blocks of the region: the
+	// entry of a block with no longer prefix is the longest prefix of at
+	// most the block's length covering it, the region's own default (the
+	// longest prefix of at most the region's length covering the region)
+	// included.
+	tbl   []uint32
+	slots []slot
+	// long holds the groups of blocks with longer prefixes: at the group's
+	// offset, a header (hi: their number k; s and bits != 0: the slot the
+	// block would have without them, if any), then the k prefixes, longest
+	// first. The slots are in the group: a lookup reads one place less.
+	long []long6
+	// hi is the region's address (its top 64 bits, masked), mask the mask
+	// of its length rbits (at most 64 - direct4Bits).
+	hi, mask uint64
+	rbits    uint8
+}
+
+// long6 is a prefix longer than its block in a short list: the top and
+// bottom 64 bits of its address, its slot and its length.
+type long6 struct {
+	hi, lo uint64
+	s      slot
+	bits   uint8
+}
+
+const (
+	// region6MaxBits is the longest region: its blocks' index is read
+	// from the address's top 64 bits.
+	region6MaxBits = 64 - direct4Bits
+	// region6MinPrefixBits is the length from which prefixes count when
+	// the region is chosen: shorter ones (::/0, 2000::/3) cover it rather
+	// than lie in it.
+	region6MinPrefixBits = 16
+)
+
+// lookup6 is t.trie.Lookup(dst) for an IPv6 address, through the direct
+// table when the table has one and dst lies in its region.
+func (t *table) lookup6(dst netip.Addr) (slot, bool) {
+	dt := t.dir6
+	if dt == nil {
+		return t.trie.Lookup(dst)
+	}
+	b := dst.As16()
+	hi := binary.BigEndian.Uint64(b[:8])
+	if (hi^dt.hi)&dt.mask != 0 {
+		return t.trie.Lookup(dst)
+	}
+	e := dt.tbl[hi<<dt.rbits>>(64-direct4Bits)]
+	if e < direct4Long {
+		if e == 0 {
+			return slot{}, false
+		}
+		return dt.slots[e-1], true
+	}
+	if e == direct4Fallback {
+		return t.trie.Lookup(dst)
+	}
+	g := dt.long[e-direct4Long:]
+	k := int(g[0].hi)
+	lo := binary.BigEndian.Uint64(b[8:])
+	for i := 1; i <= k; i++ {
+		l := &g[i]
+		if l.bits <= 64 {
+			if (hi^l.hi)>>(64-l.bits) == 0 {
+				return l.s, true
+			}
+		} else if hi == l.hi && (lo^l.lo)>>(128-l.bits) == 0 {
+			return l.s, true
+		}
+	}
+	return g[0].s, g[0].bits != 0
+}
+
+// prefixSlot6 is an IPv6 prefix of a trie (its address's top and bottom
+// 64 bits and its length) and its slot while a direct table is built.
+type prefixSlot6 struct {
+	hi, lo uint64
+	s      slot
+	bits   uint8
+}
+
+// newPrefixSlot6 returns the prefixSlot6 of a prefix and its slot.
+func newPrefixSlot6(p netip.Prefix, s slot) prefixSlot6 {
+	p = p.Masked()
+	b := p.Addr().As16()
+	return prefixSlot6{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), s: s, bits: uint8(p.Bits())}
+}
+
+// region6 returns the longest prefix (its masked top 64 bits and its
+// length, at most region6MaxBits) that contains at least 90 % of the
+// prefixes of at least region6MinPrefixBits bits; false if there are none.
+//
+// The region is found from candidates: a few of those prefixes, spread
+// over the list (at least one of them lies in any region holding 90 % of
+// them). For each, one pass counts the prefixes by the length they share
+// with it.
+func region6(ps []prefixSlot6) (uint64, uint8, bool) {
+	n := 0
+	for _, p := range ps {
+		if p.bits >= region6MinPrefixBits {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, 0, false
+	}
+	need := n - n/10
+	const samples = 5
+	bestHi, bestBits := uint64(0), -1
+	for k := range samples {
+		// The first eligible prefix from the k-th tenth on, for odd
+		// tenths.
+		i := (2*k + 1) * len(ps) / (2 * samples)
+		for i < len(ps) && ps[i].bits < region6MinPrefixBits {
+			i++
+		}
+		if i == len(ps) {
+			continue
+		}
+		c := ps[i]
+		maxBits := min(int(c.bits), region6MaxBits)
+		var hist [region6MaxBits + 1]int
+		for _, p := range ps {
+			if p.bits < region6MinPrefixBits {
+				continue
+			}
+			shared := min(bits.LeadingZeros64(p.hi^c.hi), int(p.bits), maxBits)
+			hist[shared]++
+		}
+		inside := 0
+		for l := maxBits; l >= 0; l-- {
+			inside += hist[l]
+			if inside >= need {
+				if l > bestBits {
+					bestHi, bestBits = c.hi&prefixMask64(l), l
+				}
+				break
+			}
+		}
+	}
+	if bestBits < 0 {
+		return 0, 0, false
+	}
+	return bestHi, uint8(bestBits), true
+}
+
+// prefixMask64 is the mask of the top n bits of 64.
+func prefixMask64(n int) uint64 {
+	if n == 0 {
+		return 0
+	}
+	return ^uint64(0) << (64 - n)
+}
+
+// buildDirect6 returns the direct table of the IPv6 prefixes of a trie and
+// their slots, given in any order; nil if there is no region or too many
+// prefixes for the encoding.
+//
+// The prefixes in the region and its default become keys of direct4's
+// sweep: the 32 bits after the region as the address, the length beyond
+// the region's as the length (the default: /0). Prefixes longer than a
+// block all get their block's address and length 63: the sweep only hands
+// them back, and their short lists compare the full prefixes.
+func buildDirect6(ps []prefixSlot6) *direct6 {
+	if len(ps) >= int(direct4Long-1) {
+		return nil
+	}
+	hi, rbits, ok := region6(ps)
+	if !ok {
+		return nil
+	}
+	mask := prefixMask64(int(rbits))
+	vs := make([]prefixSlot, 0, len(ps))
+	def := -1
+	for i, p := range ps {
+		if p.bits <= rbits {
+			// A prefix covering the region: the longest is its default.
+			if (p.hi^hi)&prefixMask64(int(p.bits)) == 0 && (def < 0 || p.bits > ps[def].bits) {
+				def = i
+			}
+			continue
+		}
+		if (p.hi^hi)&mask != 0 {
+			continue
+		}
+		v, vbits := uint64(uint32(p.hi<<rbits>>32)), uint64(p.bits-rbits)
+		if vbits > direct4Bits {
+			v, vbits = v&^uint64(direct4LowMask), 63
+		}
+		vs = append(vs, prefixSlot{key: v<<6 | vbits, s: slot{idx: uint32(i)}})
+	}
+	if def >= 0 {
+		vs = append(vs, prefixSlot{key: 0, s: slot{idx: uint32(def)}})
+	}
+	vs = sortPrefixes4(vs)
+	for i := 1; i < len(vs); i++ {
+		if vs[i-1].key == vs[i].key && vs[i].key&63 <= direct4Bits {
+			return nil
+		}
+	}
+	d4, longs := sweepDirect(vs)
+	dt := &direct6{tbl: d4.tbl, slots: d4.slots, hi: hi, mask: mask, rbits: rbits}
+	if !dt.addLong(longs, ps) {
+		return nil
+	}
+	for i, s := range dt.slots {
+		dt.slots[i] = ps[s.idx].s
+	}
+	return dt
+}
+
+// addLong points the blocks holding the prefixes longer than a block (as
+// sweepDirect returns them, those of one block adjacent; their slots still
+// naming their index in ps) to their groups. It reports false if long
+// outgrows its encoding.
+func (dt *direct6) addLong(longs []longPrefix4, ps []prefixSlot6) bool {
+	groups := 0
+	for i := range longs {
+		if i == 0 || longs[i].addr>>direct4Low != longs[i-1].addr>>direct4Low {
+			groups++
+		}
+	}
+	dt.long = make([]long6, 0, groups+len(longs))
+	for len(longs) > 0 {
+		blk := longs[0].addr >> direct4Low
+		k := 1
+		for k < len(longs) && longs[k].addr>>direct4Low == blk {
+			k++
+		}
+		group := longs[:k]
+		longs = longs[k:]
+		if k > direct4MaxLong {
+			dt.tbl[blk] = direct4Fallback
+			continue
+		}
+		off := uint32(len(dt.long))
+		if off >= direct4Fallback-direct4Long-uint32(1+k) {
+			return false
+		}
+		head := long6{hi: uint64(k)}
+		if e := dt.tbl[blk]; e != 0 {
+			head.s, head.bits = ps[dt.slots[e-1].idx].s, 1
+		}
+		dt.long = append(dt.long, head)
+		for _, l := range group {
+			p := ps[dt.slots[l.id-1].idx]
+			dt.long = append(dt.long, long6(p))
+		}
+		// Longest first (stable; prefixes of one length are disjoint).
+		slices.SortStableFunc(dt.long[off+1:], func(a, b long6) int { return int(b.bits) - int(a.bits) })
+		dt.tbl[blk] = direct4Long + off
+	}
+	return true
+}
+
+// trieSlots6 returns the IPv6 prefixes of a trie and their slots, in the
+// trie's order.
+func trieSlots6(trie *bart.Table[slot]) []prefixSlot6 {
+	ps := make([]prefixSlot6, 0, trie.Size6())
+	for p, s := range trie.All6() {
+		ps = append(ps, newPrefixSlot6(p, s))
+	}
+	return ps
+}
+
+// ownedSlots6 is ownedSlots for an IPv6 table.
+func (ix *index) ownedSlots6(t *table) []prefixSlot6 {
+	n := t.trie.Size6()
+	if ix.owned == nil {
+		return nil
+	}
+	ps := make([]prefixSlot6, 0, n)
+	var lastKey tableKey
+	var last *table
+	for i, s := range ix.owned {
+		if s.idx != uint32(i) {
+			continue
+		}
+		r := &ix.routes[i]
+		if k := (tableKey{r.Family, r.Table}); last == nil || k != lastKey {
+			last, lastKey = ix.tableOf(r), k
+		}
+		if last == t {
+			ps = append(ps, newPrefixSlot6(r.Dst, s))
+		}
+	}
+	if len(ps) != n {
+		return nil
+	}
+	return ps
+}
