@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/internal/apiservertest"
 )
 
 // podArgs is the CNI_ARGS of containerd for a pod with a UID.
@@ -91,29 +91,8 @@ func newFakeAPI(t *testing.T, handler http.HandlerFunc) *fakeAPI {
 		srv.Close()
 	})
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	f.kubeconfig = writeKubeconfig(t, srv.URL, ca, "test-token")
+	f.kubeconfig = apiservertest.WriteKubeconfigFile(t, srv.URL, ca, "test-token")
 	return f
-}
-
-// writeKubeconfig writes a kubeconfig for server, trusting the PEM
-// certificates ca and authenticating with token, and returns its path.
-func writeKubeconfig(t *testing.T, server string, ca []byte, token string) string {
-	t.Helper()
-	data, err := json.Marshal(map[string]any{
-		"apiVersion": "v1", "kind": "Config", "current-context": "x",
-		"clusters": []any{map[string]any{"name": "c", "cluster": map[string]any{
-			"server": server, "certificate-authority-data": base64.StdEncoding.EncodeToString(ca)}}},
-		"users":    []any{map[string]any{"name": "u", "user": map[string]any{"token": token}}},
-		"contexts": []any{map[string]any{"name": "x", "context": map[string]any{"cluster": "c", "user": "u"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // apiFails is an API server that answers every request with an error

@@ -2,17 +2,15 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fibguard/fibguard/internal/apiservertest"
 	"github.com/fibguard/fibguard/podevent"
 )
 
@@ -22,21 +20,7 @@ func tlsKubeconfig(t *testing.T, handler http.HandlerFunc) string {
 	srv := httptest.NewTLSServer(handler)
 	t.Cleanup(srv.Close)
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	data, err := json.Marshal(map[string]any{
-		"apiVersion": "v1", "kind": "Config", "current-context": "x",
-		"clusters": []any{map[string]any{"name": "c", "cluster": map[string]any{
-			"server": srv.URL, "certificate-authority-data": base64.StdEncoding.EncodeToString(ca)}}},
-		"users":    []any{map[string]any{"name": "u", "user": map[string]any{"token": "t"}}},
-		"contexts": []any{map[string]any{"name": "x", "context": map[string]any{"cluster": "c", "user": "u"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return apiservertest.WriteKubeconfigFile(t, srv.URL, ca, "t")
 }
 
 // TestRun: exit 2 and a reason on stderr for a request it cannot read;

@@ -283,29 +283,47 @@ func (c *Cluster) Pod(t testing.TB, namespace, name string) *corev1.Pod {
 // and returns its path.
 func (c *Cluster) WriteKubeconfig(t testing.TB, token string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, c.KubeconfigFor(token), 0o600); err != nil {
-		t.Fatalf("apiservertest: %v", err)
-	}
-	return path
+	return WriteKubeconfigFile(t, c.Server, c.CA, token)
 }
 
 // KubeconfigFor returns a kubeconfig for the API server that authenticates
 // with token and verifies the server against the cluster's CA.
 func (c *Cluster) KubeconfigFor(token string) []byte {
+	return Kubeconfig(c.Server, c.CA, token)
+}
+
+// WriteKubeconfigFile writes Kubeconfig(server, caPEM, token), mode 0600,
+// into the test's temporary directory and returns its path: for tests that
+// talk to a server of their own (httptest, a forwarder) as well as to a
+// Cluster.
+func WriteKubeconfigFile(t testing.TB, server string, caPEM []byte, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, Kubeconfig(server, caPEM, token), 0o600); err != nil {
+		t.Fatalf("apiservertest: %v", err)
+	}
+	return path
+}
+
+// Kubeconfig returns a kubeconfig for server that authenticates with token
+// and verifies the server against the PEM certificates caPEM (none: no
+// CA, as for a plain-HTTP server).
+func Kubeconfig(server string, caPEM []byte, token string) []byte {
 	type named struct {
 		Name    string         `json:"name"`
 		Cluster map[string]any `json:"cluster,omitempty"`
 		User    map[string]any `json:"user,omitempty"`
 		Context map[string]any `json:"context,omitempty"`
 	}
+	cluster := map[string]any{"server": server}
+	if caPEM != nil {
+		cluster["certificate-authority-data"] = base64.StdEncoding.EncodeToString(caPEM)
+	}
 	// JSON is YAML, and client-go reads either.
 	data, err := json.MarshalIndent(map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Config",
-		"clusters": []named{{Name: "fibguard-test", Cluster: map[string]any{
-			"server": c.Server, "certificate-authority-data": base64.StdEncoding.EncodeToString(c.CA),
-		}}},
+		"apiVersion":      "v1",
+		"kind":            "Config",
+		"clusters":        []named{{Name: "fibguard-test", Cluster: cluster}},
 		"users":           []named{{Name: "fibguard-test", User: map[string]any{"token": token}}},
 		"contexts":        []named{{Name: "fibguard-test", Context: map[string]any{"cluster": "fibguard-test", "user": "fibguard-test"}}},
 		"current-context": "fibguard-test",

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -20,6 +19,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/fibguard/fibguard/internal/apiservertest"
 	"github.com/fibguard/fibguard/podevent"
 )
 
@@ -30,32 +30,6 @@ var testEvent = podevent.Event{
 	Message: "FG001 pod IP 127.16.0.2 is unreachable from the host",
 	Action:  "ADD",
 	Node:    "node-1",
-}
-
-// writeKubeconfig writes a kubeconfig for server that authenticates with
-// a bearer token and trusts caPEM (none: plain http).
-func writeKubeconfig(t *testing.T, server string, caPEM []byte) string {
-	t.Helper()
-	cluster := map[string]any{"server": server}
-	if caPEM != nil {
-		cluster["certificate-authority-data"] = base64.StdEncoding.EncodeToString(caPEM)
-	}
-	data, err := json.Marshal(map[string]any{
-		"apiVersion":      "v1",
-		"kind":            "Config",
-		"clusters":        []any{map[string]any{"name": "c", "cluster": cluster}},
-		"users":           []any{map[string]any{"name": "u", "user": map[string]any{"token": "test-token"}}},
-		"contexts":        []any{map[string]any{"name": "x", "context": map[string]any{"cluster": "c", "user": "u"}}},
-		"current-context": "x",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // tlsServer serves handler over TLS and returns a kubeconfig for it and a
@@ -72,7 +46,7 @@ func tlsServer(t *testing.T, handler http.HandlerFunc) (string, *atomic.Int32) {
 		srv.Close()
 	})
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	return writeKubeconfig(t, srv.URL, ca), &n
+	return apiservertest.WriteKubeconfigFile(t, srv.URL, ca, "test-token"), &n
 }
 
 // hang is a handler that answers nothing until the connection closes.
@@ -142,17 +116,17 @@ func TestRecordFailures(t *testing.T) {
 			return tlsServer(t, func(w http.ResponseWriter, _ *http.Request) { status(w, http.StatusForbidden, "Forbidden") })
 		}, apierrors.IsForbidden, 1},
 		{"TLS handshake never answered", func(t *testing.T) (string, *atomic.Int32) {
-			return writeKubeconfig(t, "https://"+silent.Addr().String(), nil), nil
+			return apiservertest.WriteKubeconfigFile(t, "https://"+silent.Addr().String(), nil, "test-token"), nil
 		}, func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }, -1},
 		{"connection refused", func(t *testing.T) (string, *atomic.Int32) {
-			return writeKubeconfig(t, "https://"+refusedAddr, nil), nil
+			return apiservertest.WriteKubeconfigFile(t, "https://"+refusedAddr, nil, "test-token"), nil
 		}, nil, -1},
 		{"untrusted certificate", func(t *testing.T) (string, *atomic.Int32) {
 			srv := httptest.NewUnstartedServer(http.NotFoundHandler())
 			srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
 			srv.StartTLS()
 			t.Cleanup(srv.Close)
-			return writeKubeconfig(t, srv.URL, nil), nil
+			return apiservertest.WriteKubeconfigFile(t, srv.URL, nil, "test-token"), nil
 		}, nil, -1},
 		{"no kubeconfig file", func(t *testing.T) (string, *atomic.Int32) {
 			return filepath.Join(t.TempDir(), "absent"), nil

@@ -81,24 +81,10 @@ func newK8sNode(t *testing.T) *k8sNode {
 	return &k8sNode{c: c, w: w, acct: acct, pod: c.Pod(t, namespace, "web-0"), fwd: forwardInto(t, w.host, u.Host)}
 }
 
-// kubeconfig writes a kubeconfig for the forwarded API server with token.
-func (k *k8sNode) kubeconfig(t *testing.T, token string) string {
+// writeKubeconfig writes a kubeconfig for the forwarded API server with token.
+func (k *k8sNode) writeKubeconfig(t *testing.T, token string) string {
 	t.Helper()
-	data, err := json.Marshal(map[string]any{
-		"apiVersion": "v1", "kind": "Config", "current-context": "x",
-		"clusters": []any{map[string]any{"name": "c", "cluster": map[string]any{
-			"server": "https://" + k.fwd.addr, "certificate-authority": k.c.CAFile}}},
-		"users":    []any{map[string]any{"name": "u", "user": map[string]any{"token": token}}},
-		"contexts": []any{map[string]any{"name": "x", "context": map[string]any{"cluster": "c", "user": "u"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return apiservertest.WriteKubeconfigFile(t, "https://"+k.fwd.addr, k.c.CA, token)
 }
 
 // token returns a token of the node's account, valid for ten minutes.
@@ -187,7 +173,7 @@ func (w *world) assertRecordFailed(t *testing.T, want string) {
 // in warn mode ADD succeeds and the Event says PodNetworkWarning.
 func TestEventsThroughChain(t *testing.T) {
 	k := newK8sNode(t)
-	conf := map[string]any{"kubeconfig": k.kubeconfig(t, k.token(t))}
+	conf := map[string]any{"kubeconfig": k.writeKubeconfig(t, k.token(t))}
 
 	for i := int32(1); i <= 3; i++ {
 		took, err := k.add(t, conf)
@@ -245,7 +231,7 @@ func TestEventsThroughChain(t *testing.T) {
 // eventTimeout plus a margin, and the log says why no Event was recorded.
 func TestEventsAPIServerDown(t *testing.T) {
 	k := newK8sNode(t)
-	kubeconfig := k.kubeconfig(t, k.token(t))
+	kubeconfig := k.writeKubeconfig(t, k.token(t))
 	if err := k.c.Stop(); err != nil {
 		t.Fatalf("stop the API server: %v", err)
 	}
@@ -301,7 +287,7 @@ func TestEventsUnauthorized(t *testing.T) {
 		{"unknown", "not-a-token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := k.add(t, map[string]any{"kubeconfig": k.kubeconfig(t, tc.token)})
+			_, err := k.add(t, map[string]any{"kubeconfig": k.writeKubeconfig(t, tc.token)})
 			assertRejected(t, err, checker.CodeHostLoopback)
 			k.w.assertRecordFailed(t, "Unauthorized")
 			if n := len(k.events(t, podevent.ReasonRejected)); n != 0 {
