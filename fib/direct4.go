@@ -208,15 +208,15 @@ func trieSlots4(trie *bart.Table[slot]) []prefixSlot {
 	return ps
 }
 
-// ownedSlots returns the prefixes of an IPv4 table and their slots from
-// index.owned, in route order; nil if they are not as many as the trie's
-// prefixes.
-func (ix *index) ownedSlots(t *table) []prefixSlot {
-	n := t.trie.Size4()
+// ownedSlots returns the prefixes of table t and their slots from
+// index.owned, in route order, each made by mk; nil if they are not as many
+// as n, the number of the trie's prefixes of that family. IPv4 and IPv6
+// direct tables are built from it (newPrefixSlot4, newPrefixSlot6).
+func ownedSlots[P any](ix *index, t *table, n int, mk func(netip.Prefix, slot) P) []P {
 	if ix.owned == nil {
 		return nil
 	}
-	ps := make([]prefixSlot, 0, n)
+	ps := make([]P, 0, n)
 	var lastKey tableKey
 	var last *table
 	for i, s := range ix.owned {
@@ -228,7 +228,7 @@ func (ix *index) ownedSlots(t *table) []prefixSlot {
 			last, lastKey = ix.tableOf(r), k
 		}
 		if last == t {
-			ps = append(ps, prefixSlot{key: key4(r.Dst), s: s})
+			ps = append(ps, mk(r.Dst, s))
 		}
 	}
 	if len(ps) != n {
@@ -236,6 +236,9 @@ func (ix *index) ownedSlots(t *table) []prefixSlot {
 	}
 	return ps
 }
+
+// newPrefixSlot4 is an IPv4 prefix and its slot as the direct table sorts them.
+func newPrefixSlot4(p netip.Prefix, s slot) prefixSlot { return prefixSlot{key: key4(p), s: s} }
 
 // sortPrefixes4 sorts prefixes in CIDR order: counted into buckets by the
 // top 16 bits of the address, each bucket then sorted (bart's own sorted

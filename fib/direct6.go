@@ -284,30 +284,3 @@ func trieSlots6(trie *bart.Table[slot]) []prefixSlot6 {
 	}
 	return ps
 }
-
-// ownedSlots6 is ownedSlots for an IPv6 table.
-func (ix *index) ownedSlots6(t *table) []prefixSlot6 {
-	n := t.trie.Size6()
-	if ix.owned == nil {
-		return nil
-	}
-	ps := make([]prefixSlot6, 0, n)
-	var lastKey tableKey
-	var last *table
-	for i, s := range ix.owned {
-		if s.idx != uint32(i) {
-			continue
-		}
-		r := &ix.routes[i]
-		if k := (tableKey{r.Family, r.Table}); last == nil || k != lastKey {
-			last, lastKey = ix.tableOf(r), k
-		}
-		if last == t {
-			ps = append(ps, newPrefixSlot6(r.Dst, s))
-		}
-	}
-	if len(ps) != n {
-		return nil
-	}
-	return ps
-}

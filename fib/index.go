@@ -380,14 +380,14 @@ func buildIndex(m *Model) *index {
 	ix.chain6, ix.chainRules6 = ix.plainChain(V6)
 	for _, t := range ix.chain4 {
 		if t != nil && t.dir == nil && t.trie.Size4() >= direct4MinPrefixes {
-			if ps := ix.ownedSlots(t); ps != nil {
+			if ps := ownedSlots(ix, t, t.trie.Size4(), newPrefixSlot4); ps != nil {
 				t.dir = buildDirect4(ps)
 			}
 		}
 	}
 	for _, t := range ix.chain6 {
 		if t != nil && t.dir6 == nil && t.trie.Size6() >= direct4MinPrefixes {
-			if ps := ix.ownedSlots6(t); ps != nil {
+			if ps := ownedSlots(ix, t, t.trie.Size6(), newPrefixSlot6); ps != nil {
 				t.dir6 = buildDirect6(ps)
 			}
 		}
