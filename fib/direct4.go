@@ -2,6 +2,7 @@ package fib
 
 import (
 	"cmp"
+	"iter"
 	"net/netip"
 	"slices"
 
@@ -279,25 +280,42 @@ func sortPrefixes4(ps []prefixSlot) []prefixSlot {
 	return out
 }
 
+// countBlocks counts the blocks that longs (sorted by address) fall in.
+func countBlocks(longs []longPrefix4) int {
+	n := 0
+	for i := range longs {
+		if i == 0 || longs[i].addr>>direct4Low != longs[i-1].addr>>direct4Low {
+			n++
+		}
+	}
+	return n
+}
+
+// blockRuns yields each block that longs (sorted by address) fall in, with
+// the run of longs in it.
+func blockRuns(longs []longPrefix4) iter.Seq2[uint32, []longPrefix4] {
+	return func(yield func(uint32, []longPrefix4) bool) {
+		for len(longs) > 0 {
+			blk := longs[0].addr >> direct4Low
+			k := 1
+			for k < len(longs) && longs[k].addr>>direct4Low == blk {
+				k++
+			}
+			if !yield(blk, longs[:k]) {
+				return
+			}
+			longs = longs[k:]
+		}
+	}
+}
+
 // addLong points the blocks holding the prefixes longer than a block (in
 // CIDR order, so those of one block are adjacent) to their groups. It
 // reports false if long outgrows its encoding.
 func (dt *direct4) addLong(longs []longPrefix4) bool {
-	groups := 0
-	for i := range longs {
-		if i == 0 || longs[i].addr>>direct4Low != longs[i-1].addr>>direct4Low {
-			groups++
-		}
-	}
-	dt.long = make([]uint32, 0, 2*groups+2*len(longs))
-	for len(longs) > 0 {
-		blk := longs[0].addr >> direct4Low
-		k := 1
-		for k < len(longs) && longs[k].addr>>direct4Low == blk {
-			k++
-		}
-		group := longs[:k]
-		longs = longs[k:]
+	dt.long = make([]uint32, 0, 2*countBlocks(longs)+2*len(longs))
+	for blk, group := range blockRuns(longs) {
+		k := len(group)
 		if k > direct4MaxLong {
 			dt.tbl[blk] = direct4Fallback
 			continue

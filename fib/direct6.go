@@ -236,21 +236,9 @@ func buildDirect6(ps []prefixSlot6) *direct6 {
 // naming their index in ps) to their groups. It reports false if long
 // outgrows its encoding.
 func (dt *direct6) addLong(longs []longPrefix4, ps []prefixSlot6) bool {
-	groups := 0
-	for i := range longs {
-		if i == 0 || longs[i].addr>>direct4Low != longs[i-1].addr>>direct4Low {
-			groups++
-		}
-	}
-	dt.long = make([]long6, 0, groups+len(longs))
-	for len(longs) > 0 {
-		blk := longs[0].addr >> direct4Low
-		k := 1
-		for k < len(longs) && longs[k].addr>>direct4Low == blk {
-			k++
-		}
-		group := longs[:k]
-		longs = longs[k:]
+	dt.long = make([]long6, 0, countBlocks(longs)+len(longs))
+	for blk, group := range blockRuns(longs) {
+		k := len(group)
 		if k > direct4MaxLong {
 			dt.tbl[blk] = direct4Fallback
 			continue
