@@ -178,16 +178,7 @@ func TestDirect4Threshold(t *testing.T) {
 			p := m.Routes[r.IntN(len(m.Routes))].Dst
 			dst = ipv4(uint4(p.Addr()) | r.Uint32()>>p.Bits())
 		}
-		got, err := m.Lookup(Query{Dst: dst, NoTrace: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.idx.slowOnly = true
-		want, err := m.Lookup(Query{Dst: dst, NoTrace: true})
-		m.idx.slowOnly = false
-		if err != nil {
-			t.Fatal(err)
-		}
+		got, want := fastAndGeneral(t, m, Query{Dst: dst, NoTrace: true})
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: fast %s, general %s", dst, &got, &want)
 		}

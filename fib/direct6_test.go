@@ -299,16 +299,7 @@ func TestDirect6Threshold(t *testing.T) {
 			hi := binary.BigEndian.Uint64(b[:8])
 			dst = ipv6(hi|r.Uint64()>>p.Bits(), r.Uint64())
 		}
-		got, err := m.Lookup(Query{Dst: dst, NoTrace: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.idx.slowOnly = true
-		want, err := m.Lookup(Query{Dst: dst, NoTrace: true})
-		m.idx.slowOnly = false
-		if err != nil {
-			t.Fatal(err)
-		}
+		got, want := fastAndGeneral(t, m, Query{Dst: dst, NoTrace: true})
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: fast %s, general %s", dst, &got, &want)
 		}

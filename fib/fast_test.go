@@ -135,16 +135,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 							break
 						}
 					}
-					got, err := m.Lookup(q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					m.idx.slowOnly = true
-					want, err := m.Lookup(q)
-					m.idx.slowOnly = false
-					if err != nil {
-						t.Fatal(err)
-					}
+					got, want := fastAndGeneral(t, m, q)
 					if !reflect.DeepEqual(got, want) {
 						t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Rules)
 					}
@@ -159,6 +150,23 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 			t.Logf("%d of %d lookups took the fast path; %d had a direct table", fast, tc.rounds*100, direct)
 		})
 	}
+}
+
+// fastAndGeneral answers q twice on m: as Lookup does (the fast path where
+// it applies) and on the general path alone.
+func fastAndGeneral(t *testing.T, m *Model, q Query) (fast, general Result) {
+	t.Helper()
+	fast, err := m.Lookup(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.idx.slowOnly = true
+	defer func() { m.idx.slowOnly = false }()
+	general, err = m.Lookup(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fast, general
 }
 
 // TestResolveGateways4 compares the resolution of gateways to local
@@ -344,16 +352,7 @@ func TestFastPath6MatchesGeneral(t *testing.T) {
 							break
 						}
 					}
-					got, err := m.Lookup(q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					m.idx.slowOnly = true
-					want, err := m.Lookup(q)
-					m.idx.slowOnly = false
-					if err != nil {
-						t.Fatal(err)
-					}
+					got, want := fastAndGeneral(t, m, q)
 					if !reflect.DeepEqual(got, want) {
 						t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v addrs %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Addrs, m.Rules)
 					}
