@@ -1,13 +1,15 @@
 # fibguard — developer entry points.
 #
-#   make test    lint, then every test (go test), a short fuzz run of each Fuzz target, then make e2e
+#   make test    system-deps, lint, then every test (go test), a short fuzz run of each Fuzz target, then make e2e
+#   make system-deps  install the Debian packages the tests need when missing (hack/system-packages.sh)
 #   make e2e     the end-to-end suite (test/e2e) on a real local node (hack/local-cluster.sh), torn down after
 #   make lint    go vet, gofmt, golangci-lint (.golangci.yml)
 #   make bench   benchmarks into bench.txt (+ benchstat summary when installed)
 #   make build   go build ./... and one binary per cmd/* into ./bin
 #   make tools   install the pinned golangci-lint and benchstat if missing
 #
-# Tests that build network namespaces need root: run `sudo make test`.
+# Tests that build network namespaces need root, and so does installing the
+# Debian packages: run `make test` as root, or `sudo make test`.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -36,31 +38,40 @@ GOTESTFLAGS ?=
 FUZZTIME ?= 20000x
 BENCHCOUNT ?= 6
 
-.PHONY: test unit deps race fuzz e2e lint vet fmt-check golangci bench build tools clean
+.PHONY: test system-deps unit deps race fuzz e2e lint vet fmt-check golangci bench build tools clean
 
-## test: the whole suite, as CI runs it
-test: lint deps
+## test: the whole suite, as CI runs it; first the Debian packages it needs
+test: system-deps lint deps
 	$(GO) test -count=1 $(GOTESTFLAGS) ./...
 	@$(MAKE) race
 	@$(MAKE) fuzz
 	@$(MAKE) e2e
 
+## system-deps: the Debian packages the tests need, from the one list in
+# hack/system-packages.sh. As root on a Debian (apt) machine it installs the
+# missing ones (apt-get update only then); as another user, or without apt,
+# it names what is missing and how to install it, and fails: no test may
+# skip for a package apt could install. Well under a second when all are there.
+system-deps:
+	hack/system-packages.sh install
+
 ## deps: build what the tests run besides our code, once, into caches: the
 # reference CNI plugins and kube-apiserver + kubectl (7-10 minutes cold), so
-# that no test pays for a build inside its timeout. A missing prerequisite
-# (exit 3: no etcd, openssl or module proxy) is left to the tests, which
-# skip with the reason. The local node of make e2e (kubelet, crictl, pause
-# and probe images) is built here too.
-deps:
+# that no test pays for a build inside its timeout. The Debian packages come
+# first (system-deps); a prerequisite still missing (exit 3: no Go module
+# proxy) is left to the tests, which skip with the reason. The local node of
+# make e2e (kubelet, crictl, pause and probe images) is built here too.
+deps: system-deps
 	hack/cni-plugins.sh >/dev/null
 	hack/control-plane.sh build || { rc=$$?; [ $$rc -eq 3 ] && echo "deps: control plane prerequisites missing; its tests will skip"; [ $$rc -eq 3 ]; }
 	hack/local-cluster.sh build || { rc=$$?; [ $$rc -eq 3 ] && echo "deps: local node prerequisites missing; make e2e will say why"; [ $$rc -eq 3 ]; }
 
 ## e2e: the end-to-end suite on a real single-node cluster in a network
 # namespace of its own (containerd, kubelet, kube-apiserver): up, suite, down
-# even on failure. About 1 minute once deps are built. A missing
-# prerequisite (containerd, runc, etcd: exit 3) skips it with the reason.
-e2e:
+# even on failure. About 1 minute once deps are built. Its Debian packages
+# (containerd, runc, etcd, ...) come from system-deps; a prerequisite still
+# missing (exit 3, e.g. no Go module proxy for a build) skips it with the reason.
+e2e: system-deps
 	@hack/e2e-local.sh || { rc=$$?; if [ $$rc -eq 3 ]; then echo "e2e: SKIPPED: a prerequisite of the local node is missing (see above)"; exit 0; fi; exit $$rc; }
 
 ## race: the parallel ADD/DEL cycles through libcni, with the race detector
