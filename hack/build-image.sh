@@ -20,6 +20,8 @@
 #                      image manifests/base/kustomization.yaml deploys
 #   GOARCH             the platform (linux/GOARCH); default `go env GOARCH`.
 #                      GOARM (arm) sets the variant
+#   VERSION            the version the plugin reports (its CNI "about" text and
+#                      the user agent of its Events); default IMAGE's tag
 #   SOURCE_DATE_EPOCH  the time every date in the image says; default the time
 #                      of the HEAD commit, so the same commit gives the same
 #                      image digest
@@ -31,6 +33,7 @@
 set -euo pipefail
 
 IMAGE="${IMAGE:-ghcr.io/fibguard/fibguard:v0.1.0}"
+VERSION="${VERSION:-${IMAGE##*:}}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 go="${GO:-$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)}"
@@ -55,7 +58,8 @@ trap 'rm -rf "$work"' EXIT
 echo "build-image: building fibguard, fibguard-event and fibguard-install for linux/${arch}" >&2
 # -trimpath and no VCS stamping: the binaries depend on the sources only.
 (cd "$root" && env CGO_ENABLED=0 GOOS=linux GOARCH="$arch" GOWORK=off \
-  "$go" build -trimpath -buildvcs=false -ldflags '-s -w' -o "${work}/" ./cmd/fibguard ./cmd/fibguard-event ./cmd/fibguard-install)
+  "$go" build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/fibguard/fibguard/plugin.release=${VERSION}" \
+  -o "${work}/" ./cmd/fibguard ./cmd/fibguard-event ./cmd/fibguard-install)
 if command -v file >/dev/null; then
   for b in fibguard fibguard-event fibguard-install; do
     info="$(file -b "${work}/${b}")"
@@ -78,7 +82,7 @@ fi
   -label org.opencontainers.image.title=fibguard \
   -label org.opencontainers.image.description="fibguard CNI plugin and its installer" \
   -label org.opencontainers.image.source=https://github.com/fibguard/fibguard \
-  -label org.opencontainers.image.version="${IMAGE##*:}" \
+  -label org.opencontainers.image.version="$VERSION" \
   -label org.opencontainers.image.revision="$revision" >&2
 # Read back as a runtime would: digests, manifest.json, static binaries.
 "${work}/imagebuild" inspect "$out" >&2

@@ -21,7 +21,11 @@
 #   FIBGUARD_K8S_CACHE          binaries; default ${XDG_CACHE_HOME:-$HOME/.cache}/fibguard/k8s/$K8S_VERSION
 #   FIBGUARD_CP_DIR             state (keys, certificates, etcd data, pid files, logs/); default /var/tmp/fibguard-cp
 #   FIBGUARD_CP_ETCD_PORT       etcd client port, default 23890 (peer port: FIBGUARD_CP_ETCD_PEER_PORT, 23900)
-#   FIBGUARD_CP_APISERVER_PORT  kube-apiserver secure port on 127.0.0.1, default 16443
+#   FIBGUARD_CP_APISERVER_PORT  kube-apiserver secure port, default 16443
+#   FIBGUARD_CP_BIND_ADDRESS    the address kube-apiserver listens on, default 127.0.0.1 (hack/local-cluster.sh:
+#                               0.0.0.0, inside the node's own network namespace)
+#   FIBGUARD_CP_ADVERTISE_ADDRESS  the address kube-apiserver advertises as the endpoint of the
+#                               `kubernetes` Service, also put in its serving certificate; default none
 #   FIBGUARD_CP_OWNER_PID       `up` only: also start a watchdog that runs `down` once this process has
 #                               exited, so a test binary killed by a timeout leaves nothing running
 #   GO                          Go toolchain; default `go` on PATH, else /usr/local/go/bin/go
@@ -51,7 +55,7 @@ set -euo pipefail
 
 K8S_VERSION=v1.37.2 # must equal k8s.io/kubernetes in hack/k8sbuild/go.mod
 BINARIES=(kube-apiserver kubectl)
-BUILDABLE=(kube-apiserver kubectl kubelet) # the commands hack/k8sbuild/tools.go pins
+BUILDABLE=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy) # the commands hack/k8sbuild/tools.go pins
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 self="${here}/$(basename "${BASH_SOURCE[0]}")"
@@ -62,6 +66,8 @@ cp_dir="${FIBGUARD_CP_DIR:-/var/tmp/fibguard-cp}"
 etcd_port="${FIBGUARD_CP_ETCD_PORT:-23890}"
 etcd_peer_port="${FIBGUARD_CP_ETCD_PEER_PORT:-23900}"
 apiserver_port="${FIBGUARD_CP_APISERVER_PORT:-16443}"
+bind_address="${FIBGUARD_CP_BIND_ADDRESS:-127.0.0.1}"
+advertise_address="${FIBGUARD_CP_ADVERTISE_ADDRESS:-}"
 etcd_bin=/usr/bin/etcd
 issuer=https://kubernetes.default.svc
 service_cidr=10.96.0.0/16
@@ -205,7 +211,7 @@ make_pki() {
           echo "basicConstraints=CA:FALSE"
           echo "keyUsage=critical,digitalSignature,keyEncipherment"
           echo "extendedKeyUsage=serverAuth"
-          echo "subjectAltName=IP:127.0.0.1,IP:${service_ip},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+          echo "subjectAltName=IP:127.0.0.1,IP:${service_ip},${advertise_address:+IP:${advertise_address},}DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
         ) 2>/dev/null
       rm -f apiserver.csr
     fi
@@ -272,10 +278,11 @@ start_etcd() {
 }
 
 start_apiserver() {
-  local i
+  local i advertise=()
+  [[ -n "$advertise_address" ]] && advertise=(--advertise-address="$advertise_address")
   if ! running kube-apiserver >/dev/null; then
     start_daemon kube-apiserver "${bin_dir}/kube-apiserver" \
-      --bind-address=127.0.0.1 --secure-port="${apiserver_port}" \
+      --bind-address="$bind_address" "${advertise[@]}" --secure-port="${apiserver_port}" \
       --etcd-servers="http://127.0.0.1:${etcd_port}" \
       --tls-cert-file="${pki}/apiserver.crt" --tls-private-key-file="${pki}/apiserver.key" \
       --client-ca-file="${pki}/ca.crt" \

@@ -101,6 +101,10 @@ kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready node --all --timeo
 log "building and loading images"
 image="$("${root}/hack/build-image.sh" "${work}/fibguard-image.tar" | tail -n1)"
 "$kind" load image-archive "$image" --name "$name"
+# A second build, another tag: the image the upgrade scenario rolls out.
+upgrade_image=ghcr.io/fibguard/fibguard:v0.1.1-e2e
+upgrade="$(IMAGE="$upgrade_image" "${root}/hack/build-image.sh" "${work}/fibguard-upgrade-image.tar" | tail -n1)"
+"$kind" load image-archive "$upgrade" --name "$name"
 images="$("${root}/hack/local-cluster.sh" images | tail -n1)"
 "$kind" load image-archive "${images}/probe.tar" --name "$name"
 
@@ -110,6 +114,8 @@ FIBGUARD_E2E_KUBECONFIG="$kubeconfig" \
   FIBGUARD_E2E_NODE="${nodes[0]}" \
   FIBGUARD_E2E_NODE_EXEC="${engine} exec -i ${nodes[0]}" \
   FIBGUARD_E2E_INSTALL=manifests \
+  FIBGUARD_E2E_UPGRADE_IMAGE="$upgrade_image" \
+  FIBGUARD_E2E_RESTART="${engine} exec ${nodes[0]} systemctl restart containerd kubelet" \
   FIBGUARD_E2E_CRICTL=crictl \
   FIBGUARD_E2E_KUBECTL="$(command -v kubectl)" \
   "$go" test -tags e2e -count=1 -v -timeout 40m ./test/e2e "$@"

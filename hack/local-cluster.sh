@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes cluster on this machine, without a container
 # engine or registry, for the e2e suite (test/e2e): etcd + kube-apiserver
-# (hack/control-plane.sh), containerd + runc from Debian, kubelet built from
-# k8s.io/kubernetes, the reference CNI plugins, and two images built here
-# (pause, probe) imported into containerd. No controller-manager, scheduler,
-# kube-proxy or DNS: pods name their node and do not mount a service account
-# token. Derived from the recipe in ../shared/local-node (see its README for
-# the pitfalls: restrict_oom_score_adj, failCgroupV1: false, ...).
+# (hack/control-plane.sh), kube-controller-manager, kube-scheduler,
+# kube-proxy (nftables) and kubelet built from k8s.io/kubernetes, containerd
+# + runc from Debian, the reference CNI plugins, and two images built here
+# (pause, probe) imported into containerd. No DNS. Pods are scheduled, get
+# their namespace's ServiceAccount and its token, and reach the API server
+# through the `kubernetes` Service, as on any node. Derived from the recipe
+# in ../shared/local-node (see its README for the pitfalls:
+# restrict_oom_score_adj, failCgroupV1: false, ...).
 #
 # The whole node lives in a network namespace of its own (default
-# "fibguard-node"): the daemons join it with nsenter (network only), so every
-# bridge, veth, route and address the CNI plugins create is inside it and the
-# machine's own network is never touched. The namespace has lo and
-# "node0" (one end of a veth pair whose other end stays inside too) with the node address 10.89.0.10/24 and a default route through it.
-# To reach the API server or a pod, run inside it:
-#   nsenter --net=/run/netns/fibguard-node kubectl --kubeconfig "$(hack/local-cluster.sh kubeconfig)" get pods
+# "fibguard-node"), so every bridge, veth, route, nftables rule and address
+# that kube-proxy and the CNI plugins create is inside it and the machine's
+# own network is never touched. The namespace has lo and "node0" (one end of
+# a veth pair whose other end stays inside too) with the node address
+# 10.89.0.10/24 and a default route through it. containerd, kubelet and the
+# node's other daemons also share a mount namespace of their own, in which
+# the node's CNI directories are bind-mounted on the standard paths
+# (/etc/cni/net.d, /opt/cni/bin, /var/lib/cni): a DaemonSet's hostPath
+# volumes for those paths reach the node's directories, and the mounts of
+# pods (rootfs, volumes, pod network namespaces) stay out of the machine's
+# mount table. The machine gets at most the three empty mount-point
+# directories, removed by `down` when it created them.
+# To run a command on the node (both namespaces), e.g. kubectl as admin:
+#   hack/local-cluster.sh exec kubectl get pods -A
 #
 # Usage:
 #   hack/local-cluster.sh build       build or reuse binaries and images (kubelet, kube-apiserver, kubectl,
@@ -28,11 +38,22 @@
 #   hack/local-cluster.sh images      build the pause and probe image archives; prints their directory
 #   hack/local-cluster.sh kubeconfig  prints the admin kubeconfig's path
 #   hack/local-cluster.sh env         prints the env file's path
+#   hack/local-cluster.sh load-image ARCHIVE
+#                                     import an image archive (hack/build-image.sh writes one) into the
+#                                     node's containerd, under the names it carries
+#   hack/local-cluster.sh restart [kubelet|containerd]...
+#                                     stop and start those daemons (default both), as a node's service
+#                                     manager would; waits for the node to be Ready again
+#   hack/local-cluster.sh exec CMD... run CMD on the node (its network and mount namespaces), with
+#                                     KUBECONFIG set to the admin kubeconfig and the cluster's kubectl
+#                                     first on PATH
 #
 # Layout:
 #   state  ${FIBGUARD_NODE_DIR:-/var/tmp/fibguard-node}: cp/ (control plane), containerd/, kubelet/,
-#          cni/net.d (conf dir), cni/bin (bin dir), cni/ipam (host-local data), pki/, logs/, *.pid, env
+#          cni/net.d (conf dir, /etc/cni/net.d on the node), cni/bin (bin dir, /opt/cni/bin),
+#          cni/cache (libcni's cache, /var/lib/cni), cni/ipam (host-local data), pki/, logs/, *.pid, env
 #   run    /run/fibguard-node: containerd's sockets and state (must be on tmpfs)
+#   mntns  /run/fibguard-node-ns/mnt: the node's mount namespace (its directory is a private mount)
 #   cache  ${XDG_CACHE_HOME:-$HOME/.cache}/fibguard/{k8s,cni-plugins,local-node}: binaries and images
 #
 # The CNI conf dir starts with one network, "fibguard-e2e" (bridge fge2e0 +
@@ -41,7 +62,7 @@
 # that file.
 #
 # Exit status: 0 ok, 1 failure, 3 a prerequisite is missing (containerd, runc,
-# etcd, nsenter, curl, openssl, Go or the module proxy).
+# etcd, nsenter, unshare, nft, curl, openssl, Go or the module proxy).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,6 +73,8 @@ NODE_NAME="${FIBGUARD_NODE_NAME:-fibguard-node}"
 NETNS="${FIBGUARD_NODE_NETNS:-fibguard-node}"
 NODE_IP=10.89.0.10
 NODE_GW=10.89.0.1
+SERVICE_CIDR=10.96.0.0/16 # hack/control-plane.sh's
+SERVICE_IP=10.96.0.1      # the `kubernetes` Service
 CRICTL_VERSION=v1.37.0
 IMAGE_PAUSE=localhost/fibguard-e2e/pause:1.0
 IMAGE_PROBE=localhost/fibguard-e2e/probe:1.0
@@ -63,9 +86,14 @@ node_cache="${cache}/local-node"
 logs="${dir}/logs"
 cp_dir="${dir}/cp"
 netns_path="/run/netns/${NETNS}"
+ns_dir="/run/fibguard-node-ns"
+mntns="${ns_dir}/mnt"
 sock="${run}/containerd/containerd.sock"
 conf_dir="${dir}/cni/net.d"
 cni_bin="${dir}/cni/bin"
+cni_cache="${dir}/cni/cache"
+# The node's directories and where the node sees them (its mount namespace).
+standard_mounts=("${conf_dir}:/etc/cni/net.d" "${cni_bin}:/opt/cni/bin" "${cni_cache}:/var/lib/cni")
 kubelet_dir="${dir}/kubelet"
 cgroup_root="fibguard-node" # the kubelet's cgroups live under /<controller>/fibguard-node
 env_file="${dir}/env"
@@ -75,10 +103,9 @@ primary="${conf_dir}/10-fibguard-e2e.conflist"
 . "${here}/lib/daemon.sh"
 daemon_dir="$dir"
 daemon_logs="$logs"
-# Every daemon of the node joins its network namespace (network only: the
-# mount namespace stays the machine's, so containerd and kubelet see the same
-# files and mounts).
-daemon_prefix=(nsenter --net="$netns_path" --)
+# Every daemon of the node joins its network and mount namespaces (set by
+# main: node_enter).
+daemon_prefix=()
 daemon_groups=""
 
 log() { echo "local-cluster: $*" >&2; }
@@ -97,14 +124,34 @@ go_cmd() {
   echo "$go"
 }
 
-# in_node CMD...: run CMD in the node's network namespace (network only: the
-# mount namespace stays the machine's, so containerd and kubelet see the same
-# files and mounts).
-in_node() { nsenter --net="$netns_path" -- "$@"; }
+# in_mntns succeeds when this script already runs in the node's mount
+# namespace (a command started by `exec`, such as the e2e suite). There the
+# namespace's file is an empty file: it was bound after the namespace was
+# made.
+mntns_id="${dir}/mntns.id"
+in_mntns() { [[ -s "$mntns_id" && "$(readlink /proc/self/ns/mnt)" == "$(cat "$mntns_id")" ]]; }
+
+# have_mntns succeeds when the node's mount namespace exists.
+have_mntns() { in_mntns || { [[ -e "$mntns" ]] && nsenter --mount="$mntns" -- true 2>/dev/null; }; }
+
+# node_enter sets the array node_enter to the command prefix that runs a
+# command on the node: in its network and mount namespaces.
+node_enter() {
+  node_enter=(nsenter --net="$netns_path" --mount="$mntns" --)
+  if in_mntns; then node_enter=(nsenter --net="$netns_path" --); fi
+}
+
+# in_node CMD...: run CMD on the node.
+in_node() {
+  node_enter
+  "${node_enter[@]}" "$@"
+}
 
 # ---- build -----------------------------------------------------------------
 
-k8s_bin() { "${here}/control-plane.sh" build kube-apiserver kubectl kubelet | tail -n1; }
+# The node's Kubernetes commands, built in one go (they share most packages).
+K8S_COMMANDS=(kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy)
+k8s_bin() { "${here}/control-plane.sh" build "${K8S_COMMANDS[@]}" | tail -n1; }
 
 build_crictl() {
   local go out="${node_cache}/crictl/${CRICTL_VERSION}"
@@ -157,6 +204,8 @@ owns() {
   case "$1" in
   containerd) [[ "${line%% *}" == */containerd && "$line" == *" --config ${dir}/containerd.toml "* ]] ;;
   kubelet) [[ "${line%% *}" == */kubelet && "$line" == *" --root-dir=${kubelet_dir} "* ]] ;;
+  kube-controller-manager | kube-scheduler) [[ "${line%% *}" == */"$1" && "$line" == *" --cert-dir=${dir}/pki/$1 "* ]] ;;
+  kube-proxy) [[ "${line%% *}" == */kube-proxy && "$line" == *" --config=${dir}/kube-proxy.yaml "* ]] ;;
   *) return 1 ;;
   esac
 }
@@ -171,8 +220,8 @@ lock() {
 
 need_tools() {
   local t
-  for t in containerd runc ctr nsenter curl openssl flock ip; do
-    command -v "$t" >/dev/null || missing_prerequisite "${t} not found (apt-get install containerd runc util-linux curl openssl iproute2)"
+  for t in containerd runc ctr nsenter unshare mountpoint curl openssl flock ip nft; do
+    command -v "$t" >/dev/null || missing_prerequisite "${t} not found (apt-get install containerd runc util-linux curl openssl iproute2 nftables)"
   done
   [[ -x /usr/bin/etcd ]] || missing_prerequisite "/usr/bin/etcd not found (apt-get install etcd-server)"
 }
@@ -189,6 +238,58 @@ make_netns() {
     ip -n "$NETNS" addr add "${NODE_IP}/24" dev node0
     ip -n "$NETNS" link set node0 up
     ip -n "$NETNS" route add default via "$NODE_GW" dev node0 onlink
+  fi
+}
+
+# make_mntns creates the node's mount namespace, if missing, with the node's
+# CNI directories bind-mounted on the standard paths. Its propagation is
+# "slave": the machine's later mounts (another `ip netns add`) show inside,
+# nothing mounted inside shows outside. The namespace lives as long as its
+# file stays mounted (remove_mntns), whatever runs in it.
+make_mntns() {
+  local m src dst
+  have_mntns && return 0
+  mkdir -p "$ns_dir" "$conf_dir" "$cni_bin" "$cni_cache"
+  # A namespace file can only be bound on a private mount.
+  mountpoint -q "$ns_dir" || mount --bind "$ns_dir" "$ns_dir"
+  mount --make-private "$ns_dir"
+  : >"$mntns"
+  unshare --mount="$mntns" --propagation slave true
+  nsenter --mount="$mntns" -- readlink /proc/self/ns/mnt >"$mntns_id"
+  for m in "${standard_mounts[@]}"; do
+    src="${m%%:*}" dst="${m#*:}"
+    make_mountpoint "$dst"
+    nsenter --mount="$mntns" -- mount --bind "$src" "$dst"
+  done
+}
+
+# make_mountpoint DIR creates DIR on the machine when missing, empty, as a
+# mount point only, and records the directories it created (deepest last)
+# so that remove_mntns can take exactly those away again.
+make_mountpoint() {
+  local d=$1 missing=()
+  while [[ ! -e "$d" ]]; do
+    missing=("$d" "${missing[@]}")
+    d="$(dirname "$d")"
+  done
+  for d in "${missing[@]}"; do
+    mkdir "$d"
+    echo "$d" >>"${dir}/created-mountpoints"
+  done
+}
+
+# remove_mntns releases the node's mount namespace (and with it every mount
+# made inside: pod root file systems, volumes, pod network namespaces) once
+# no process is left in it, and removes the mount points it created.
+remove_mntns() {
+  local d
+  if mountpoint -q "$mntns" 2>/dev/null; then umount "$mntns" || umount -l "$mntns"; fi
+  rm -f "$mntns" "$mntns_id"
+  if mountpoint -q "$ns_dir" 2>/dev/null; then umount "$ns_dir" || umount -l "$ns_dir"; fi
+  rmdir "$ns_dir" 2>/dev/null || true
+  if [[ -f "${dir}/created-mountpoints" ]]; then
+    tac "${dir}/created-mountpoints" | while read -r d; do rmdir "$d" 2>/dev/null || log "mount point ${d} is not empty; left in place"; done
+    rm -f "${dir}/created-mountpoints"
   fi
 }
 
@@ -258,9 +359,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+  # The standard paths, which the node's mount namespace binds to ${cni_bin} and ${conf_dir}.
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "${cni_bin}"
-    conf_dir = "${conf_dir}"
+    bin_dir = "/opt/cni/bin"
+    conf_dir = "/etc/cni/net.d"
     max_conf_num = 1
 EOF
 }
@@ -362,8 +464,16 @@ EOF
       --kubeconfig="${dir}/kubelet.kubeconfig" --hostname-override="$NODE_NAME" \
       --node-ip="$NODE_IP" --root-dir="${kubelet_dir}" --cert-dir="${dir}/pki/kubelet-serving" --v=2
   fi
+  wait_ready
+}
+
+# wait_ready waits until kubelet answers its health check and the node is
+# Ready.
+wait_ready() {
+  local i
   for i in $(seq 240); do
-    if [[ "$(kubectl get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; then
+    if in_node curl -sf --max-time 2 http://127.0.0.1:10248/healthz >/dev/null 2>&1 &&
+      [[ "$(kubectl get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; then
       log "node ${NODE_NAME} Ready (kubelet pid $(running kubelet))"
       return 0
     fi
@@ -371,6 +481,91 @@ EOF
     sleep 0.5
   done
   fail_start kubelet "node ${NODE_NAME} not Ready after 120s"
+}
+
+# start_controllers starts kube-controller-manager and kube-scheduler with
+# the control plane's keys: service-account tokens and the kube-root-ca.crt
+# ConfigMap, each namespace's default ServiceAccount, DaemonSets, garbage
+# collection and namespace deletion, scheduling. One instance of each, no
+# leader election; their own serving certificates go to pki/NAME.
+start_controllers() {
+  local bin pki="${cp_dir}/pki" kc="${cp_dir}/admin.kubeconfig"
+  bin="$(k8s_bin)"
+  mkdir -p "${dir}/pki/kube-controller-manager" "${dir}/pki/kube-scheduler"
+  running kube-controller-manager >/dev/null ||
+    start_daemon kube-controller-manager "${bin}/kube-controller-manager" \
+      --cert-dir="${dir}/pki/kube-controller-manager" --kubeconfig="$kc" \
+      --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+      --bind-address=127.0.0.1 --leader-elect=false --cluster-name="$NODE_NAME" \
+      --service-account-private-key-file="${pki}/sa.key" --root-ca-file="${pki}/ca.crt" \
+      --use-service-account-credentials=true \
+      --cluster-signing-cert-file="${pki}/ca.crt" --cluster-signing-key-file="${pki}/ca.key" \
+      --service-cluster-ip-range="$SERVICE_CIDR" --v=1
+  running kube-scheduler >/dev/null ||
+    start_daemon kube-scheduler "${bin}/kube-scheduler" \
+      --cert-dir="${dir}/pki/kube-scheduler" --kubeconfig="$kc" \
+      --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
+      --bind-address=127.0.0.1 --leader-elect=false --v=1
+}
+
+# start_kube_proxy runs kube-proxy in nftables mode in the node's network
+# namespace: the `kubernetes` Service (10.96.0.1:443) reaches the API
+# server there, for hostNetwork pods and the CNI plugins alike. The
+# conntrack settings are left alone (0): nf_conntrack_max and the hash size
+# are the machine's, not the namespace's.
+start_kube_proxy() {
+  local bin
+  bin="$(k8s_bin)"
+  running kube-proxy >/dev/null && return 0
+  write_file "${dir}/kube-proxy.yaml" 0644 <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: ${cp_dir}/admin.kubeconfig
+hostnameOverride: ${NODE_NAME}
+mode: nftables
+bindAddress: ${NODE_IP}
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+EOF
+  start_daemon kube-proxy "${bin}/kube-proxy" --config="${dir}/kube-proxy.yaml" --v=1
+}
+
+# wait_service waits until the `kubernetes` Service answers from the node
+# as the API server does (kube-proxy has programmed it).
+wait_service() {
+  local i
+  for i in $(seq 240); do
+    if in_node curl -s -o /dev/null --max-time 2 --cacert "${cp_dir}/pki/ca.crt" "https://${SERVICE_IP}:443/readyz"; then
+      log "the kubernetes Service answers on ${SERVICE_IP}:443 (kube-proxy pid $(running kube-proxy))"
+      return 0
+    fi
+    running kube-proxy >/dev/null || fail_start kube-proxy "kube-proxy exited"
+    sleep 0.5
+  done
+  fail_start kube-proxy "the kubernetes Service does not answer after 120s"
+}
+
+# wait_controllers waits until the controllers have done their first work:
+# kube-system's default ServiceAccount and the cluster's CA in a ConfigMap.
+wait_controllers() {
+  local i
+  for i in $(seq 240); do
+    if kubectl get serviceaccount default -n kube-system >/dev/null 2>&1 &&
+      kubectl get configmap kube-root-ca.crt -n kube-system >/dev/null 2>&1; then
+      log "controllers ready (kube-controller-manager pid $(running kube-controller-manager), kube-scheduler pid $(running kube-scheduler))"
+      return 0
+    fi
+    running kube-controller-manager >/dev/null || fail_start kube-controller-manager "kube-controller-manager exited"
+    running kube-scheduler >/dev/null || fail_start kube-scheduler "kube-scheduler exited"
+    sleep 0.5
+  done
+  fail_start kube-controller-manager "no ServiceAccount default or ConfigMap kube-root-ca.crt in kube-system after 120s"
 }
 
 # kubectl ARGS...: the cluster's own kubectl, as admin, from inside the node.
@@ -386,15 +581,15 @@ write_env() {
 FIBGUARD_E2E_KUBECONFIG=${cp_dir}/admin.kubeconfig
 FIBGUARD_E2E_NODE=${NODE_NAME}
 FIBGUARD_E2E_NETNS=${netns_path}
-FIBGUARD_E2E_CNI_CONF_DIR=${conf_dir}
-FIBGUARD_E2E_CNI_BIN_DIR=${cni_bin}
+FIBGUARD_E2E_RESTART='${self} restart'
+FIBGUARD_E2E_CNI_CONF_DIR=/etc/cni/net.d
+FIBGUARD_E2E_CNI_BIN_DIR=/opt/cni/bin
 FIBGUARD_E2E_PRIMARY_CONFLIST=$(basename "$primary")
 FIBGUARD_E2E_IPAM_DIR=${dir}/cni/ipam
 FIBGUARD_E2E_PROBE_IMAGE=${IMAGE_PROBE}
 FIBGUARD_E2E_CRICTL='${node_cache}/crictl/${CRICTL_VERSION}/crictl --runtime-endpoint unix://${sock}'
 FIBGUARD_E2E_KUBECTL=${bin}/kubectl
 FIBGUARD_E2E_CNI_PLUGINS=${plugins}
-FIBGUARD_E2E_INSTALL=process
 EOF
 }
 
@@ -404,13 +599,20 @@ cmd_up() {
   lock
   mkdir -p "$logs" "$run"
   make_netns
-  # The control plane inside the node's namespace: the kubelet reaches it on 127.0.0.1.
-  FIBGUARD_CP_DIR="$cp_dir" in_node "${here}/control-plane.sh" up >/dev/null
+  make_mntns
+  # The control plane inside the node's namespaces, listening on the node's
+  # address too: that is the endpoint of the `kubernetes` Service.
+  FIBGUARD_CP_DIR="$cp_dir" FIBGUARD_CP_BIND_ADDRESS=0.0.0.0 FIBGUARD_CP_ADVERTISE_ADDRESS="$NODE_IP" \
+    in_node "${here}/control-plane.sh" up >/dev/null
+  start_controllers
+  start_kube_proxy
   install_cni_bin
   write_primary
   start_containerd
   kubelet_credentials
   start_kubelet
+  wait_controllers
+  wait_service
   write_env
   log "up: $(kubectl get node "$NODE_NAME" --no-headers 2>/dev/null)"
   echo "$env_file"
@@ -469,43 +671,56 @@ pod_netns() {
   done | sort -u
 }
 
-# remove_pod_netns PATH...: delete the pod namespaces that containerd left.
+# remove_pod_netns PATH...: delete the pod namespaces that containerd left:
+# inside the node's mount namespace, where they are mounted, then the empty
+# files the mount points leave on the machine.
 remove_pod_netns() {
   local p
   for p in "$@"; do
-    if [[ -e "$p" ]]; then ip netns delete "$(basename "$p")" 2>/dev/null || true; fi
+    if have_mntns; then in_node ip netns delete "$(basename "$p")" 2>/dev/null || true; fi
+    if [[ -e "$p" ]]; then ip netns delete "$(basename "$p")" 2>/dev/null || rm -f "$p"; fi
   done
 }
+
+# node_daemons are the daemons of the node, in the order `down` stops them:
+# the controllers first (nothing recreates the pods being deleted), then
+# what runs the pods.
+node_daemons=(kube-controller-manager kube-scheduler kubelet kube-proxy containerd)
 
 cmd_down() {
   [[ -d "$dir" ]] || {
     log "nothing to stop: no ${dir}"
     return 0
   }
-  local pods_ns=()
+  local pods_ns=() name
   lock
-  if [[ -e "$netns_path" ]]; then
+  if [[ -e "$netns_path" ]] && have_mntns; then
     mapfile -t pods_ns < <(pod_netns)
+    stop_daemon kube-controller-manager
+    stop_daemon kube-scheduler
     delete_pods
-    stop_daemon kubelet
-    stop_daemon containerd
-    kill_shims
+  fi
+  for name in "${node_daemons[@]}"; do stop_daemon "$name"; done
+  kill_shims
+  if [[ -e "$netns_path" ]] && have_mntns; then
     FIBGUARD_CP_DIR="$cp_dir" in_node "${here}/control-plane.sh" down >/dev/null 2>&1 ||
       log "control plane down failed; see ${cp_dir}/logs"
   else
-    stop_daemon kubelet
-    stop_daemon containerd
-    kill_shims
+    FIBGUARD_CP_DIR="$cp_dir" "${here}/control-plane.sh" down >/dev/null 2>&1 ||
+      log "control plane down failed; see ${cp_dir}/logs"
   fi
-  unmount_all
   remove_pod_netns "${pods_ns[@]}"
+  # Every process of the node is gone: releasing its mount namespace
+  # releases every mount made in it.
+  remove_mntns
+  unmount_all
   remove_cgroups
-  # The namespace holds every bridge, veth and route of the node: deleting it removes them all.
+  # The namespace holds every bridge, veth, route and nftables rule of the
+  # node: deleting it removes them all.
   [[ -e "$netns_path" ]] && ip netns delete "$NETNS"
   rm -rf "${run}" "${dir}/containerd" "$kubelet_dir" "${dir}/cni" "${dir}/pki" "$env_file" \
-    "${dir}"/*.pid "${dir}/containerd.toml" "${dir}/kubelet-config.yaml" "${dir}/kubelet.kubeconfig"
-  # libcni's cache directory, only when our DELs left it empty.
-  rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null || true
+    "${dir}"/*.pid "${dir}/containerd.toml" "${dir}/kubelet-config.yaml" "${dir}/kubelet.kubeconfig" \
+    "${dir}/kube-proxy.yaml"
   log "down; logs kept in ${logs}"
 }
 
@@ -515,13 +730,17 @@ cmd_status() {
     echo "netns: none"
     rc=1
   fi
-  for name in containerd kubelet; do
+  if have_mntns; then echo "mount namespace: ${mntns}"; else
+    echo "mount namespace: none"
+    rc=1
+  fi
+  for name in "${node_daemons[@]}"; do
     if pid="$(running "$name")"; then echo "${name}: running, pid ${pid}"; else
       echo "${name}: not running"
       rc=1
     fi
   done
-  if [[ -e "$netns_path" ]]; then
+  if ((rc == 0)); then
     FIBGUARD_CP_DIR="$cp_dir" in_node "${here}/control-plane.sh" status | sed 's/^/control plane: /' || rc=1
     if ((rc == 0)); then kubectl get node "$NODE_NAME" --no-headers || rc=1; fi
   fi
@@ -529,10 +748,10 @@ cmd_status() {
 }
 
 # cmd_leftovers lists anything of the node that outlived `down`: processes,
-# the namespace, mounts, cgroups, pod namespaces of its sandboxes.
+# the namespaces, mounts, mount points, cgroups.
 cmd_leftovers() {
   local found=0 pid line c
-  for pid in $(pgrep -f 'containerd|kubelet|kube-apiserver|etcd' || true); do
+  for pid in $(pgrep -f 'containerd|kube|etcd' || true); do
     line="$(cmdline "$pid")" || continue
     if [[ "$line" == *"${dir}/"* || "$line" == *"${run}/"* ]]; then
       echo "process ${pid}: ${line}"
@@ -541,6 +760,14 @@ cmd_leftovers() {
   done
   if [[ -e "$netns_path" ]]; then
     echo "network namespace ${netns_path}"
+    found=1
+  fi
+  if [[ -e "$ns_dir" ]]; then
+    echo "mount namespace directory ${ns_dir}"
+    found=1
+  fi
+  if [[ -s "${dir}/created-mountpoints" ]]; then
+    echo "mount points $(tr '\n' ' ' <"${dir}/created-mountpoints")"
     found=1
   fi
   while read -r line; do
@@ -560,7 +787,50 @@ cmd_leftovers() {
   return "$found"
 }
 
+# cmd_load_image ARCHIVE imports an image archive into the node's
+# containerd, in the namespace kubelet uses, under the names it carries.
+cmd_load_image() {
+  local archive=${1:-}
+  [[ -n "$archive" && $# -eq 1 ]] || die "usage: $0 load-image ARCHIVE"
+  [[ -f "$archive" ]] || die "load-image: ${archive}: not a regular file"
+  running containerd >/dev/null || die "load-image: the node is not up (hack/local-cluster.sh up)"
+  ctr --address "$sock" -n k8s.io images import "$archive" >&2 ||
+    die "load-image: importing ${archive} failed"
+  log "loaded ${archive}"
+}
+
+# cmd_restart [NAME...] stops and starts kubelet and/or containerd, as a
+# node's service manager restarts them (the pods keep running), and waits
+# for the node to be Ready again.
+cmd_restart() {
+  local names=("$@") name
+  ((${#names[@]})) || names=(containerd kubelet)
+  for name in "${names[@]}"; do
+    [[ "$name" == kubelet || "$name" == containerd ]] || die "restart: ${name}: want kubelet or containerd"
+  done
+  lock
+  for name in "${names[@]}"; do stop_daemon "$name"; done
+  [[ " ${names[*]} " == *" containerd "* ]] && start_containerd
+  # Ready only once kubelet has posted its status since the restart.
+  [[ " ${names[*]} " == *" kubelet "* ]] && start_kubelet
+  wait_ready
+}
+
+# cmd_exec CMD... runs CMD on the node as an admin would.
+cmd_exec() {
+  (($#)) || die "usage: $0 exec CMD..."
+  have_mntns || die "exec: the node is not up (hack/local-cluster.sh up)"
+  local bin
+  bin="$(k8s_bin 2>/dev/null)"
+  node_enter
+  # --wd: entering a mount namespace would otherwise start CMD in /.
+  KUBECONFIG="${cp_dir}/admin.kubeconfig" PATH="${bin}:${PATH}" \
+    "${node_enter[@]:0:${#node_enter[@]}-1}" --wd="$PWD" -- "$@"
+}
+
 main() {
+  node_enter
+  daemon_prefix=("${node_enter[@]}")
   case "${1:-}" in
   build) cmd_build ;;
   images)
@@ -573,6 +843,18 @@ main() {
   leftovers) cmd_leftovers ;;
   kubeconfig) echo "${cp_dir}/admin.kubeconfig" ;;
   env) echo "$env_file" ;;
+  load-image)
+    shift
+    cmd_load_image "$@"
+    ;;
+  restart)
+    shift
+    cmd_restart "$@"
+    ;;
+  exec)
+    shift
+    cmd_exec "$@"
+    ;;
   *)
     sed -n '/^# Usage:/,/^$/p' "$self" | sed 's/^# \{0,1\}//' >&2
     exit 2

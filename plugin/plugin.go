@@ -43,8 +43,17 @@ func About() string {
 	return "CNI fibguard plugin " + buildVersion() + ": refuses pod networks the kernel would not route to the pod"
 }
 
-// buildVersion is the module version the binary was built from.
+// release is the release the binary was built as, stamped by
+// hack/build-image.sh (-ldflags -X .../plugin.release=v0.1.0); empty in
+// other builds.
+var release string
+
+// buildVersion is the release stamped into the binary, else the module
+// version it was built from.
 func buildVersion() string {
+	if release != "" {
+		return release
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}

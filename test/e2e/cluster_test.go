@@ -25,6 +25,9 @@ type cluster struct {
 	client kubernetes.Interface
 	ns     string     // the namespace the suite's pods live in
 	nodeIP netip.Addr // the node's InternalIP
+	// nodeHostname is the node's kubernetes.io/hostname label, which the
+	// pods select.
+	nodeHostname string
 }
 
 const (
@@ -56,14 +59,15 @@ func newCluster(ctx context.Context, c config) (*cluster, error) {
 		if n.Name != cl.Node {
 			continue
 		}
+		cl.nodeHostname = n.Labels[corev1.LabelHostname]
 		for _, a := range n.Status.Addresses {
 			if ip, err := netip.ParseAddr(a.Address); err == nil && a.Type == corev1.NodeInternalIP && ip.Is4() {
 				cl.nodeIP = ip
 			}
 		}
 	}
-	if !cl.nodeIP.IsValid() {
-		return nil, fmt.Errorf("node %q: no IPv4 InternalIP", cl.Node)
+	if !cl.nodeIP.IsValid() || cl.nodeHostname == "" {
+		return nil, fmt.Errorf("node %q: no IPv4 InternalIP or no %s label", cl.Node, corev1.LabelHostname)
 	}
 	return cl, nil
 }
@@ -78,29 +82,37 @@ func (cl *cluster) createNamespace(ctx context.Context, t *testing.T) {
 		t.Fatalf("creating the test namespace: %v", err)
 	}
 	cl.ns = ns.Name
-	// The ServiceAccount kube-controller-manager would create; the local
-	// node runs none, and admission refuses pods without it.
-	_, err = cl.client.CoreV1().ServiceAccounts(cl.ns).Create(ctx, &corev1.ServiceAccount{
-		ObjectMeta: metav1.ObjectMeta{Name: "default"},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("creating ServiceAccount default: %v", err)
+	// Admission refuses pods until kube-controller-manager has made the
+	// namespace's default ServiceAccount.
+	err = eventually(ctx, 200*time.Millisecond, time.Minute, func(ctx context.Context) error {
+		_, err := cl.client.CoreV1().ServiceAccounts(cl.ns).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("namespace %s: no ServiceAccount default (is kube-controller-manager running?): %v", cl.ns, err)
 	}
 	t.Logf("namespace %s on node %s (%s)", cl.ns, cl.Node, cl.nodeIP)
 }
 
-// createProbe starts a probe pod on the node.
+// createProbe starts a probe pod, which the scheduler puts on the node.
 func (cl *cluster) createProbe(ctx context.Context, t *testing.T, name string) *corev1.Pod {
 	t.Helper()
+	created, err := cl.client.CoreV1().Pods(cl.ns).Create(ctx, cl.probe(name), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating pod %s: %v", name, err)
+	}
+	return created
+}
+
+// probe is a probe pod as a user would write it: scheduled (to the node
+// under test, by its hostname label), with its namespace's ServiceAccount.
+func (cl *cluster) probe(name string) *corev1.Pod {
 	grace := int64(1)
-	automount := false
-	pod := &corev1.Pod{
+	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cl.ns, Labels: map[string]string{"app": podLabel}},
 		Spec: corev1.PodSpec{
-			NodeName:                      cl.Node, // no scheduler on the local node
-			AutomountServiceAccountToken:  &automount,
+			NodeSelector:                  map[string]string{corev1.LabelHostname: cl.nodeHostname},
 			TerminationGracePeriodSeconds: &grace,
-			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
 				Name:            "probe",
 				Image:           cl.ProbeImage,
@@ -108,11 +120,6 @@ func (cl *cluster) createProbe(ctx context.Context, t *testing.T, name string) *
 			}},
 		},
 	}
-	created, err := cl.client.CoreV1().Pods(cl.ns).Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating pod %s: %v", name, err)
-	}
-	return created
 }
 
 // waitRunning waits until the pod runs and has an IP, and returns it.

@@ -47,11 +47,23 @@ type config struct {
 	// Kubectl is kubectl on this machine (FIBGUARD_E2E_KUBECTL).
 	Kubectl string
 	// Install says how fibguard is installed (FIBGUARD_E2E_INSTALL):
-	// "process" runs fibguard-install from BinaryDir on this machine against
-	// the node's CNI directories (the local node: no DaemonSet controller
-	// runs there); "manifests" applies manifests/ with kubectl and lets the
-	// DaemonSet do it (kind, with the image loaded).
+	// "manifests" (the default) applies manifests/ with kubectl and lets
+	// the DaemonSet do it, its image loaded on the nodes; "process" runs
+	// fibguard-install from BinaryDir on this machine against the node's
+	// CNI directories, for debugging the installer without an image.
 	Install string
+	// Image is fibguard's image as manifests/base names it, already on the
+	// nodes (FIBGUARD_E2E_IMAGE); UpgradeImage is a different build of it,
+	// also on the nodes, that the upgrade scenario rolls out
+	// (FIBGUARD_E2E_UPGRADE_IMAGE). Each image's tag is the version its
+	// plugin reports.
+	Image, UpgradeImage string
+	// Restart restarts kubelet and the container runtime on the node, as
+	// its service manager would, and returns once the node is Ready
+	// (FIBGUARD_E2E_RESTART: a command line run on this machine, e.g.
+	// "hack/local-cluster.sh restart" or "docker exec NODE systemctl
+	// restart containerd kubelet").
+	Restart []string
 	// BinaryDir holds the fibguard, fibguard-event and fibguard-install
 	// binaries for Install=process (FIBGUARD_E2E_BIN_DIR).
 	BinaryDir string
@@ -61,22 +73,28 @@ type config struct {
 
 func loadConfig() (config, error) {
 	c := config{
-		Kubeconfig: os.Getenv("FIBGUARD_E2E_KUBECONFIG"),
-		Node:       os.Getenv("FIBGUARD_E2E_NODE"),
-		NodeExec:   strings.Fields(os.Getenv("FIBGUARD_E2E_NODE_EXEC")),
-		ConfDir:    envOr("FIBGUARD_E2E_CNI_CONF_DIR", "/etc/cni/net.d"),
-		BinDir:     envOr("FIBGUARD_E2E_CNI_BIN_DIR", "/opt/cni/bin"),
-		Primary:    envOr("FIBGUARD_E2E_PRIMARY_CONFLIST", "10-fibguard-e2e.conflist"),
-		IPAMDir:    os.Getenv("FIBGUARD_E2E_IPAM_DIR"),
-		ProbeImage: envOr("FIBGUARD_E2E_PROBE_IMAGE", "localhost/fibguard-e2e/probe:1.0"),
-		Crictl:     envOr("FIBGUARD_E2E_CRICTL", "crictl"),
-		Kubectl:    envOr("FIBGUARD_E2E_KUBECTL", "kubectl"),
-		Install:    envOr("FIBGUARD_E2E_INSTALL", "manifests"),
-		BinaryDir:  os.Getenv("FIBGUARD_E2E_BIN_DIR"),
-		Repo:       filepath.Clean(repoPath()),
+		Kubeconfig:   os.Getenv("FIBGUARD_E2E_KUBECONFIG"),
+		Node:         os.Getenv("FIBGUARD_E2E_NODE"),
+		NodeExec:     strings.Fields(os.Getenv("FIBGUARD_E2E_NODE_EXEC")),
+		ConfDir:      envOr("FIBGUARD_E2E_CNI_CONF_DIR", "/etc/cni/net.d"),
+		BinDir:       envOr("FIBGUARD_E2E_CNI_BIN_DIR", "/opt/cni/bin"),
+		Primary:      envOr("FIBGUARD_E2E_PRIMARY_CONFLIST", "10-fibguard-e2e.conflist"),
+		IPAMDir:      os.Getenv("FIBGUARD_E2E_IPAM_DIR"),
+		ProbeImage:   envOr("FIBGUARD_E2E_PROBE_IMAGE", "localhost/fibguard-e2e/probe:1.0"),
+		Crictl:       envOr("FIBGUARD_E2E_CRICTL", "crictl"),
+		Kubectl:      envOr("FIBGUARD_E2E_KUBECTL", "kubectl"),
+		Install:      envOr("FIBGUARD_E2E_INSTALL", "manifests"),
+		Image:        envOr("FIBGUARD_E2E_IMAGE", defaultImage),
+		UpgradeImage: os.Getenv("FIBGUARD_E2E_UPGRADE_IMAGE"),
+		Restart:      strings.Fields(os.Getenv("FIBGUARD_E2E_RESTART")),
+		BinaryDir:    os.Getenv("FIBGUARD_E2E_BIN_DIR"),
+		Repo:         filepath.Clean(repoPath()),
 	}
 	if c.Kubeconfig == "" {
-		return c, fmt.Errorf("FIBGUARD_E2E_KUBECONFIG is not set: run `make e2e` (local node) or hack/kind-e2e.sh")
+		return c, fmt.Errorf("%w: FIBGUARD_E2E_KUBECONFIG is not set: run `make e2e` (local node) or hack/kind-e2e.sh", errNoCluster)
+	}
+	if len(c.Restart) == 0 {
+		return c, fmt.Errorf("FIBGUARD_E2E_RESTART is not set: the command that restarts kubelet and the runtime on the node")
 	}
 	switch c.Install {
 	case "process":
@@ -87,11 +105,20 @@ func loadConfig() (config, error) {
 			return c, fmt.Errorf("FIBGUARD_E2E_INSTALL=process runs the installer on this machine: it needs this machine to be the node (FIBGUARD_E2E_NODE_EXEC empty)")
 		}
 	case "manifests":
+		if c.UpgradeImage == "" || c.UpgradeImage == c.Image {
+			return c, fmt.Errorf("FIBGUARD_E2E_UPGRADE_IMAGE=%q: want a second build of fibguard's image, with another tag, loaded on the nodes (hack/e2e-local.sh builds and loads one)", c.UpgradeImage)
+		}
 	default:
 		return c, fmt.Errorf("FIBGUARD_E2E_INSTALL=%q: want process or manifests", c.Install)
 	}
 	return c, nil
 }
+
+// errNoCluster: the environment names no cluster; the suite skips.
+var errNoCluster = errors.New("no cluster")
+
+// defaultImage is the image manifests/base deploys (hack/build-image.sh's default).
+const defaultImage = "ghcr.io/fibguard/fibguard:v0.1.0"
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -18,8 +19,11 @@ import (
 // chained), as an operator's day would.
 func TestE2E(t *testing.T) {
 	cfg, err := loadConfig()
-	if err != nil {
+	if errors.Is(err, errNoCluster) {
 		t.Skipf("no cluster for the e2e suite: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("e2e configuration: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -52,10 +56,13 @@ func TestE2E(t *testing.T) {
 	}{
 		{"1-silent-failure-without-fibguard", silentFailure},
 		{"2-install-healthy-network", healthyWithFibguard},
+		{"2b-primary-rewrites-its-conflist", primaryRewrite},
 		{"3-loopback-network-rejected", loopbackRejected},
 		{"4a-node-address-rejected", nodeAddressRejected},
 		{"4b-shadowed-subnet-rejected", shadowedRejected},
 		{"7-delete-rejected-pods", deleteRejected},
+		{"8-kubelet-and-runtime-restarted", restartNode},
+		{"9-upgrade-while-pods-start", upgrade},
 		{"5-warn-mode", warnMode},
 		{"6-uninstall", uninstall},
 	}
@@ -238,8 +245,8 @@ func uninstall(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 	if want := string(healthy.conflist(cl.IPAMDir)); got != want {
 		t.Errorf("primary conflist after uninstall:\n%s\nwant what the primary CNI wrote:\n%s", got, want)
 	}
-	if ok, err := cl.pluginInstalled(ctx); err != nil || ok {
-		t.Errorf("fibguard still in the node's bin dir %s after uninstall (err %v)", cl.BinDir, err)
+	if left, err := cl.installedFiles(ctx, false); err != nil || len(left) > 0 {
+		t.Errorf("after uninstall the node still has %v (err %v)", left, err)
 	}
 	if err := cl.switchNetwork(ctx, healthy, false); err != nil {
 		t.Fatal(err)

@@ -248,16 +248,27 @@ func (p *processInstaller) uninstall(ctx context.Context, t *testing.T) {
 	}
 }
 
-// manifestInstaller applies manifests/ with kubectl: the DaemonSet installs
-// fibguard on every node (its image must be on the nodes: hack/kind-e2e.sh
-// loads it).
+// manifestInstaller applies manifests/ with kubectl, as users install
+// fibguard: the DaemonSet installs it on every node (its image must be on
+// the nodes: hack/e2e-local.sh and hack/kind-e2e.sh load it).
 type manifestInstaller struct{ cl *cluster }
 
 func (m *manifestInstaller) install(ctx context.Context, t *testing.T, mode string) {
 	t.Helper()
+	m.installImage(ctx, t, mode, m.cl.Image)
+}
+
+// installImage applies the kustomization of mode with image (as a user
+// pins a release in an overlay), waits for the rollout and for fibguard
+// to be chained, and checks what the DaemonSet put on the node.
+func (m *manifestInstaller) installImage(ctx context.Context, t *testing.T, mode, image string) {
+	t.Helper()
 	dir := filepath.Join(m.cl.Repo, "manifests", "base")
 	if mode == "warn" {
 		dir = filepath.Join(m.cl.Repo, "manifests", "overlays", "warn")
+	}
+	if image != defaultImage {
+		dir = overlay(t, dir, image)
 	}
 	if _, err := m.cl.kubectl(ctx, "apply", "-k", dir); err != nil {
 		t.Fatal(err)
@@ -265,11 +276,19 @@ func (m *manifestInstaller) install(ctx context.Context, t *testing.T, mode stri
 	if _, err := m.cl.kubectl(ctx, "-n", installNamespace, "rollout", "status", "daemonset/fibguard", "--timeout=3m"); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.cl.installerPodsReady(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.cl.waitChained(ctx, mode); err != nil {
 		t.Fatal(err)
 	}
+	if missing, err := m.cl.installedFiles(ctx, true); err != nil || len(missing) > 0 {
+		t.Fatalf("after the rollout the node lacks %v (err %v)", missing, err)
+	}
 }
 
+// uninstall is `kubectl delete -k manifests/base`: the installer pods get
+// SIGTERM and take fibguard out.
 func (m *manifestInstaller) uninstall(ctx context.Context, t *testing.T) {
 	t.Helper()
 	if _, err := m.cl.kubectl(ctx, "delete", "--ignore-not-found", "--wait=true", "-k", filepath.Join(m.cl.Repo, "manifests", "base")); err != nil {
@@ -278,6 +297,23 @@ func (m *manifestInstaller) uninstall(ctx context.Context, t *testing.T) {
 	if err := m.cl.waitChained(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// installedFiles lists which of fibguard's files on the node are there
+// (want false) or missing (want true): the plugin and the event binary in
+// the bin dir, the plugin's kubeconfig in the conf dir.
+func (cl *cluster) installedFiles(ctx context.Context, want bool) ([]string, error) {
+	var wrong []string
+	for _, f := range []string{path.Join(cl.BinDir, "fibguard"), path.Join(cl.BinDir, "fibguard-event"), path.Join(cl.ConfDir, "fibguard-kubeconfig")} {
+		out, err := cl.onNode(ctx, nil, "if [ -e "+shellQuote(f)+" ]; then echo yes; else echo no; fi")
+		if err != nil {
+			return nil, err
+		}
+		if (strings.TrimSpace(out) == "yes") != want {
+			wrong = append(wrong, f)
+		}
+	}
+	return wrong, nil
 }
 
 // pluginInstalled tells whether the fibguard binary is in the node's bin dir.

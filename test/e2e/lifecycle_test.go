@@ -1,0 +1,286 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The install lifecycle as an operator lives it: the primary CNI rewriting
+// its file, the node's daemons restarting, an upgrade rolled out while pods
+// come and go.
+
+// reinsertLimit is how long a node may run the primary's rewritten
+// conflist without fibguard.
+const reinsertLimit = 2 * time.Second
+
+// primaryRewrite: the primary CNI writes its conflist anew (as Calico,
+// Cilium and flannel do when they restart); the installer puts fibguard
+// back within reinsertLimit, every time.
+func primaryRewrite(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
+	healthy := healthyNetwork()
+	if err := cl.waitChained(ctx, "enforce"); err != nil {
+		t.Fatal(err)
+	}
+	var worst time.Duration
+	for i := range 5 {
+		start := time.Now()
+		if err := cl.writePrimary(ctx, healthy.conflist(cl.IPAMDir)); err != nil {
+			t.Fatal(err)
+		}
+		err := eventually(ctx, 20*time.Millisecond, 30*time.Second, func(ctx context.Context) error {
+			content, err := cl.readPrimary(ctx)
+			if err != nil {
+				return err
+			}
+			if _, ok, err := fibguardEntry(content); err != nil || !ok {
+				return fmt.Errorf("not chained (%v)", err)
+			}
+			return nil
+		})
+		took := time.Since(start)
+		if err != nil {
+			t.Fatalf("rewrite %d: fibguard not back: %v", i+1, err)
+		}
+		worst = max(worst, took)
+	}
+	if worst > reinsertLimit {
+		t.Errorf("fibguard was back after at most %v, want within %v", worst, reinsertLimit)
+	}
+	t.Logf("after 5 rewrites of the primary conflist, fibguard was back within %v each time", worst.Round(time.Millisecond))
+	if err := cl.switchNetwork(ctx, healthy, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restartNode: kubelet and the container runtime restart (a node update,
+// a crash): fibguard stays installed and keeps checking new pods.
+func restartNode(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
+	start := time.Now()
+	if err := cl.restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kubelet and the runtime restarted in %v", time.Since(start).Round(time.Millisecond))
+	if err := cl.waitChained(ctx, "enforce"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := cl.pluginInstalled(ctx); err != nil || !ok {
+		t.Fatalf("fibguard gone from the node's bin dir after the restart (err %v)", err)
+	}
+	if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
+		t.Fatal(err)
+	}
+	rejected(ctx, t, cl, "after-restart", "FG001")
+	cl.deletePod(ctx, t, "after-restart")
+	if err := cl.switchNetwork(ctx, healthyNetwork(), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restart runs the configured restart command.
+func (c config) restart(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, c.Restart[0], c.Restart[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("restarting the node's daemons (%s): %w\n%s", strings.Join(c.Restart, " "), err, out)
+	}
+	return nil
+}
+
+// upgradeInterval is the pace at which pods are created during the upgrade.
+const upgradeInterval = 400 * time.Millisecond
+
+// upgrade rolls out a second build of fibguard's image while pods are
+// created continuously on a healthy network. Every pod must run without a
+// single failed sandbox: an ADD that failed because the binary was missing
+// or partial, or because the conflist named a plugin that was not there,
+// shows as kubelet's FailedCreatePodSandBox. Afterwards the node runs the
+// new build.
+func upgrade(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
+	m, ok := inst.(*manifestInstaller)
+	if !ok {
+		t.Skip("the upgrade rolls out a second image: FIBGUARD_E2E_INSTALL=manifests only")
+	}
+	if err := cl.switchNetwork(ctx, healthyNetwork(), true); err != nil {
+		t.Fatal(err)
+	}
+	before, err := cl.pluginVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := cl.createContinuously(ctx, t, "upgrade")
+	start := time.Now()
+	m.installImage(ctx, t, "enforce", cl.UpgradeImage)
+	rollout := time.Since(start)
+	time.Sleep(2 * upgradeInterval) // a few pods after the rollout too
+	pods := stop()
+	t.Logf("rollout of %s took %v; %d pods created during it", cl.UpgradeImage, rollout.Round(time.Millisecond), len(pods))
+	if len(pods) < 3 {
+		t.Errorf("only %d pods created during the rollout: too few to show anything", len(pods))
+	}
+	var failed []string
+	for _, p := range pods {
+		cl.waitRunning(ctx, t, p)
+		evs, err := cl.podEvents(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range sandboxFailures(evs) {
+			failed = append(failed, fmt.Sprintf("%s: %s", p, e.Message))
+		}
+	}
+	if len(failed) > 0 {
+		t.Errorf("%d of %d pods created during the rollout had a failed ADD:\n%s", len(failed), len(pods), strings.Join(failed, "\n"))
+	}
+	t.Logf("%d pods created during the rollout: all Running, %d failed ADDs", len(pods), len(failed))
+	after, err := cl.pluginVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := imageTag(cl.UpgradeImage); !strings.Contains(after, " "+want+":") {
+		t.Errorf("after the upgrade the node's plugin says %q, want version %s (before: %q)", after, want, before)
+	}
+	t.Logf("the node's plugin before: %q; after: %q", before, after)
+	for _, p := range pods {
+		cl.deletePod(ctx, t, p)
+	}
+}
+
+// createContinuously creates probe pods named prefix-N every
+// upgradeInterval until the returned function is called; that function
+// returns the names of the pods created.
+func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix string) func() []string {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		names []string
+		errs  []error
+	)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(upgradeInterval)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			name := fmt.Sprintf("%s-%d", prefix, i)
+			_, err := cl.client.CoreV1().Pods(cl.ns).Create(ctx, cl.probe(name), metav1.CreateOptions{})
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("creating pod %s: %w", name, err))
+			} else {
+				names = append(names, name)
+			}
+			mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() []string {
+		close(done)
+		<-finished
+		mu.Lock()
+		defer mu.Unlock()
+		for _, err := range errs {
+			t.Error(err)
+		}
+		return names
+	}
+}
+
+// pluginVersion is what the node's fibguard binary says about itself (the
+// CNI "about" text, printed when no CNI command is given).
+func (cl *cluster) pluginVersion(ctx context.Context) (string, error) {
+	out, err := cl.onNode(ctx, nil, shellQuote(path.Join(cl.BinDir, "fibguard"))+" 2>&1 </dev/null | head -n1")
+	if err != nil {
+		return "", fmt.Errorf("the node's fibguard binary: %w", err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// imageTag is the tag of an image reference.
+func imageTag(ref string) string {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[i+1:]
+	}
+	return "latest"
+}
+
+// imageName is an image reference without its tag.
+func imageName(ref string) string {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i]
+	}
+	return ref
+}
+
+// overlay writes a kustomization that is base with another image, as a
+// user pins a release, and returns its directory.
+func overlay(t *testing.T, base, image string) string {
+	t.Helper()
+	dir := t.TempDir()
+	rel, err := filepath.Rel(dir, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - %s
+images:
+  - name: %s
+    newName: %s
+    newTag: %s
+`, rel, imageName(defaultImage), imageName(image), imageTag(image))
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// installerPodsReady waits until every pod of the DaemonSet is Ready.
+func (cl *cluster) installerPodsReady(ctx context.Context) error {
+	return eventually(ctx, 250*time.Millisecond, 2*time.Minute, func(ctx context.Context) error {
+		pods, err := cl.client.CoreV1().Pods(installNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=fibguard"})
+		if apierrors.IsNotFound(err) || (err == nil && len(pods.Items) == 0) {
+			return fmt.Errorf("no installer pods")
+		}
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if !podReady(&p) {
+				return fmt.Errorf("installer pod %s: %s", p.Name, describe(&p))
+			}
+		}
+		return nil
+	})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
