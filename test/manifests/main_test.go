@@ -172,6 +172,19 @@ func trackInputs(t testing.TB) {
 // fields: a misspelt field would otherwise vanish silently, here and in
 // the API server.
 func decode(data []byte) (*objects, error) {
+	o, seen, err := decodeSome(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(seen) != 5 {
+		return nil, fmt.Errorf("want a Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding and DaemonSet; got %d of them", len(seen))
+	}
+	return o, nil
+}
+
+// decodeSome is decode without requiring every kind: it returns the
+// objects and the kinds it found ("v1, Kind=Namespace"...).
+func decodeSome(data []byte) (*objects, map[string]bool, error) {
 	o := &objects{}
 	seen := map[string]bool{}
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
@@ -181,18 +194,18 @@ func decode(data []byte) (*objects, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("splitting the documents: %w", err)
+			return nil, nil, fmt.Errorf("splitting the documents: %w", err)
 		}
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
 		j, err := utilyaml.ToJSON(doc)
 		if err != nil {
-			return nil, fmt.Errorf("converting a document to JSON: %w", err)
+			return nil, nil, fmt.Errorf("converting a document to JSON: %w", err)
 		}
 		var tm metav1.TypeMeta
 		if err := json.Unmarshal(j, &tm); err != nil {
-			return nil, fmt.Errorf("reading a document's kind: %w", err)
+			return nil, nil, fmt.Errorf("reading a document's kind: %w", err)
 		}
 		key := tm.APIVersion + ", Kind=" + tm.Kind
 		var into any
@@ -208,22 +221,19 @@ func decode(data []byte) (*objects, error) {
 		case "apps/v1, Kind=DaemonSet":
 			into = &o.DaemonSet
 		default:
-			return nil, fmt.Errorf("unexpected object %s", key)
+			return nil, nil, fmt.Errorf("unexpected object %s", key)
 		}
 		if seen[key] {
-			return nil, fmt.Errorf("more than one %s", key)
+			return nil, nil, fmt.Errorf("more than one %s", key)
 		}
 		seen[key] = true
 		dec := json.NewDecoder(bytes.NewReader(j))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(into); err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", key, err)
+			return nil, nil, fmt.Errorf("decoding %s: %w", key, err)
 		}
 	}
-	if len(seen) != 5 {
-		return nil, fmt.Errorf("want a Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding and DaemonSet; got %d of them", len(seen))
-	}
-	return o, nil
+	return o, seen, nil
 }
 
 // installerFlag is a flag of fibguard-install as its -help describes it.
