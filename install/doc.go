@@ -14,7 +14,10 @@
 //   - it watches the configuration directory and puts the entry back when
 //     the primary CNI plugin rewrites its file (Watch, Installer.Run);
 //   - on uninstall it removes its entry, restores a converted .conf, and
-//     removes its binaries and kubeconfig (RemoveEntry, Installer.Uninstall).
+//     removes its binaries and kubeconfig (RemoveEntry, Installer.Uninstall);
+//   - when its pod stops, it uninstalls only if no other installer pod will
+//     take over: not while its DaemonSet remains, as during an update
+//     (Successor).
 //
 // The configuration files belong to someone else — the primary CNI plugin,
 // which may rewrite them at any moment, and the container runtime, which

@@ -7,7 +7,8 @@
 // Every flag can also be set by the environment variable in brackets in
 // -help; a flag on the command line wins.
 //
-//	fibguard-install             install, watch, uninstall on SIGTERM
+//	fibguard-install             install, watch, and on SIGTERM uninstall unless the
+//	                             pod's DaemonSet remains (an update: the next pod takes over)
 //	fibguard-install -check      exit 0 if installed (the readiness probe)
 //	fibguard-install -uninstall  uninstall now and exit
 package main
@@ -31,7 +32,7 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg, mode, uninstallOnExit, err := parse(os.Args[1:], os.Getenv)
+	cfg, mode, exit, err := parse(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
@@ -54,7 +55,7 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		err = in.Run(ctx)
 		stop()
-		if uninstallOnExit {
+		if exit.uninstall(context.Background(), cfg, log) {
 			log.Info("stopping: uninstalling fibguard")
 			err = errors.Join(err, in.Uninstall())
 		}
@@ -65,10 +66,45 @@ func main() {
 	}
 }
 
+// exitPlan is what the installer does when it is stopped.
+type exitPlan struct {
+	// onExit: uninstall when stopped (-uninstall-on-exit)...
+	onExit bool
+	// pod: ...unless this pod's DaemonSet remains (-pod-name; "" never
+	// asks).
+	pod string
+}
+
+// uninstall decides, once stopped, whether to uninstall: not when told
+// not to, nor when the pod's DaemonSet will start another installer pod on
+// this node (an update, a deleted pod). When the API server cannot say,
+// fibguard stays: a node shutting down keeps its guard, and an installation
+// left behind still checks pods.
+func (p exitPlan) uninstall(ctx context.Context, cfg install.Config, log *slog.Logger) bool {
+	if !p.onExit {
+		return false
+	}
+	if p.pod == "" || cfg.Kubeconfig == nil {
+		return true
+	}
+	s := install.Successor{Server: cfg.Kubeconfig.Server, ServiceAccountDir: cfg.Kubeconfig.ServiceAccountDir, Pod: p.pod}
+	keep, why, err := s.Expected(ctx)
+	switch {
+	case err != nil:
+		log.Warn("stopping: cannot tell whether another installer pod follows; leaving fibguard installed", "err", err)
+		return false
+	case keep:
+		log.Info("stopping: leaving fibguard installed", "reason", why)
+		return false
+	}
+	log.Info("stopping: fibguard is being removed", "reason", why)
+	return true
+}
+
 // parse reads the flags and the environment into a valid installer
-// configuration, what to do (run, check or uninstall), and whether to
-// uninstall on exit.
-func parse(args []string, getenv func(string) string) (cfg install.Config, mode string, uninstallOnExit bool, err error) {
+// configuration, what to do (run, check or uninstall), and what to do when
+// stopped.
+func parse(args []string, getenv func(string) string) (cfg install.Config, mode string, exit exitPlan, err error) {
 	fs := flag.NewFlagSet("fibguard-install", flag.ContinueOnError)
 	var envErrs []error
 	str := func(name, env, def, usage string) *string {
@@ -110,21 +146,24 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 	kcName := str("kubeconfig-name", "FIBGUARD_KUBECONFIG_NAME", "fibguard-kubeconfig", `name of the plugin's kubeconfig in the conf dir; "" writes none`)
 	resync := duration("resync", "FIBGUARD_RESYNC", 30*time.Second, "how often to check the installation without a change seen")
 	tokenPoll := duration("token-poll", "FIBGUARD_TOKEN_POLL", 30*time.Second, "how often to read the service account token again")
-	onExit := boolean("uninstall-on-exit", "FIBGUARD_UNINSTALL_ON_EXIT", true, "uninstall when stopped (SIGTERM)")
+	onExit := boolean("uninstall-on-exit", "FIBGUARD_UNINSTALL_ON_EXIT", true,
+		"uninstall when stopped (SIGTERM), unless -pod-name's DaemonSet remains")
+	podName := str("pod-name", "POD_NAME", "",
+		"this installer's pod: when stopped, fibguard stays installed if the pod's DaemonSet remains (an update); empty: never ask")
 	check := fs.Bool("check", false, "check the installation and exit: 0 if complete (readiness probe)")
 	uninstall := fs.Bool("uninstall", false, "uninstall and exit")
 	if err := errors.Join(envErrs...); err != nil {
-		return cfg, "", false, fmt.Errorf("environment: %w", err)
+		return cfg, "", exit, fmt.Errorf("environment: %w", err)
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, "", false, err
+		return cfg, "", exit, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, "", false, fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return cfg, "", exit, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	switch {
 	case *check && *uninstall:
-		return cfg, "", false, errors.New("-check and -uninstall exclude each other")
+		return cfg, "", exit, errors.New("-check and -uninstall exclude each other")
 	case *check:
 		mode = "check"
 	case *uninstall:
@@ -135,7 +174,7 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 
 	opts, err := install.ParseOptions(*options)
 	if err != nil {
-		return cfg, "", false, err
+		return cfg, "", exit, err
 	}
 	cfg = install.Config{
 		ConfDir:     *confDir,
@@ -148,14 +187,14 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 	}
 	if *kcName != "" {
 		if filepath.Base(*kcName) != *kcName {
-			return cfg, "", false, fmt.Errorf("-kubeconfig-name %q: a file name, not a path", *kcName)
+			return cfg, "", exit, fmt.Errorf("-kubeconfig-name %q: a file name, not a path", *kcName)
 		}
 		if _, ok := opts["kubeconfig"]; ok {
-			return cfg, "", false, errors.New(`the options set "kubeconfig": set -kubeconfig-name "" to use that file instead of the installer's`)
+			return cfg, "", exit, errors.New(`the options set "kubeconfig": set -kubeconfig-name "" to use that file instead of the installer's`)
 		}
 		server, err := install.ServerFromEnv(getenv)
 		if err != nil {
-			return cfg, "", false, err
+			return cfg, "", exit, err
 		}
 		cfg.Kubeconfig = &install.Kubeconfig{
 			Path:              filepath.Join(*confDir, *kcName),
@@ -165,7 +204,7 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		// The plugin runs on the host: the entry names the host's path.
 		path, err := json.Marshal(filepath.Join(*hostConfDir, *kcName))
 		if err != nil {
-			return cfg, "", false, fmt.Errorf("encoding the kubeconfig path: %w", err)
+			return cfg, "", exit, fmt.Errorf("encoding the kubeconfig path: %w", err)
 		}
 		if cfg.Entry.Options == nil {
 			cfg.Entry.Options = map[string]json.RawMessage{}
@@ -179,7 +218,7 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		if _, ok := opts["nodeName"]; !ok {
 			name, err := json.Marshal(node)
 			if err != nil {
-				return cfg, "", false, fmt.Errorf("encoding the node name: %w", err)
+				return cfg, "", exit, fmt.Errorf("encoding the node name: %w", err)
 			}
 			if cfg.Entry.Options == nil {
 				cfg.Entry.Options = map[string]json.RawMessage{}
@@ -187,7 +226,7 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 			cfg.Entry.Options["nodeName"] = name
 		}
 	}
-	return cfg, mode, *onExit, cfg.Validate()
+	return cfg, mode, exitPlan{onExit: *onExit, pod: *podName}, cfg.Validate()
 }
 
 // eventBinaryPath is the event binary to install for the -event-binary

@@ -34,7 +34,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, mode, onExit, err := parse(tt.args, func(k string) string { return tt.env[k] })
+			_, mode, exit, err := parse(tt.args, func(k string) string { return tt.env[k] })
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
@@ -44,8 +44,8 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			if mode != tt.wantMode || onExit != tt.wantOnExit {
-				t.Errorf("parse = %q, %v; want %q, %v", mode, onExit, tt.wantMode, tt.wantOnExit)
+			if mode != tt.wantMode || exit.onExit != tt.wantOnExit {
+				t.Errorf("parse = %q, %v; want %q, %v", mode, exit.onExit, tt.wantMode, tt.wantOnExit)
 			}
 		})
 	}

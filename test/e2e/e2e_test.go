@@ -65,6 +65,7 @@ func TestE2E(t *testing.T) {
 		{"9-upgrade-while-pods-start", upgrade},
 		{"5-warn-mode", warnMode},
 		{"6-uninstall", uninstall},
+		{"10-helm-chart", helmInstall},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { s.run(ctx, t, cl, inst) }) {
@@ -238,22 +239,32 @@ func uninstall(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 		t.Fatal(err)
 	}
 	inst.uninstall(ctx, t)
+	cl.checkRestored(ctx, t, healthy)
+}
+
+// checkRestored checks the node after an uninstall: the primary conflist
+// is byte for byte what the primary CNI wrote (n), fibguard's binaries and
+// kubeconfig are gone, and a new pod runs and is reachable.
+func (cl *cluster) checkRestored(ctx context.Context, t *testing.T, n network) {
+	t.Helper()
 	got, err := cl.readPrimary(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := string(healthy.conflist(cl.IPAMDir)); got != want {
+	if want := string(n.conflist(cl.IPAMDir)); got != want {
 		t.Errorf("primary conflist after uninstall:\n%s\nwant what the primary CNI wrote:\n%s", got, want)
 	}
 	if left, err := cl.installedFiles(ctx, false); err != nil || len(left) > 0 {
 		t.Errorf("after uninstall the node still has %v (err %v)", left, err)
 	}
-	if err := cl.switchNetwork(ctx, healthy, false); err != nil {
+	if err := cl.switchNetwork(ctx, n, false); err != nil {
 		t.Fatal(err)
 	}
-	cl.createProbe(ctx, t, "after")
-	ip := cl.waitRunning(ctx, t, "after")
-	if err := cl.reachable(ctx, "after", ip); err != nil {
+	name := fmt.Sprintf("after-%d", time.Now().UnixNano()%100000)
+	cl.createProbe(ctx, t, name)
+	ip := cl.waitRunning(ctx, t, name)
+	if err := cl.reachable(ctx, name, ip); err != nil {
 		t.Errorf("node → pod after uninstall: %v", err)
 	}
+	cl.deletePod(ctx, t, name)
 }

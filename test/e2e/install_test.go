@@ -273,16 +273,24 @@ func (m *manifestInstaller) installImage(ctx context.Context, t *testing.T, mode
 	if _, err := m.cl.kubectl(ctx, "apply", "-k", dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.cl.kubectl(ctx, "-n", installNamespace, "rollout", "status", "daemonset/fibguard", "--timeout=3m"); err != nil {
+	m.cl.waitRolledOut(ctx, t, mode)
+}
+
+// waitRolledOut waits until fibguard's DaemonSet has rolled out and its
+// pods are Ready, and checks that it chained fibguard in mode and put its
+// files on the node.
+func (cl *cluster) waitRolledOut(ctx context.Context, t *testing.T, mode string) {
+	t.Helper()
+	if _, err := cl.kubectl(ctx, "-n", installNamespace, "rollout", "status", "daemonset/fibguard", "--timeout=3m"); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.cl.installerPodsReady(ctx); err != nil {
+	if err := cl.installerPodsReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.cl.waitChained(ctx, mode); err != nil {
+	if err := cl.waitChained(ctx, mode); err != nil {
 		t.Fatal(err)
 	}
-	if missing, err := m.cl.installedFiles(ctx, true); err != nil || len(missing) > 0 {
+	if missing, err := cl.installedFiles(ctx, true); err != nil || len(missing) > 0 {
 		t.Fatalf("after the rollout the node lacks %v (err %v)", missing, err)
 	}
 }

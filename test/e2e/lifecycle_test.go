@@ -101,15 +101,21 @@ func (c config) restart(ctx context.Context) error {
 	return nil
 }
 
-// upgradeInterval is the pace at which pods are created during the upgrade.
-const upgradeInterval = 400 * time.Millisecond
+// upgradeInterval is the pace at which pods are created during the upgrade;
+// creation starts upgradeMargin before the rollout and ends upgradeMargin
+// after it.
+const (
+	upgradeInterval = 250 * time.Millisecond
+	upgradeMargin   = 2 * time.Second
+)
 
 // upgrade rolls out a second build of fibguard's image while pods are
 // created continuously on a healthy network. Every pod must run without a
 // single failed sandbox: an ADD that failed because the binary was missing
 // or partial, or because the conflist named a plugin that was not there,
-// shows as kubelet's FailedCreatePodSandBox. Afterwards the node runs the
-// new build.
+// shows as kubelet's FailedCreatePodSandBox. fibguard must stay chained
+// throughout (the old installer pod leaves it in place for the new one),
+// so no pod starts unguarded. Afterwards the node runs the new build.
 func upgrade(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 	m, ok := inst.(*manifestInstaller)
 	if !ok {
@@ -123,14 +129,30 @@ func upgrade(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 		t.Fatal(err)
 	}
 	stop := cl.createContinuously(ctx, t, "upgrade")
+	watch := cl.watchChained(ctx)
+	time.Sleep(upgradeMargin) // pods under the old build too
 	start := time.Now()
 	m.installImage(ctx, t, "enforce", cl.UpgradeImage)
-	rollout := time.Since(start)
-	time.Sleep(2 * upgradeInterval) // a few pods after the rollout too
-	pods := stop()
-	t.Logf("rollout of %s took %v; %d pods created during it", cl.UpgradeImage, rollout.Round(time.Millisecond), len(pods))
-	if len(pods) < 3 {
-		t.Errorf("only %d pods created during the rollout: too few to show anything", len(pods))
+	end := time.Now()
+	time.Sleep(upgradeMargin) // and under the new one
+	created := stop()
+	looks, gaps := watch()
+	if gaps > 0 {
+		t.Errorf("fibguard was missing from the primary conflist in %d of %d looks during the rollout", gaps, looks)
+	}
+	t.Logf("fibguard stayed chained throughout the rollout (%d looks at the conflist, %d without it)", looks, gaps)
+	var pods []string
+	during := 0
+	for _, p := range created {
+		pods = append(pods, p.name)
+		if !p.at.Before(start) && !p.at.After(end) {
+			during++
+		}
+	}
+	t.Logf("rollout of %s took %v; %d pods created during it, %d in all (from %v before to %v after)",
+		cl.UpgradeImage, end.Sub(start).Round(time.Millisecond), during, len(pods), upgradeMargin, upgradeMargin)
+	if during < 3 {
+		t.Errorf("only %d pods created during the rollout: too few to show anything", during)
 	}
 	var failed []string
 	for _, p := range pods {
@@ -146,7 +168,7 @@ func upgrade(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 	if len(failed) > 0 {
 		t.Errorf("%d of %d pods created during the rollout had a failed ADD:\n%s", len(failed), len(pods), strings.Join(failed, "\n"))
 	}
-	t.Logf("%d pods created during the rollout: all Running, %d failed ADDs", len(pods), len(failed))
+	t.Logf("%d pods created around the rollout (%d during it): all Running, %d failed ADDs", len(pods), during, len(failed))
 	after, err := cl.pluginVersion(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -160,15 +182,21 @@ func upgrade(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 	}
 }
 
+// createdPod is a pod's name and when its creation was acknowledged.
+type createdPod struct {
+	name string
+	at   time.Time
+}
+
 // createContinuously creates probe pods named prefix-N every
 // upgradeInterval until the returned function is called; that function
-// returns the names of the pods created.
-func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix string) func() []string {
+// returns the pods created.
+func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix string) func() []createdPod {
 	t.Helper()
 	var (
-		mu    sync.Mutex
-		names []string
-		errs  []error
+		mu   sync.Mutex
+		pods []createdPod
+		errs []error
 	)
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -183,7 +211,7 @@ func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix 
 			if err != nil {
 				errs = append(errs, fmt.Errorf("creating pod %s: %w", name, err))
 			} else {
-				names = append(names, name)
+				pods = append(pods, createdPod{name, time.Now()})
 			}
 			mu.Unlock()
 			select {
@@ -195,7 +223,7 @@ func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix 
 			}
 		}
 	}()
-	return func() []string {
+	return func() []createdPod {
 		close(done)
 		<-finished
 		mu.Lock()
@@ -203,7 +231,42 @@ func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix 
 		for _, err := range errs {
 			t.Error(err)
 		}
-		return names
+		return pods
+	}
+}
+
+// watchChained reads the primary conflist every 50 ms until the returned
+// function is called, which returns how often it looked and how often
+// fibguard was not chained.
+func (cl *cluster) watchChained(ctx context.Context) func() (looks, gaps int) {
+	var looks, gaps int
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			content, err := cl.readPrimary(ctx)
+			if _, ok, _ := fibguardEntry(content); err == nil {
+				looks++
+				if !ok {
+					gaps++
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() (int, int) {
+		close(done)
+		<-finished
+		return looks, gaps
 	}
 }
 

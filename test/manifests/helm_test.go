@@ -115,12 +115,21 @@ func renderChart(t *testing.T, vals map[string]any) *objects {
 // in the order a person wrote them), and the environment as a set (a
 // kustomize patch moves the variables it names to the front); the order
 // that matters, a variable defined before a $(reference) to it, is
-// checked on each side by checkEnv.
+// checked on each side by checkEnv. One difference is Helm's own and
+// expected: the chart's Namespace carries helm.sh/resource-policy: keep
+// (helm uninstall keeps it; see templates/namespace.yaml).
 func TestHelmChartEqualsKustomize(t *testing.T) {
 	for _, v := range chartVariants {
 		t.Run(v.name, func(t *testing.T) {
 			want := render(t, v.dir)
 			got := renderChart(t, v.values(t))
+			if p := got.Namespace.Annotations["helm.sh/resource-policy"]; p != "keep" {
+				t.Errorf("the chart's Namespace has helm.sh/resource-policy %q, want keep", p)
+			}
+			delete(got.Namespace.Annotations, "helm.sh/resource-policy")
+			if len(got.Namespace.Annotations) == 0 {
+				got.Namespace.Annotations = nil
+			}
 			for _, o := range []*objects{want, got} {
 				if err := normalizeEnv(&o.DaemonSet); err != nil {
 					t.Fatal(err)
@@ -298,7 +307,7 @@ func TestHelmNamespaceNotCreated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seen["v1, Kind=Namespace"] || len(seen) != 4 {
+	if seen["v1, Kind=Namespace"] || len(seen) != 6 {
 		t.Errorf("objects %v: want all but the Namespace", slices.Sorted(maps.Keys(seen)))
 	}
 	if o.ServiceAccount.Namespace != ns || o.DaemonSet.Namespace != ns {

@@ -54,8 +54,10 @@ const primaryConflist = `{
 // DaemonSet configures it — its environment, expanded as kubelet does,
 // and its mounts — and checks what it does on the node: the DaemonSet's
 // readiness probe passes, the entry has the overlay's mode and the node's
-// name and is a configuration the plugin accepts, and SIGTERM uninstalls
-// well within the grace period.
+// name and is a configuration the plugin accepts; and SIGTERM ends it well
+// within the grace period. No API server answers here, so the installer
+// cannot tell whether its DaemonSet remains: it leaves fibguard installed
+// (docs/install.md), and `fibguard-install -uninstall` removes it.
 func TestInstallerRunsWithManifestEnv(t *testing.T) {
 	needInstaller(t)
 	for _, v := range variants {
@@ -63,7 +65,7 @@ func TestInstallerRunsWithManifestEnv(t *testing.T) {
 			o := render(t, v.dir)
 			n := newNode(t, &o.DaemonSet, "node-1.example")
 			n.fakeServiceAccount(t, namespace)
-			p := n.start(t, "10.96.0.1", "443")
+			p := n.start(t, "127.0.0.1", closedPort(t))
 			p.waitReady(t)
 
 			entry := n.entry(t)
@@ -89,8 +91,40 @@ func TestInstallerRunsWithManifestEnv(t *testing.T) {
 			n.checkPluginAccepts(t)
 
 			p.stop(t)
+			if !strings.Contains(p.log.String(), "leaving fibguard installed") || n.entry(t)["type"] != "fibguard" {
+				t.Errorf("stopped without an API server to ask, the installer did not leave fibguard installed")
+			}
+			p.uninstallNow(t)
 			n.checkUninstalled(t)
 		})
+	}
+}
+
+// closedPort is a TCP port on 127.0.0.1 that nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// uninstallNow runs `fibguard-install -uninstall` with the DaemonSet's
+// environment, as an operator would in the pod.
+func (p *installer) uninstallNow(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(setup.installer, "-uninstall")
+	cmd.Env = p.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fibguard-install -uninstall: %v\n%s", err, out)
 	}
 }
 
@@ -200,7 +234,7 @@ func (n *node) env(t *testing.T, apiHost, apiPort string) []string {
 		{Name: "KUBERNETES_SERVICE_PORT", Value: apiPort},
 	}
 	vars = append(vars, n.container().Env...)
-	fields := map[string]string{"spec.nodeName": n.name, "metadata.namespace": n.ds.Namespace}
+	fields := map[string]string{"spec.nodeName": n.name, "metadata.namespace": n.ds.Namespace, "metadata.name": n.ds.Name + "-" + n.name}
 	env, err := expandEnv(vars, fields)
 	if err != nil {
 		t.Fatal(err)

@@ -123,6 +123,8 @@ type objects struct {
 	ServiceAccount     corev1.ServiceAccount
 	ClusterRole        rbacv1.ClusterRole
 	ClusterRoleBinding rbacv1.ClusterRoleBinding
+	Role               rbacv1.Role
+	RoleBinding        rbacv1.RoleBinding
 	DaemonSet          appsv1.DaemonSet
 }
 
@@ -176,8 +178,8 @@ func decode(data []byte) (*objects, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(seen) != 5 {
-		return nil, fmt.Errorf("want a Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding and DaemonSet; got %d of them", len(seen))
+	if len(seen) != 7 {
+		return nil, fmt.Errorf("want a Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, Role, RoleBinding and DaemonSet; got %d of them", len(seen))
 	}
 	return o, nil
 }
@@ -218,6 +220,10 @@ func decodeSome(data []byte) (*objects, map[string]bool, error) {
 			into = &o.ClusterRole
 		case "rbac.authorization.k8s.io/v1, Kind=ClusterRoleBinding":
 			into = &o.ClusterRoleBinding
+		case "rbac.authorization.k8s.io/v1, Kind=Role":
+			into = &o.Role
+		case "rbac.authorization.k8s.io/v1, Kind=RoleBinding":
+			into = &o.RoleBinding
 		case "apps/v1, Kind=DaemonSet":
 			into = &o.DaemonSet
 		default:

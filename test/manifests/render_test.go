@@ -145,6 +145,37 @@ func checkRBAC(t *testing.T, o *objects) {
 	if !reflect.DeepEqual(b.Subjects, wantSubjects) {
 		t.Errorf("ClusterRoleBinding %s binds %+v, want exactly %+v", b.Name, b.Subjects, wantSubjects)
 	}
+	checkInstallerRole(t, o, wantSubjects)
+}
+
+// checkInstallerRole: the installer's own Role, in its namespace, grants
+// exactly install.SuccessorRules to the same account.
+func checkInstallerRole(t *testing.T, o *objects, wantSubjects []rbacv1.Subject) {
+	var rules []podevent.Rule
+	for _, r := range o.Role.Rules {
+		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
+			t.Errorf("Role rule %+v: resource names or non-resource URLs; the installer needs neither", r)
+		}
+		rules = append(rules, podevent.Rule{APIGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs})
+	}
+	got, err := expand(rules)
+	if err != nil {
+		t.Fatalf("Role: %v", err)
+	}
+	want, err := expand(install.SuccessorRules())
+	if err != nil {
+		t.Fatalf("install.SuccessorRules: %v", err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Role %s grants %v; the installer needs exactly %v (install.SuccessorRules)", o.Role.Name, got, want)
+	}
+	if o.Role.Namespace != o.ServiceAccount.Namespace || o.RoleBinding.Namespace != o.ServiceAccount.Namespace {
+		t.Errorf("Role in %q, RoleBinding in %q; want both in the installer's namespace %q", o.Role.Namespace, o.RoleBinding.Namespace, o.ServiceAccount.Namespace)
+	}
+	wantRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: o.Role.Name}
+	if o.RoleBinding.RoleRef != wantRef || !reflect.DeepEqual(o.RoleBinding.Subjects, wantSubjects) {
+		t.Errorf("RoleBinding %s: %+v to %+v, want %+v to %+v", o.RoleBinding.Name, o.RoleBinding.RoleRef, o.RoleBinding.Subjects, wantRef, wantSubjects)
+	}
 }
 
 func checkDaemonSet(t *testing.T, o *objects, mode string) {
