@@ -56,18 +56,21 @@ system-deps:
 	hack/system-packages.sh install
 
 ## deps: build what the tests run besides our code, once, into caches: the
-# reference CNI plugins and kube-apiserver + kubectl (7-10 minutes cold), so
-# that no test pays for a build inside its timeout. The Debian packages come
-# first (system-deps); a prerequisite still missing (exit 3: no Go module
-# proxy) is left to the tests, which skip with the reason. The local node of
-# make e2e (kubelet, crictl, pause and probe images) is built here too.
+# reference CNI plugins, and in one go build kube-apiserver + kubectl for the
+# API-server tests and kubelet, kube-controller-manager, kube-scheduler and
+# kube-proxy for the e2e node (about 7-8 minutes cold), so that no test pays
+# for a build inside its timeout. The Debian packages come first
+# (system-deps); a prerequisite still missing (exit 3: no Go module proxy) is
+# left to the tests, which skip with the reason. The rest of the local node
+# of make e2e (crictl, pause and probe images) is built here too.
 deps: system-deps
 	hack/cni-plugins.sh >/dev/null
-	hack/control-plane.sh build || { rc=$$?; [ $$rc -eq 3 ] && echo "deps: control plane prerequisites missing; its tests will skip"; [ $$rc -eq 3 ]; }
+	hack/control-plane.sh build kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy || { rc=$$?; [ $$rc -eq 3 ] && echo "deps: control plane prerequisites missing; its tests will skip"; [ $$rc -eq 3 ]; }
 	hack/local-cluster.sh build || { rc=$$?; [ $$rc -eq 3 ] && echo "deps: local node prerequisites missing; make e2e will say why"; [ $$rc -eq 3 ]; }
 
-## e2e: the end-to-end suite on a real single-node cluster in a network
-# namespace of its own (containerd, kubelet, kube-apiserver): up, suite, down
+## e2e: the end-to-end suite on a real single-node cluster in namespaces of
+# its own (control plane, controllers, kube-proxy, kubelet, containerd), with
+# fibguard installed by its DaemonSet and its Helm chart: up, suite, down
 # even on failure. About 1 minute once deps are built. Its Debian packages
 # (containerd, runc, etcd, ...) come from system-deps; a prerequisite still
 # missing (exit 3, e.g. no Go module proxy for a build) skips it with the reason.
