@@ -167,7 +167,7 @@ func (c *apiClient) get(ctx context.Context, path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read to the end or abandoned: nothing to lose
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIResponse+1))
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)

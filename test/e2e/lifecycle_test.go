@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,8 +47,10 @@ func primaryRewrite(ctx context.Context, t *testing.T, cl *cluster, _ installer)
 			if err != nil {
 				return err
 			}
-			if _, ok, err := fibguardEntry(content); err != nil || !ok {
-				return fmt.Errorf("not chained (%v)", err)
+			if _, ok, err := fibguardEntry(content); err != nil {
+				return err
+			} else if !ok {
+				return errors.New("not chained")
 			}
 			return nil
 		})
