@@ -283,20 +283,25 @@ func (cl *cluster) pluginVersion(ctx context.Context) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
+// splitImage splits an image reference into its name and its tag
+// ("latest" when it has none).
+func splitImage(ref string) (name, tag string) {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i], ref[i+1:]
+	}
+	return ref, "latest"
+}
+
 // imageTag is the tag of an image reference.
 func imageTag(ref string) string {
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[i+1:]
-	}
-	return "latest"
+	_, tag := splitImage(ref)
+	return tag
 }
 
 // imageName is an image reference without its tag.
 func imageName(ref string) string {
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[:i]
-	}
-	return ref
+	name, _ := splitImage(ref)
+	return name
 }
 
 // overlay writes a kustomization that is base with another image, as a

@@ -113,25 +113,32 @@ func expand(rules []podevent.Rule) ([]permission, error) {
 	return slices.Compact(ps), nil
 }
 
-func checkRBAC(t *testing.T, o *objects) {
-	var rules []podevent.Rule
-	for _, r := range o.ClusterRole.Rules {
+// checkGrants: a role's rules grant exactly want (named wantName), with no
+// resource names or non-resource URLs, which fibguard needs nowhere.
+func checkGrants(t *testing.T, role string, rules []rbacv1.PolicyRule, wantName string, want []podevent.Rule) {
+	t.Helper()
+	var listed []podevent.Rule
+	for _, r := range rules {
 		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
-			t.Errorf("ClusterRole rule %+v: resource names or non-resource URLs; the plugin needs neither", r)
+			t.Errorf("%s rule %+v: resource names or non-resource URLs; fibguard needs neither", role, r)
 		}
-		rules = append(rules, podevent.Rule{APIGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs})
+		listed = append(listed, podevent.Rule{APIGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs})
 	}
-	got, err := expand(rules)
+	got, err := expand(listed)
 	if err != nil {
-		t.Fatalf("ClusterRole: %v", err)
+		t.Fatalf("%s: %v", role, err)
 	}
-	want, err := expand(podevent.Rules())
+	exact, err := expand(want)
 	if err != nil {
-		t.Fatalf("podevent.Rules: %v", err)
+		t.Fatalf("%s: %v", wantName, err)
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("ClusterRole %s grants %v; the plugin needs exactly %v (podevent.Rules)", o.ClusterRole.Name, got, want)
+	if !slices.Equal(got, exact) {
+		t.Errorf("%s grants %v; fibguard needs exactly %v (%s)", role, got, exact, wantName)
 	}
+}
+
+func checkRBAC(t *testing.T, o *objects) {
+	checkGrants(t, "ClusterRole "+o.ClusterRole.Name, o.ClusterRole.Rules, "podevent.Rules", podevent.Rules())
 	if o.ClusterRole.AggregationRule != nil {
 		t.Errorf("ClusterRole %s aggregates other roles", o.ClusterRole.Name)
 	}
@@ -151,24 +158,7 @@ func checkRBAC(t *testing.T, o *objects) {
 // checkInstallerRole: the installer's own Role, in its namespace, grants
 // exactly install.SuccessorRules to the same account.
 func checkInstallerRole(t *testing.T, o *objects, wantSubjects []rbacv1.Subject) {
-	var rules []podevent.Rule
-	for _, r := range o.Role.Rules {
-		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
-			t.Errorf("Role rule %+v: resource names or non-resource URLs; the installer needs neither", r)
-		}
-		rules = append(rules, podevent.Rule{APIGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs})
-	}
-	got, err := expand(rules)
-	if err != nil {
-		t.Fatalf("Role: %v", err)
-	}
-	want, err := expand(install.SuccessorRules())
-	if err != nil {
-		t.Fatalf("install.SuccessorRules: %v", err)
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("Role %s grants %v; the installer needs exactly %v (install.SuccessorRules)", o.Role.Name, got, want)
-	}
+	checkGrants(t, "Role "+o.Role.Name, o.Role.Rules, "install.SuccessorRules", install.SuccessorRules())
 	if o.Role.Namespace != o.ServiceAccount.Namespace || o.RoleBinding.Namespace != o.ServiceAccount.Namespace {
 		t.Errorf("Role in %q, RoleBinding in %q; want both in the installer's namespace %q", o.Role.Namespace, o.RoleBinding.Namespace, o.ServiceAccount.Namespace)
 	}
