@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +30,12 @@ import (
 // identity was revoked with it.
 //
 // It asks the API server with the pod's service account: its pod (for the
-// owning DaemonSet) and that DaemonSet, both in the pod's namespace.
+// owning DaemonSet) and that DaemonSet, both in the pod's namespace. A
+// DaemonSet whose template is newer than the pod's is being rolled out:
+// that answer is final. Otherwise (a pod deleted by hand, or the start of
+// a removal: `kubectl delete namespace` deletes the pods before the
+// DaemonSet and the account) the DaemonSet must still be there, and the
+// account still accepted, Settle later.
 type Successor struct {
 	// Server is the API server's URL (see ServerFromEnv).
 	Server string
@@ -39,7 +45,14 @@ type Successor struct {
 	Pod string
 	// Timeout bounds the whole question; 0 means 5 seconds.
 	Timeout time.Duration
+	// Settle is how long a DaemonSet that is not being updated must
+	// remain; 0 means 2 seconds.
+	Settle time.Duration
 }
+
+// templateGenerationLabel is the label the DaemonSet controller puts on its
+// pods: the generation of the DaemonSet whose template made the pod.
+const templateGenerationLabel = "pod-template-generation"
 
 // maxAPIResponse bounds what is read of an API answer: a pod or a
 // DaemonSet, not a stream.
@@ -52,7 +65,9 @@ var errGone = errors.New("gone")
 // objectMeta is what Successor reads of an API object.
 type objectMeta struct {
 	Metadata struct {
-		DeletionTimestamp *string `json:"deletionTimestamp"`
+		Generation        int64             `json:"generation"`
+		Labels            map[string]string `json:"labels"`
+		DeletionTimestamp *string           `json:"deletionTimestamp"`
 		OwnerReferences   []struct {
 			APIVersion string `json:"apiVersion"`
 			Kind       string `json:"kind"`
@@ -89,17 +104,43 @@ func (s Successor) Expected(ctx context.Context) (bool, string, error) {
 	if ds == "" {
 		return false, fmt.Sprintf("pod %s/%s is not a DaemonSet's", ns, s.Pod), nil
 	}
+	podGen, _ := strconv.ParseInt(pod.Metadata.Labels[templateGenerationLabel], 10, 64)
+	settle := s.Settle
+	if settle <= 0 {
+		settle = 2 * time.Second
+	}
+	start := time.Now()
+	for {
+		keep, why, final, err := s.owner(ctx, c, ns, ds, podGen)
+		if err != nil || final || time.Since(start) >= settle {
+			return keep, why, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, "", fmt.Errorf("DaemonSet %s/%s: %w", ns, ds, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// owner looks at the DaemonSet ds once: gone or going means no successor
+// (final); a template newer than podGen, the pod's, means an update under
+// way (final); otherwise it remains, for now.
+func (s Successor) owner(ctx context.Context, c *apiClient, ns, ds string, podGen int64) (keep bool, why string, final bool, err error) {
 	var owner objectMeta
 	err = c.get(ctx, "/apis/apps/v1/namespaces/"+url.PathEscape(ns)+"/daemonsets/"+url.PathEscape(ds), &owner)
 	switch {
 	case errors.Is(err, errGone):
-		return false, fmt.Sprintf("DaemonSet %s/%s: %v", ns, ds, err), nil
+		return false, fmt.Sprintf("DaemonSet %s/%s: %v", ns, ds, err), true, nil
 	case err != nil:
-		return false, "", err
+		return false, "", true, err
 	case owner.Metadata.DeletionTimestamp != nil:
-		return false, fmt.Sprintf("DaemonSet %s/%s is being deleted", ns, ds), nil
+		return false, fmt.Sprintf("DaemonSet %s/%s is being deleted", ns, ds), true, nil
+	case podGen > 0 && owner.Metadata.Generation > podGen:
+		return true, fmt.Sprintf("DaemonSet %s/%s is being updated (generation %d, this pod's %d): its next pod takes over",
+			ns, ds, owner.Metadata.Generation, podGen), true, nil
 	}
-	return true, fmt.Sprintf("DaemonSet %s/%s remains: its next pod takes over", ns, ds), nil
+	return true, fmt.Sprintf("DaemonSet %s/%s remains: its next pod takes over", ns, ds), false, nil
 }
 
 // daemonSetOwner is the name of the DaemonSet controlling the pod, if any.

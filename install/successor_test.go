@@ -6,8 +6,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -88,6 +90,8 @@ func (w *successorWorld) pod(t *testing.T, name string, owned bool) {
 	if owned {
 		yes := true
 		pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: w.ds.Name, UID: w.ds.UID, Controller: &yes}}
+		// As the DaemonSet controller labels its pods.
+		pod.Labels = map[string]string{templateGenerationLabel: strconv.FormatInt(w.ds.Generation, 10)}
 	}
 	if _, err := w.c.Client.CoreV1().Pods(w.ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -96,7 +100,38 @@ func (w *successorWorld) pod(t *testing.T, name string, owned bool) {
 
 func (w *successorWorld) ask(t *testing.T, pod string) (bool, string, error) {
 	t.Helper()
-	return Successor{Server: w.c.Server, ServiceAccountDir: w.saDir, Pod: pod}.Expected(context.Background())
+	return Successor{Server: w.c.Server, ServiceAccountDir: w.saDir, Pod: pod, Settle: 500 * time.Millisecond}.Expected(context.Background())
+}
+
+// TestSuccessorUpdate: a DaemonSet whose template changed after the pod was
+// made is being rolled out; a DaemonSet deleted while the installer waits
+// for the answer to settle is a removal.
+func TestSuccessorUpdate(t *testing.T) {
+	w := newSuccessorWorld(t, true)
+	w.pod(t, "fibguard-a", true)
+	ctx := context.Background()
+	ds := w.ds.DeepCopy()
+	ds.Spec.Template.Spec.Containers[0].Image = "localhost/fibguard:test-2"
+	if _, err := w.c.Client.AppsV1().DaemonSets(w.ns).Update(ctx, ds, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	keep, why, err := w.ask(t, "fibguard-a")
+	if err != nil || !keep || !strings.Contains(why, "being updated") {
+		t.Errorf("DaemonSet updated: keep=%v (%s, %v), want true for an update", keep, why, err)
+	}
+
+	w2 := newSuccessorWorld(t, true)
+	w2.pod(t, "fibguard-b", true)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		if err := w2.c.Client.AppsV1().DaemonSets(w2.ns).Delete(ctx, w2.ds.Name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("deleting the DaemonSet: %v", err)
+		}
+	}()
+	keep, why, err = Successor{Server: w2.c.Server, ServiceAccountDir: w2.saDir, Pod: "fibguard-b", Settle: 3 * time.Second}.Expected(ctx)
+	if err != nil || keep {
+		t.Errorf("DaemonSet deleted while settling: keep=%v (%s, %v), want false", keep, why, err)
+	}
 }
 
 func TestSuccessorExpected(t *testing.T) {
