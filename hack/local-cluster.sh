@@ -21,8 +21,9 @@
 # (/etc/cni/net.d, /opt/cni/bin, /var/lib/cni): a DaemonSet's hostPath
 # volumes for those paths reach the node's directories, and the mounts of
 # pods (rootfs, volumes, pod network namespaces) stay out of the machine's
-# mount table. The machine gets at most the three empty mount-point
-# directories, removed by `down` when it created them.
+# mount table. Where the machine lacks those paths, `up` creates them and
+# binds the node's directories there in the machine's mount namespace too
+# (a shell on the machine sees what the node sees); `down` undoes both.
 # To run a command on the node (both namespaces), e.g. kubectl as admin:
 #   hack/local-cluster.sh exec kubectl get pods -A
 #
@@ -261,6 +262,24 @@ make_mntns() {
     make_mountpoint "$dst"
     nsenter --mount="$mntns" -- mount --bind "$src" "$dst"
   done
+  bind_on_machine
+}
+
+# bind_on_machine binds the node's directories on the standard paths in the
+# machine's own mount namespace too, where this script created those paths
+# (so they hide nothing of the machine's): a shell on the machine then sees
+# the node's /etc/cni/net.d as the node does, instead of an empty directory
+# that the node never reads. Recorded in host-binds for remove_mntns.
+bind_on_machine() {
+  local m src dst
+  [[ -f "${dir}/created-mountpoints" ]] || return 0
+  for m in "${standard_mounts[@]}"; do
+    src="${m%%:*}" dst="${m#*:}"
+    grep -qxF "$dst" "${dir}/created-mountpoints" || continue
+    mountpoint -q "$dst" && continue
+    mount --bind "$src" "$dst"
+    echo "$dst" >>"${dir}/host-binds"
+  done
 }
 
 # make_mountpoint DIR creates DIR on the machine when missing, empty, as a
@@ -287,6 +306,12 @@ remove_mntns() {
   rm -f "$mntns" "$mntns_id"
   if mountpoint -q "$ns_dir" 2>/dev/null; then umount "$ns_dir" || umount -l "$ns_dir"; fi
   rmdir "$ns_dir" 2>/dev/null || true
+  if [[ -f "${dir}/host-binds" ]]; then
+    while read -r d; do
+      if mountpoint -q "$d"; then umount "$d" || umount -l "$d"; fi
+    done <"${dir}/host-binds"
+    rm -f "${dir}/host-binds"
+  fi
   if [[ -f "${dir}/created-mountpoints" ]]; then
     tac "${dir}/created-mountpoints" | while read -r d; do rmdir "$d" 2>/dev/null || log "mount point ${d} is not empty; left in place"; done
     rm -f "${dir}/created-mountpoints"
@@ -573,6 +598,9 @@ kubectl() {
   in_node "$(k8s_bin)/kubectl" --kubeconfig "${cp_dir}/admin.kubeconfig" "$@"
 }
 
+# write_env writes the suite's settings. The CNI directories are the
+# node's own paths, the same on the machine and on the node (where they are
+# also /etc/cni/net.d and /opt/cni/bin).
 write_env() {
   local bin plugins
   bin="$(k8s_bin)"
@@ -582,8 +610,8 @@ FIBGUARD_E2E_KUBECONFIG=${cp_dir}/admin.kubeconfig
 FIBGUARD_E2E_NODE=${NODE_NAME}
 FIBGUARD_E2E_NETNS=${netns_path}
 FIBGUARD_E2E_RESTART='${self} restart'
-FIBGUARD_E2E_CNI_CONF_DIR=/etc/cni/net.d
-FIBGUARD_E2E_CNI_BIN_DIR=/opt/cni/bin
+FIBGUARD_E2E_CNI_CONF_DIR=${conf_dir}
+FIBGUARD_E2E_CNI_BIN_DIR=${cni_bin}
 FIBGUARD_E2E_PRIMARY_CONFLIST=$(basename "$primary")
 FIBGUARD_E2E_IPAM_DIR=${dir}/cni/ipam
 FIBGUARD_E2E_PROBE_IMAGE=${IMAGE_PROBE}
@@ -768,6 +796,10 @@ cmd_leftovers() {
   fi
   if [[ -s "${dir}/created-mountpoints" ]]; then
     echo "mount points $(tr '\n' ' ' <"${dir}/created-mountpoints")"
+    found=1
+  fi
+  if [[ -s "${dir}/host-binds" ]]; then
+    echo "bind mounts on the machine $(tr '\n' ' ' <"${dir}/host-binds")"
     found=1
   fi
   while read -r line; do
