@@ -11,7 +11,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -197,40 +196,21 @@ type createdPod struct {
 func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix string) func() []createdPod {
 	t.Helper()
 	var (
-		mu   sync.Mutex
 		pods []createdPod
 		errs []error
+		i    int
 	)
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(upgradeInterval)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			name := fmt.Sprintf("%s-%d", prefix, i)
-			_, err := cl.client.CoreV1().Pods(cl.ns).Create(ctx, cl.probe(name), metav1.CreateOptions{})
-			mu.Lock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("creating pod %s: %w", name, err))
-			} else {
-				pods = append(pods, createdPod{name, time.Now()})
-			}
-			mu.Unlock()
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+	stop := every(ctx, upgradeInterval, func() {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		i++
+		if _, err := cl.client.CoreV1().Pods(cl.ns).Create(ctx, cl.probe(name), metav1.CreateOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("creating pod %s: %w", name, err))
+			return
 		}
-	}()
+		pods = append(pods, createdPod{name, time.Now()})
+	})
 	return func() []createdPod {
-		close(done)
-		<-finished
-		mu.Lock()
-		defer mu.Unlock()
+		stop()
 		for _, err := range errs {
 			t.Error(err)
 		}
@@ -243,20 +223,34 @@ func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix 
 // fibguard was not chained.
 func (cl *cluster) watchChained(ctx context.Context) func() (looks, gaps int) {
 	var looks, gaps int
+	stop := every(ctx, 50*time.Millisecond, func() {
+		content, err := cl.readPrimary(ctx)
+		if _, ok, _ := fibguardEntry(content); err == nil {
+			looks++
+			if !ok {
+				gaps++
+			}
+		}
+	})
+	return func() (int, int) {
+		stop()
+		return looks, gaps
+	}
+}
+
+// every calls fn at once and then every interval, in a goroutine of its
+// own, until ctx is done or the returned function is called; that function
+// returns once fn has run for the last time, so what fn wrote is then the
+// caller's to read.
+func every(ctx context.Context, interval time.Duration, fn func()) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		tick := time.NewTicker(50 * time.Millisecond)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
-			content, err := cl.readPrimary(ctx)
-			if _, ok, _ := fibguardEntry(content); err == nil {
-				looks++
-				if !ok {
-					gaps++
-				}
-			}
+			fn()
 			select {
 			case <-done:
 				return
@@ -266,10 +260,9 @@ func (cl *cluster) watchChained(ctx context.Context) func() (looks, gaps int) {
 			}
 		}
 	}()
-	return func() (int, int) {
+	return func() {
 		close(done)
 		<-finished
-		return looks, gaps
 	}
 }
 
