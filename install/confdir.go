@@ -347,8 +347,13 @@ func CheckEntry(dir string, e Entry) error {
 	switch {
 	case len(idx) == 0:
 		return fmt.Errorf("primary configuration %s has no fibguard entry", p.Path)
+	case len(idx) == len(c.elems):
+		return fmt.Errorf("primary configuration %s: %w", p.Path, errOnlyFibguard)
 	case len(idx) > 1:
 		return fmt.Errorf("primary configuration %s has %d fibguard entries", p.Path, len(idx))
+	case idx[0] != len(c.elems)-1:
+		return fmt.Errorf("primary configuration %s has fibguard as plugin %d of %d, not the last: it would check only the plugins before it",
+			p.Path, idx[0]+1, len(c.elems))
 	case !sameJSON(c.elem(idx[0]), entry):
 		return fmt.Errorf("primary configuration %s has a fibguard entry other than the configured one: %s", p.Path, c.elem(idx[0]))
 	}

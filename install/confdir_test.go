@@ -149,3 +149,59 @@ func TestWriteFileConflict(t *testing.T) {
 		t.Errorf("temporary file left behind: %v", entries)
 	}
 }
+
+// TestCheckEntryPlacement: the readiness check fails, saying why, while
+// fibguard's entry is not the last plugin (a chained plugin checks the
+// result of the plugins before it: first, it fails every ADD with "no
+// prevResult"; in the middle, it checks only part of the chain) or is the
+// only one; InsertEntry then moves it last, or refuses a list of nothing
+// but fibguard and leaves it as it is.
+func TestCheckEntryPlacement(t *testing.T) {
+	entry, err := testEntry.json()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fg := string(entry)
+	tests := []struct {
+		name, plugins string
+		wantCheck     string
+		wantInsert    string   // "": InsertEntry succeeds
+		after         []string // the plugins after InsertEntry
+	}{
+		{"first", fg + `,{"type":"bridge"},{"type":"portmap"}`, "plugin 1 of 3, not the last", "", []string{"bridge", "portmap", "fibguard"}},
+		{"middle", `{"type":"bridge"},` + fg + `,{"type":"portmap"}`, "plugin 2 of 3, not the last", "", []string{"bridge", "portmap", "fibguard"}},
+		{"twice", fg + `,{"type":"bridge"},` + fg, "2 fibguard entries", "", []string{"bridge", "fibguard"}},
+		{"alone", fg, "only plugin", "no prevResult", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "10-pods.conflist")
+			if err := os.WriteFile(path, []byte(`{"cniVersion":"1.0.0","name":"pods","plugins":[`+tt.plugins+`]}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckEntry(dir, testEntry); err == nil || !strings.Contains(err.Error(), tt.wantCheck) {
+				t.Errorf("CheckEntry before: %v, want an error containing %q", err, tt.wantCheck)
+			}
+			before := readDir(t, dir)
+			_, err := InsertEntry(dir, testEntry)
+			if tt.wantInsert != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantInsert) {
+					t.Fatalf("InsertEntry: %v, want an error containing %q", err, tt.wantInsert)
+				}
+				assertSameDir(t, "after a refused InsertEntry", readDir(t, dir), before)
+				if err := CheckEntry(dir, testEntry); err == nil {
+					t.Error("CheckEntry passes on a list of fibguard alone")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("InsertEntry: %v", err)
+			}
+			assertPrimaryPlugins(t, dir, "10-pods.conflist", tt.after)
+			if err := CheckEntry(dir, testEntry); err != nil {
+				t.Errorf("CheckEntry after InsertEntry: %v", err)
+			}
+		})
+	}
+}

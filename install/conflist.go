@@ -114,35 +114,40 @@ func (c *conflist) others() [][]byte {
 }
 
 // withEntry returns the document with exactly one fibguard entry, entry
-// (compact JSON): an existing entry is replaced where it stands (and any
-// further ones removed), otherwise the entry is appended as the last
-// element. changed is false when the document already had exactly that
-// entry, compared as JSON values.
+// (compact JSON), as its last element: fibguard checks the result of the
+// plugins before it, so an entry anywhere else — first, in the middle, or
+// alone — would fail every ADD ("no prevResult") or check only part of
+// the chain. Any existing entries are removed and entry is appended.
+// changed is false when the document already ended with exactly that
+// entry, compared as JSON values, and had no other.
 func (c *conflist) withEntry(entry []byte) (out []byte, changed bool, err error) {
 	idx := c.ours()
-	if len(idx) == 1 && sameJSON(c.elem(idx[0]), entry) {
+	if len(idx) == 1 && idx[0] == len(c.elems)-1 && len(c.elems) > 1 && sameJSON(c.elem(idx[0]), entry) {
 		return c.b, false, nil
 	}
 	if len(c.elems) == 0 {
 		return nil, false, errors.New(`"plugins" is empty`)
 	}
-	if len(idx) == 0 {
-		// Append after the last element, with the separator that precedes
-		// it, so that removing exactly what was added restores the bytes.
-		n := len(c.elems) - 1
-		text := "," + c.gapBefore(n) + c.render(entry, n)
-		return splice(c.b, c.elems[n].end, c.elems[n].end, text), true, nil
+	if len(idx) == len(c.elems) {
+		return nil, false, errOnlyFibguard
 	}
 	d := c
-	for len(idx) > 1 {
+	for idx := d.ours(); len(idx) > 0; idx = d.ours() {
 		if d, err = d.without(idx[len(idx)-1]); err != nil {
 			return nil, false, err
 		}
-		idx = d.ours()
 	}
-	first := d.elems[idx[0]]
-	return splice(d.b, first.start, first.end, d.render(entry, idx[0])), true, nil
+	// Append after the last element, with the separator that precedes
+	// it, so that removing exactly what was added restores the bytes.
+	n := len(d.elems) - 1
+	text := "," + d.gapBefore(n) + d.render(entry, n)
+	return splice(d.b, d.elems[n].end, d.elems[n].end, text), true, nil
 }
+
+// errOnlyFibguard: a list of nothing but fibguard has no plugin that
+// creates the pod's interface, so no result for fibguard to check.
+var errOnlyFibguard = errors.New("fibguard is the only plugin of the list: no plugin before it creates the pod's interface " +
+	"(every ADD would fail with \"no prevResult\"); the primary CNI's plugins must come first")
 
 // withoutEntries returns the document without fibguard's entries. It refuses
 // to remove the last plugin: a conflist with no plugins is invalid, and a
@@ -151,7 +156,7 @@ func (c *conflist) withoutEntries() (out []byte, removed int, err error) {
 	d := c
 	for idx := d.ours(); len(idx) > 0; idx = d.ours() {
 		if len(idx) == len(d.elems) {
-			return nil, 0, errors.New("fibguard is the only plugin of the list; removing it would leave an invalid list")
+			return nil, 0, fmt.Errorf("%w; removing it would leave an invalid list", errOnlyFibguard)
 		}
 		if d, err = d.without(idx[len(idx)-1]); err != nil {
 			return nil, 0, err

@@ -44,21 +44,27 @@ func TestConflistEdits(t *testing.T) {
 			installed: `{"name":"n","plugins":[{"type":"a"}],"plugins":[{"type":"b"},{"type":"fibguard","mode":"enforce"}]}`,
 		},
 		{
-			name:      "an entry in place is replaced in place",
+			name:      "an entry in the middle moves to the end",
 			in:        `{"name":"n","plugins":[{"type":"ptp"},{"type":"fibguard","mode":"warn"},{"type":"portmap"}]}`,
-			installed: `{"name":"n","plugins":[{"type":"ptp"},{"type":"fibguard","mode":"enforce"},{"type":"portmap"}]}`,
+			installed: `{"name":"n","plugins":[{"type":"ptp"},{"type":"portmap"},{"type":"fibguard","mode":"enforce"}]}`,
 			removed:   `{"name":"n","plugins":[{"type":"ptp"},{"type":"portmap"}]}`,
 		},
 		{
-			name:      "an entry first is replaced and removed with its separator",
-			in:        `{"name":"n","plugins":[{"type":"fibguard"}, {"type":"ptp"}]}`,
-			installed: `{"name":"n","plugins":[{"type":"fibguard","mode":"enforce"}, {"type":"ptp"}]}`,
+			name:      "an entry first moves to the end",
+			in:        `{"name":"n","plugins":[{"type":"fibguard"}, {"type":"ptp"}, {"type":"portmap"}]}`,
+			installed: `{"name":"n","plugins":[{"type":"ptp"}, {"type":"portmap"}, {"type":"fibguard","mode":"enforce"}]}`,
+			removed:   `{"name":"n","plugins":[{"type":"ptp"}, {"type":"portmap"}]}`,
+		},
+		{
+			name:      "an entry last with other settings is replaced",
+			in:        `{"name":"n","plugins":[{"type":"ptp"},{"type":"fibguard","mode":"warn"}]}`,
+			installed: `{"name":"n","plugins":[{"type":"ptp"},{"type":"fibguard","mode":"enforce"}]}`,
 			removed:   `{"name":"n","plugins":[{"type":"ptp"}]}`,
 		},
 		{
-			name:      "duplicate entries collapse to the first",
+			name:      "duplicate entries collapse to one, last",
 			in:        `{"name":"n","plugins":[{"type":"fibguard"},{"type":"fibguard"},{"type":"ptp"},{"type":"fibguard"}]}`,
-			installed: `{"name":"n","plugins":[{"type":"fibguard","mode":"enforce"},{"type":"ptp"}]}`,
+			installed: `{"name":"n","plugins":[{"type":"ptp"},{"type":"fibguard","mode":"enforce"}]}`,
 			removed:   `{"name":"n","plugins":[{"type":"ptp"}]}`,
 		},
 		{
@@ -117,6 +123,8 @@ func TestConflistRefusals(t *testing.T) {
 		{name: "plugin not an object", in: `{"plugins":["ptp"]}`, wantErr: "plugin 0"},
 		{name: "empty plugins", in: `{"plugins":[]}`, wantErr: "is empty"},
 		{name: "fibguard alone", in: `{"plugins":[{"type":"fibguard"}]}`, wantErr: "only plugin", remove: true},
+		{name: "fibguard alone, installing", in: `{"plugins":[{"type":"fibguard","mode":"enforce"}]}`, wantErr: "no prevResult"},
+		{name: "fibguard twice and nothing else", in: `{"plugins":[{"type":"fibguard"},{"type":"fibguard"}]}`, wantErr: "only plugin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,8 +9,10 @@
 //     and rewrites it whenever the kubelet rotates the projected token, and
 //     at the latest at 80% of the token's lifetime (Kubeconfig);
 //   - it finds the CNI configuration the container runtime uses (FindPrimary)
-//     and chains fibguard into it (InsertEntry), turning a single-plugin
-//     .conf into a .conflist when needed;
+//     and chains fibguard into it as the last plugin (InsertEntry), turning
+//     a single-plugin .conf into a .conflist when needed; an entry found
+//     anywhere else is moved last, and a list of fibguard alone is refused
+//     (CheckEntry, the readiness check, fails in both cases);
 //   - it watches the configuration directory and puts the entry back when
 //     the primary CNI plugin rewrites its file (Watch, Installer.Run);
 //   - on uninstall it removes its entry, restores a converted .conf, and

@@ -46,7 +46,7 @@ func TestGolden(t *testing.T) {
 		{"calico", "10-calico.conflist", Inserted, []string{"calico", "portmap", "bandwidth", "fibguard"}},
 		{"conf", "10-bridge.conflist", Converted, []string{"bridge", "fibguard"}},
 		{"json", "20-containerd-net.conflist", Converted, []string{"bridge", "fibguard"}},
-		{"has-fibguard", "10-pods.conflist", Updated, []string{"bridge", "fibguard", "portmap"}},
+		{"has-fibguard", "10-pods.conflist", Updated, []string{"bridge", "portmap", "fibguard"}},
 		{"invalid-first", "10-flannel.conflist", Inserted, []string{"flannel", "portmap", "fibguard"}},
 		{"compact", "10-cilium.conflist", Inserted, []string{"cilium-cni", "fibguard"}},
 	}

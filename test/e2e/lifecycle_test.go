@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -63,9 +64,42 @@ func primaryRewrite(ctx context.Context, t *testing.T, cl *cluster, _ installer)
 		t.Errorf("fibguard was back after at most %v, want within %v", worst, reinsertLimit)
 	}
 	t.Logf("after 5 rewrites of the primary conflist, fibguard was back within %v each time", worst.Round(time.Millisecond))
-	if err := cl.switchNetwork(ctx, healthy, true); err != nil {
+	misplacedEntry(ctx, t, cl, healthy)
+}
+
+// misplacedEntry: a primary conflist that lists fibguard first (a
+// hand-made or copied configuration) would fail every ADD with "no
+// prevResult"; the installer moves fibguard last, and pods run.
+func misplacedEntry(ctx context.Context, t *testing.T, cl *cluster, n network) {
+	var doc map[string]any
+	if err := json.Unmarshal(n.conflist(cl.IPAMDir), &doc); err != nil {
 		t.Fatal(err)
 	}
+	plugins, ok := doc["plugins"].([]any)
+	if !ok {
+		t.Fatalf("the healthy network's conflist has no plugins list: %v", doc)
+	}
+	doc["plugins"] = append([]any{map[string]any{"type": "fibguard", "mode": "warn"}}, plugins...)
+	first, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.writePrimary(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.waitChained(ctx, "enforce"); err != nil {
+		t.Fatalf("a primary listing fibguard first: %v", err)
+	}
+	if err := cl.waitLoaded(ctx, n, true); err != nil {
+		t.Fatal(err)
+	}
+	cl.createProbe(ctx, t, "after-misplaced")
+	ip := cl.waitRunning(ctx, t, "after-misplaced")
+	if err := cl.reachable(ctx, "after-misplaced", ip); err != nil {
+		t.Errorf("node → pod after fibguard was moved last: %v", err)
+	}
+	cl.deletePod(ctx, t, "after-misplaced")
+	t.Log("a primary conflist listing fibguard first ended with fibguard last, and a pod ran")
 }
 
 // restartNode: kubelet and the container runtime restart (a node update,

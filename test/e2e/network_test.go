@@ -149,6 +149,12 @@ func (c config) switchNetwork(ctx context.Context, n network, withFibguard bool)
 	if err := c.writePrimary(ctx, n.conflist(c.IPAMDir)); err != nil {
 		return err
 	}
+	return c.waitLoaded(ctx, n, withFibguard)
+}
+
+// waitLoaded waits until the runtime has loaded network n, with fibguard
+// chained last when withFibguard, or without it.
+func (c config) waitLoaded(ctx context.Context, n network, withFibguard bool) error {
 	want := []string{"bridge"}
 	if withFibguard {
 		want = append(want, "fibguard")
