@@ -60,10 +60,11 @@ const (
 // by semicolons such as
 // "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_UID=…".
 // It returns ErrNoPod when neither K8S_POD_NAMESPACE nor K8S_POD_NAME is
-// there, and an error naming the problem when CNI_ARGS is malformed or
-// names an invalid pod.
+// there, and an error naming the problem when CNI_ARGS is malformed (a pair
+// without '=', a key given twice) or names an invalid pod.
 func PodFromCNIArgs(cniArgs string) (Pod, error) {
 	var p Pod
+	seen := map[string]bool{}
 	for pair := range strings.SplitSeq(cniArgs, ";") {
 		if pair == "" {
 			continue
@@ -72,6 +73,13 @@ func PodFromCNIArgs(cniArgs string) (Pod, error) {
 		if !ok {
 			return Pod{}, fmt.Errorf("CNI_ARGS: %q is not KEY=VALUE", pair)
 		}
+		// A repeated key is refused, not resolved: which value counts is
+		// up to each reader, and a crafted list could otherwise name one
+		// pod to the runtime and another to the Event.
+		if seen[k] {
+			return Pod{}, fmt.Errorf("CNI_ARGS: %s is given more than once; refusing to guess which pod is meant", k)
+		}
+		seen[k] = true
 		switch k {
 		case argNamespace:
 			p.Namespace = v
