@@ -1,10 +1,16 @@
 package plugin
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 
 	"github.com/containernetworking/cni/pkg/skel"
+	"golang.org/x/sys/unix"
+
+	"github.com/fibguard/fibguard/internal/filetype"
 )
 
 // logger returns the log of one command and a function that closes it.
@@ -15,14 +21,15 @@ import (
 // into their own log after a successful command — so only warnings and
 // errors are written there (logLevel can still raise that to error), to
 // keep fibguard from adding a line to the runtime's log on every pod. A
-// logFile that cannot be opened is not a reason to fail a pod: the log
-// then goes to stderr with a warning saying why.
+// logFile that cannot be opened, or that openLogFile refuses, is not a
+// reason to fail a pod: the log then goes to stderr with a warning saying
+// why.
 func (p *Plugin) logger(conf *Config, cmd string, args *skel.CmdArgs) (*slog.Logger, func()) {
 	w, level := p.Stderr, max(conf.LogLevel, slog.LevelWarn)
 	closeLog := func() {}
 	var openErr error
 	if conf.LogFile != "" {
-		f, err := os.OpenFile(conf.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := openLogFile(conf.LogFile, os.Stdin, os.Stdout, os.Stderr)
 		if err == nil {
 			w, level = f, conf.LogLevel
 			// Records are written unbuffered; a close error loses nothing.
@@ -38,4 +45,60 @@ func (p *Plugin) logger(conf *Config, cmd string, args *skel.CmdArgs) (*slog.Log
 		log.Warn("cannot open logFile, logging to stderr", "logFile", conf.LogFile, "error", openErr)
 	}
 	return log, closeLog
+}
+
+// logFileFlags open a log file for appending without blocking (a FIFO),
+// taking a controlling terminal, or following a symbolic link at the
+// last component (a link planted by another user would make root create
+// or append to its target).
+const logFileFlags = unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+
+// openLogFile opens path, which must be a regular file or absent (then
+// created, mode 0600), for appending. It refuses anything else — a
+// directory, FIFO, socket, device or terminal, a symbolic link — and the
+// plugin's own standard streams (std): a log line on stdout would come
+// before the result the runtime reads there. The type is checked before
+// the open, where the path exists, and again on what was opened.
+func openLogFile(path string, std ...*os.File) (*os.File, error) {
+	var st unix.Stat_t
+	switch err := unix.Lstat(path, &st); {
+	case err == nil:
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return nil, fmt.Errorf("logFile %s is a %s, not a regular file", path, filetype.Name(st.Mode))
+		}
+	case !errors.Is(err, unix.ENOENT):
+		return nil, &fs.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	fd, err := unix.Open(path, logFileFlags, 0o600)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("logFile %s is a symbolic link, which fibguard does not follow", path)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	if err := checkLogFile(f, std); err != nil {
+		_ = f.Close() // nothing written yet
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkLogFile verifies that the opened log is a regular file and none of
+// the standard streams.
+func checkLogFile(f *os.File, std []*os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("logFile %s: stat: %w", f.Name(), err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("logFile %s is a %s, not a regular file", f.Name(), filetype.Name(st.Mode))
+	}
+	for i, s := range std {
+		var o unix.Stat_t
+		if s != nil && unix.Fstat(int(s.Fd()), &o) == nil && o.Dev == st.Dev && o.Ino == st.Ino {
+			return fmt.Errorf("logFile %s is the plugin's standard %s", f.Name(), [...]string{"input", "output", "error"}[min(i, 2)])
+		}
+	}
+	return nil
 }

@@ -2,10 +2,11 @@ package plugin
 
 import (
 	"fmt"
-	"io/fs"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/fibguard/fibguard/fib/live"
 )
 
 // selfNetns is the plugin process's own network namespace.
@@ -42,26 +43,17 @@ type nsKey struct {
 	dev, ino uint64
 }
 
-// nsID opens a path that must be a network namespace and returns its
-// identity.
+// nsID opens a path that must be a network namespace (live.OpenNetns:
+// anything else, a FIFO included, is an error, never a wait) and returns
+// its identity.
 func nsID(path string) (nsKey, error) {
-	if path == "" {
-		return nsKey{}, fmt.Errorf("empty path")
-	}
-	// unix.Open, not os.Open: an *os.File costs four fcntl and an epoll
-	// registration, on every ADD.
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	// A raw descriptor, not an *os.File: that costs four fcntl and an
+	// epoll registration, on every ADD.
+	fd, err := live.OpenNetns(path)
 	if err != nil {
-		return nsKey{}, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nsKey{}, err
 	}
 	defer func() { _ = unix.Close(fd) }() // read-only; nothing to lose on close
-	kind, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
-	if err != nil {
-		return nsKey{}, fmt.Errorf("not a namespace: %w", err)
-	}
-	if kind != unix.CLONE_NEWNET {
-		return nsKey{}, fmt.Errorf("not a network namespace")
-	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nsKey{}, fmt.Errorf("stat: %w", err)

@@ -126,7 +126,7 @@ func (t *target) enter() (self int, err error) {
 	if err != nil {
 		return -1, fmt.Errorf("open own network namespace: %w", err)
 	}
-	fd, err := unix.Open(t.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := OpenNetns(t.path)
 	if err != nil {
 		_ = unix.Close(self) // read-only: nothing to lose
 		return -1, fmt.Errorf("open network namespace %s: %w", t.path, err)
