@@ -3,13 +3,13 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
-	"golang.org/x/sys/unix"
+
+	"github.com/fibguard/fibguard/internal/hostile"
 )
 
 // absentNetns is a CNI_NETNS that does not exist.
@@ -30,10 +30,7 @@ func cniError(t *testing.T, o outcome) types.Error {
 // own ≥ 100), a non-zero exit and no panic. Every case is refused before
 // any namespace is read, so they run in the test's own namespace.
 func TestBadInput(t *testing.T) {
-	fifo := filepath.Join(t.TempDir(), "netns-fifo")
-	if err := unix.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bad := hostile.Make(t)
 	prev := json.RawMessage(prevResult100)
 	valid := confJSON(t, "1.0.0", map[string]any{"prevResult": prev})
 	withEnv := func(command string, change map[string]string) map[string]string {
@@ -73,13 +70,13 @@ func TestBadInput(t *testing.T) {
 		{"netns path absent", withEnv("ADD", nil), valid, types.ErrInvalidEnvironmentVariables, "CNI_NETNS"},
 		{"netns path not a namespace", withEnv("ADD", map[string]string{"CNI_NETNS": "/etc/hostname"}), valid,
 			types.ErrInvalidEnvironmentVariables, "CNI_NETNS"},
-		{"netns a FIFO (an open would block)", withEnv("ADD", map[string]string{"CNI_NETNS": fifo}), valid,
+		{"netns a FIFO (an open would block)", withEnv("ADD", map[string]string{"CNI_NETNS": bad.FIFO}), valid,
 			types.ErrInvalidEnvironmentVariables, "named pipe (FIFO), not a network namespace"},
-		{"netns a FIFO, CHECK", withEnv("CHECK", map[string]string{"CNI_NETNS": fifo}), valid,
+		{"netns a FIFO, CHECK", withEnv("CHECK", map[string]string{"CNI_NETNS": bad.FIFO}), valid,
 			types.ErrInvalidEnvironmentVariables, "named pipe (FIFO), not a network namespace"},
-		{"netns a directory", withEnv("ADD", map[string]string{"CNI_NETNS": "/run"}), valid,
+		{"netns a directory", withEnv("ADD", map[string]string{"CNI_NETNS": bad.Dir}), valid,
 			types.ErrInvalidEnvironmentVariables, "directory, not a network namespace"},
-		{"netns a device", withEnv("ADD", map[string]string{"CNI_NETNS": "/dev/null"}), valid,
+		{"netns a device", withEnv("ADD", map[string]string{"CNI_NETNS": bad.Device}), valid,
 			types.ErrInvalidEnvironmentVariables, "character device, not a network namespace"},
 		{"netns of another kind", withEnv("ADD", map[string]string{"CNI_NETNS": "/proc/self/ns/mnt"}), valid,
 			types.ErrInvalidEnvironmentVariables, "not a network namespace"},

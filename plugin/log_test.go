@@ -1,14 +1,13 @@
 package plugin
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/fibguard/fibguard/internal/hostile"
 )
 
 // TestOpenLogFileRefuses: every logFile that is not a regular file, or is
@@ -16,30 +15,8 @@ import (
 // what it is, at once (a FIFO must not block the open), and nothing is
 // written anywhere.
 func TestOpenLogFileRefuses(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(dir, "target")
-	if err := os.WriteFile(target, []byte("kept\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fifo := filepath.Join(dir, "fifo")
-	if err := unix.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(dir, "link")
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	dangling := filepath.Join(dir, "dangling")
-	if err := os.Symlink(filepath.Join(dir, "created-through-link"), dangling); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	stdout := filepath.Join(dir, "stdout")
+	p := hostile.Make(t)
+	stdout := filepath.Join(t.TempDir(), "stdout")
 	out, err := os.Create(stdout)
 	if err != nil {
 		t.Fatal(err)
@@ -47,13 +24,13 @@ func TestOpenLogFileRefuses(t *testing.T) {
 	defer out.Close()
 
 	for _, tc := range []struct{ class, path, want string }{
-		{"FIFO (would block the open)", fifo, "named pipe (FIFO)"},
-		{"symbolic link to a file (root would append to its target)", link, "symbolic link"},
-		{"dangling symbolic link (root would create its target)", dangling, "symbolic link"},
-		{"directory", dir, "directory"},
-		{"character device", "/dev/null", "character device"},
+		{"FIFO (would block the open)", p.FIFO, "named pipe (FIFO)"},
+		{"symbolic link to a file (root would append to its target)", p.Link, "symbolic link"},
+		{"dangling symbolic link (root would create its target)", p.Dangling, "symbolic link"},
+		{"directory", p.Dir, "directory"},
+		{"character device", p.Device, "character device"},
 		{"standard output through /dev/stdout (a link)", "/dev/stdout", "symbolic link"},
-		{"socket", sock, "socket"},
+		{"socket", p.Socket, "socket"},
 		{"the plugin's own standard output", stdout, "standard output"},
 	} {
 		t.Run(tc.class, func(t *testing.T) {
@@ -71,10 +48,10 @@ func TestOpenLogFileRefuses(t *testing.T) {
 			}
 		})
 	}
-	if b, err := os.ReadFile(target); err != nil || string(b) != "kept\n" {
+	if b, err := os.ReadFile(p.Target); err != nil || string(b) != "kept\n" {
 		t.Errorf("the link's target: %q, %v; want it untouched", b, err)
 	}
-	if _, err := os.Lstat(filepath.Join(dir, "created-through-link")); !os.IsNotExist(err) {
+	if _, err := os.Lstat(p.DanglingTarget); !os.IsNotExist(err) {
 		t.Errorf("a file was created through the dangling link (%v)", err)
 	}
 }
