@@ -117,6 +117,9 @@ func insertOnce(dir string, entry []byte) (Change, error) {
 	if !changed {
 		return Change{p.Path, Unchanged}, nil
 	}
+	if len(out) > MaxConfigFile {
+		return Change{}, fmt.Errorf("%s: with fibguard's entry it would be %d bytes, larger than %d, the most the installer reads", p.Path, len(out), MaxConfigFile)
+	}
 	action := Inserted
 	if len(c.ours()) > 0 {
 		action = Updated
@@ -290,8 +293,9 @@ func undoConversions(dir string) ([]string, error) {
 // removeFrom removes fibguard's entries from the conflist f, if it is valid
 // and has any, retrying when its owner rewrites it meanwhile.
 func removeFrom(f string) (bool, error) {
-	if fi, err := os.Lstat(f); err != nil || !fi.Mode().IsRegular() {
-		// Gone meanwhile, or a symlink: InsertEntry never edits those.
+	if fi, err := os.Lstat(f); err != nil || !fi.Mode().IsRegular() || fi.Size() > MaxConfigFile {
+		// Gone meanwhile, a symlink or another non-regular file, or larger
+		// than InsertEntry ever writes: nothing of ours can be in it.
 		return false, nil //nolint:nilerr // nothing of ours can be in it
 	}
 	for range maxAttempts {

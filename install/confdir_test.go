@@ -2,10 +2,16 @@ package install
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fibguard/fibguard/internal/hostile"
 )
 
 // TestInsertEntryRefusals: cases where editing would hurt someone else's
@@ -43,6 +49,12 @@ func TestInsertEntryRefusals(t *testing.T) {
 			files:   map[string]string{"real.txt": `{"name":"a","plugins":[{"type":"ptp"}]}`},
 			link:    "10-a.conflist",
 			wantErr: "not a regular file",
+		},
+		{
+			name: "the entry would take the primary past the size limit",
+			files: map[string]string{"10-a.conflist": `{"name":"a","pad":"` +
+				strings.Repeat("x", MaxConfigFile-60) + `","plugins":[{"type":"ptp"}]}`},
+			wantErr: "larger than 1048576",
 		},
 		{
 			name:    "no primary",
@@ -203,5 +215,93 @@ func TestCheckEntryPlacement(t *testing.T) {
 				t.Errorf("CheckEntry after InsertEntry: %v", err)
 			}
 		})
+	}
+}
+
+// TestHostileConfDir: files of the runtimes' names that are not regular
+// files, or are too large, sort before the primary. The installer skips
+// them at once — a FIFO must not block it, a device must not be read —
+// installs into the primary, passes its check, uninstalls, and leaves them
+// as they were.
+func TestHostileConfDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mkfifo(filepath.Join(dir, "01-fifo.conflist"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "02-device.conflist")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "01-fifo.conflist"), filepath.Join(dir, "03-link-to-fifo.conf")); err != nil {
+		t.Fatal(err)
+	}
+	big := `{"cniVersion":"1.0.0","name":"big","pad":"` + strings.Repeat("x", MaxConfigFile) + `","plugins":[{"type":"ptp"}]}`
+	if err := os.WriteFile(filepath.Join(dir, "04-big.conflist"), []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	primary := filepath.Join(dir, "10-pods.conflist")
+	if err := os.WriteFile(primary, []byte(`{"cniVersion":"1.0.0","name":"pods","plugins":[{"type":"bridge"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ch, err := InsertEntry(dir, testEntry)
+		if err == nil && ch.Path != primary {
+			err = fmt.Errorf("installed into %s, want %s", ch.Path, primary)
+		}
+		if err == nil {
+			err = CheckEntry(dir, testEntry)
+		}
+		if err == nil {
+			_, err = RemoveEntry(dir)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("install, check and uninstall still running after 10s: blocked on a hostile file")
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "04-big.conflist")); err != nil || string(b) != big {
+		t.Errorf("the oversized file changed (%v)", err)
+	}
+	fi, err := os.Lstat(filepath.Join(dir, "01-fifo.conflist"))
+	if err != nil || fi.Mode().Type() != os.ModeNamedPipe {
+		t.Errorf("the FIFO: %v, %v", fi, err)
+	}
+}
+
+// TestReadRegularRefuses: what readRegular refuses, and that it says what
+// it found, at once.
+func TestReadRegularRefuses(t *testing.T) {
+	p := hostile.Make(t)
+	big := filepath.Join(t.TempDir(), "big.conflist")
+	if err := os.WriteFile(big, make([]byte, MaxConfigFile+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		class, path string
+		follow      bool
+		want        string
+	}{
+		{"FIFO", p.FIFO, false, "not a regular file"},
+		{"FIFO behind a link, followed", p.FIFO, true, "not a regular file"},
+		{"symbolic link, not followed", p.Link, false, "not a regular file"},
+		{"directory", p.Dir, true, "not a regular file"},
+		{"device", p.Device, true, "not a regular file"},
+		{"socket", p.Socket, true, "not a regular file"},
+		{"larger than the limit", big, false, "larger than 1048576 bytes"},
+	} {
+		t.Run(tc.class, func(t *testing.T) {
+			_, _, err := readRegular(tc.path, tc.follow)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("readRegular(%s) = %v, want an error containing %q", tc.path, err, tc.want)
+			}
+		})
+	}
+	if b, _, err := readRegular(p.Link, true); err != nil || string(b) != "kept\n" {
+		t.Errorf("a link to a regular file, followed: %q, %v", b, err)
 	}
 }

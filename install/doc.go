@@ -40,6 +40,11 @@
 // directory, so two installers on a node (old and new pod of a DaemonSet
 // update) and the goroutines of one take turns.
 //
+// Every file is read as a regular file of at most MaxConfigFile bytes,
+// checked before it is opened and opened without blocking: a FIFO, a
+// device or a huge file in the conf dir is skipped (or refused), never
+// waited on.
+//
 // Limits: a primary configuration without an inline "plugins" list (CNI
 // 1.3 can load the plugins from <confdir>/<name>/*.conf) and a primary that
 // is a symlink are refused with an error rather than edited; with both

@@ -43,31 +43,68 @@ func stateOf(fi fs.FileInfo) fileState {
 	return s
 }
 
+// MaxConfigFile is the largest CNI configuration file the installer
+// reads: far more than any real conflist (a few KiB), and a bound on what
+// one file can make it hold in memory.
+const MaxConfigFile = 1 << 20
+
 // readFile reads a regular file and the state of the version it read.
 // Symlinks are refused: replacing one by rename would turn the link the
 // other plugin maintains into a copy.
 func readFile(path string) ([]byte, fileState, error) {
-	fi, err := os.Lstat(path)
+	return readRegular(path, false)
+}
+
+// readRegular reads path, which must be a regular file of at most
+// MaxConfigFile bytes (followed through a symbolic link when follow is
+// set), and the state of the version it read. Anything else is an error
+// saying what it is, at once: the type is checked before the open (a FIFO
+// would block it, a device could act on it), the open does not block, and
+// the type is checked again on what was opened.
+func readRegular(path string, follow bool) ([]byte, fileState, error) {
+	stat, flags := os.Lstat, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_NOFOLLOW
+	if follow {
+		stat, flags = os.Stat, flags&^unix.O_NOFOLLOW
+	}
+	fi, err := stat(path)
 	if err != nil {
 		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fileState{}, fmt.Errorf("%s is not a regular file (%s); the installer only edits regular files", path, fi.Mode().Type())
+	if err := regularWithin(path, fi); err != nil {
+		return nil, fileState{}, err
 	}
-	f, err := os.Open(path)
+	fd, err := unix.Open(path, flags, 0)
 	if err != nil {
-		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: err})
 	}
+	f := os.NewFile(uintptr(fd), path)
 	defer func() { _ = f.Close() }() // read-only; nothing to lose on close
-	b, err := io.ReadAll(f)
+	if fi, err = f.Stat(); err != nil {
+		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err := regularWithin(path, fi); err != nil {
+		return nil, fileState{}, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxConfigFile+1))
 	if err != nil {
 		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
 	}
-	fi, err = f.Stat()
-	if err != nil {
-		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
+	if len(b) > MaxConfigFile {
+		return nil, fileState{}, fmt.Errorf("%s is larger than %d bytes, the most the installer reads", path, MaxConfigFile)
 	}
 	return b, stateOf(fi), nil
+}
+
+// regularWithin refuses what is not a regular file of at most
+// MaxConfigFile bytes.
+func regularWithin(path string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s); the installer only reads and edits regular files", path, fi.Mode().Type())
+	}
+	if fi.Size() > MaxConfigFile {
+		return fmt.Errorf("%s is %d bytes, larger than %d bytes, the most the installer reads", path, fi.Size(), MaxConfigFile)
+	}
+	return nil
 }
 
 // writeFile replaces path with data so that a reader, or a crash at any

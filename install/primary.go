@@ -3,7 +3,6 @@ package install
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -74,17 +73,32 @@ func FindPrimary(dir string) (Primary, error) {
 
 // loadConfig loads a configuration file the way the runtimes do and
 // reports whether they would use it.
+//
+// A file that is not a regular one (followed through a link, as the
+// runtimes follow it) or is larger than MaxConfigFile is not used: a FIFO
+// would block the read, and with it every install and readiness check.
 func loadConfig(path string) (Primary, bool) {
+	b, _, err := readRegular(path, true)
+	if err != nil {
+		return Primary{}, false
+	}
 	if strings.HasSuffix(path, ".conflist") {
-		list, err := libcni.NetworkConfFromFile(path)
-		if err != nil || len(list.Plugins) == 0 {
+		// As libcni.NetworkConfFromFile, on the bytes read safely.
+		list, err := libcni.NetworkConfFromBytes(b)
+		if err != nil {
+			return Primary{}, false
+		}
+		if !list.LoadOnlyInlinedPlugins {
+			more, err := libcni.NetworkPluginConfsFromFiles(filepath.Dir(path), list.Name)
+			if err != nil {
+				return Primary{}, false
+			}
+			list.Plugins = append(list.Plugins, more...)
+		}
+		if len(list.Plugins) == 0 {
 			return Primary{}, false
 		}
 		return Primary{Path: path, Name: list.Name, CNIVersion: list.CNIVersion, List: true}, true
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Primary{}, false
 	}
 	conf, err := libcni.NetworkPluginConfFromBytes(b)
 	if err != nil || conf.Network.Type == "" {
