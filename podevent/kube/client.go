@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/fibguard/fibguard/podevent"
 )
@@ -74,7 +73,7 @@ type client struct {
 // client builds the REST client from the kubeconfig. It is built anew on
 // every Record, which is at most once per plugin process.
 func (r *Recorder) client() (*client, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", r.Kubeconfig)
+	cfg, err := trustedConfig(r.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig %s: %w", r.Kubeconfig, err)
 	}
