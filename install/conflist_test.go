@@ -2,6 +2,7 @@ package install
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -144,15 +145,20 @@ func TestConflistRefusals(t *testing.T) {
 }
 
 // FuzzConflist checks the byte scanner against encoding/json: whatever
-// document parses, its plugins are the elements encoding/json decodes, an
-// installed entry decodes as the last plugin with the rest unchanged, and
-// removing it gives back the input's bytes.
+// document parses, its plugins are the elements encoding/json decodes; an
+// installed entry decodes as the last plugin, after the other plugins,
+// unchanged and in their order, wherever fibguard's entries stood before
+// (a list of nothing but fibguard is refused); and removing it gives back
+// the input's bytes when the input had no entry of fibguard's.
 func FuzzConflist(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"n","plugins":[{"type":"ptp"}]}`,
 		"{\n  \"plugins\": [\n    {\"type\": \"a\", \"x\": [1, {\"y\": \"]\"}]}\n  ]\n}",
 		`{"plugins":[{"type":"a"}],"plugins":[{"type":"b"},{"type":"c"}]}`,
 		`{"a":"\\\"","plugins":[ {"type":"\u0041"} , {"b":-1.5E+3} ]}`,
+		`{"plugins":[{"type":"fibguard","mode":"warn"}, {"type":"bridge"}, {"type":"portmap"}]}`,
+		"{\"plugins\":[\n  {\"type\":\"a\"},\n  {\"Type\":\"fibguard\"},\n  {\"type\":\"b\"}\n]}",
+		`{"plugins":[{"type":"fibguard"}]}`,
 	} {
 		f.Add(s)
 	}
@@ -177,13 +183,28 @@ func FuzzConflist(f *testing.F) {
 				t.Fatalf("element %d = %s, encoding/json has %s", i, c.elem(i), want[i])
 			}
 		}
-		if len(c.ours()) > 0 || len(c.elems) == 0 {
+		if len(c.elems) == 0 {
 			return
 		}
+		had := len(c.ours()) > 0
+		// The plugins that are not fibguard's, in their order.
+		var others []json.RawMessage
+		for i, e := range c.elems {
+			if e.typ != PluginType {
+				others = append(others, want[i])
+			}
+		}
 		out, _, err := c.withEntry([]byte(fgEntry))
+		if len(others) == 0 {
+			if !errors.Is(err, errOnlyFibguard) {
+				t.Fatalf("withEntry on a list of fibguard alone: %v, want errOnlyFibguard", err)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("withEntry: %v", err)
 		}
+		want = others
 		var after map[string]json.RawMessage
 		if err := json.Unmarshal(out, &after); err != nil {
 			t.Fatalf("installed document is not JSON: %v\n%s", err, out)
@@ -210,8 +231,11 @@ func FuzzConflist(f *testing.F) {
 			t.Fatalf("parseConflist(installed): %v", err)
 		}
 		back, _, err := c2.withoutEntries()
-		if err != nil || string(back) != s {
-			t.Fatalf("withoutEntries = %q, %v; want the input %q", back, err, s)
+		if err != nil {
+			t.Fatalf("withoutEntries: %v", err)
+		}
+		if !had && string(back) != s {
+			t.Fatalf("withoutEntries = %q; want the input %q", back, s)
 		}
 	})
 }
