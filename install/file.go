@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fibguard/fibguard/internal/filetype"
 )
 
 // tmpMarker is in the name of every temporary file the installer writes:
@@ -62,28 +64,23 @@ func readFile(path string) ([]byte, fileState, error) {
 // would block it, a device could act on it), the open does not block, and
 // the type is checked again on what was opened.
 func readRegular(path string, follow bool) ([]byte, fileState, error) {
-	stat, flags := os.Lstat, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_NOFOLLOW
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW
 	if follow {
-		stat, flags = os.Stat, flags&^unix.O_NOFOLLOW
+		flags = unix.O_RDONLY
 	}
-	fi, err := stat(path)
-	if err != nil {
+	fd, _, err := filetype.Open(path, flags, 0, func(st *unix.Stat_t) error { return regularWithin(path, st) })
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
 		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if err := regularWithin(path, fi); err != nil {
-		return nil, fileState{}, err
-	}
-	fd, err := unix.Open(path, flags, 0)
 	if err != nil {
-		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, &fs.PathError{Op: "open", Path: path, Err: err})
+		return nil, fileState{}, err
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer func() { _ = f.Close() }() // read-only; nothing to lose on close
-	if fi, err = f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return nil, fileState{}, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if err := regularWithin(path, fi); err != nil {
-		return nil, fileState{}, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxConfigFile+1))
 	if err != nil {
@@ -97,12 +94,12 @@ func readRegular(path string, follow bool) ([]byte, fileState, error) {
 
 // regularWithin refuses what is not a regular file of at most
 // MaxConfigFile bytes.
-func regularWithin(path string, fi fs.FileInfo) error {
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file (%s); the installer only reads and edits regular files", path, fi.Mode().Type())
+func regularWithin(path string, st *unix.Stat_t) error {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%s is not a regular file (%s); the installer only reads and edits regular files", path, filetype.Name(st.Mode))
 	}
-	if fi.Size() > MaxConfigFile {
-		return fmt.Errorf("%s is %d bytes, larger than %d bytes, the most the installer reads", path, fi.Size(), MaxConfigFile)
+	if st.Size > MaxConfigFile {
+		return fmt.Errorf("%s is %d bytes, larger than %d bytes, the most the installer reads", path, st.Size, MaxConfigFile)
 	}
 	return nil
 }

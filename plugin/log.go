@@ -3,7 +3,6 @@ package plugin
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 
@@ -47,11 +46,11 @@ func (p *Plugin) logger(conf *Config, cmd string, args *skel.CmdArgs) (*slog.Log
 	return log, closeLog
 }
 
-// logFileFlags open a log file for appending without blocking (a FIFO),
-// taking a controlling terminal, or following a symbolic link at the
-// last component (a link planted by another user would make root create
-// or append to its target).
-const logFileFlags = unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+// logFileFlags open a log file for appending, creating it, without
+// following a symbolic link at the last component (a link planted by
+// another user would make root create or append to its target);
+// filetype.Open adds non-blocking (a FIFO) and no controlling terminal.
+const logFileFlags = unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_NOFOLLOW
 
 // openLogFile opens path, which must be a regular file or absent (then
 // created, mode 0600), for appending. It refuses anything else — a
@@ -60,44 +59,26 @@ const logFileFlags = unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_NOFOL
 // before the result the runtime reads there. The type is checked before
 // the open, where the path exists, and again on what was opened.
 func openLogFile(path string, std ...*os.File) (*os.File, error) {
-	var st unix.Stat_t
-	switch err := unix.Lstat(path, &st); {
-	case err == nil:
-		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return nil, fmt.Errorf("logFile %s is a %s, not a regular file", path, filetype.Name(st.Mode))
-		}
-	case !errors.Is(err, unix.ENOENT):
-		return nil, &fs.PathError{Op: "lstat", Path: path, Err: err}
-	}
-	fd, err := unix.Open(path, logFileFlags, 0o600)
+	fd, _, err := filetype.Open(path, logFileFlags, 0o600, func(st *unix.Stat_t) error { return checkLogFile(path, st, std) })
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("logFile %s is a symbolic link, which fibguard does not follow", path)
 	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	if err := checkLogFile(f, std); err != nil {
-		_ = f.Close() // nothing written yet
 		return nil, err
 	}
-	return f, nil
+	return os.NewFile(uintptr(fd), path), nil
 }
 
-// checkLogFile verifies that the opened log is a regular file and none of
-// the standard streams.
-func checkLogFile(f *os.File, std []*os.File) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return fmt.Errorf("logFile %s: stat: %w", f.Name(), err)
-	}
+// checkLogFile accepts a regular file that is none of the standard
+// streams.
+func checkLogFile(path string, st *unix.Stat_t, std []*os.File) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("logFile %s is a %s, not a regular file", f.Name(), filetype.Name(st.Mode))
+		return fmt.Errorf("logFile %s is a %s, not a regular file", path, filetype.Name(st.Mode))
 	}
 	for i, s := range std {
 		var o unix.Stat_t
 		if s != nil && unix.Fstat(int(s.Fd()), &o) == nil && o.Dev == st.Dev && o.Ino == st.Ino {
-			return fmt.Errorf("logFile %s is the plugin's standard %s", f.Name(), [...]string{"input", "output", "error"}[min(i, 2)])
+			return fmt.Errorf("logFile %s is the plugin's standard %s", path, [...]string{"input", "output", "error"}[min(i, 2)])
 		}
 	}
 	return nil

@@ -69,41 +69,39 @@ func checkReferences(path string, cfg *clientcmdapi.Config) error {
 			return fmt.Errorf("%w %s: user %q runs a credential program (exec or auth-provider); fibguard accepts a token or a client certificate only", errUntrusted, path, name)
 		}
 		for _, f := range []string{a.ClientCertificate, a.ClientKey, a.TokenFile} {
-			if _, err := readTrusted(f); f != "" && err != nil {
+			if err := checkTrusted(f); err != nil {
 				return err
 			}
 		}
 	}
 	for _, c := range cfg.Clusters {
-		if _, err := readTrusted(c.CertificateAuthority); c.CertificateAuthority != "" && err != nil {
+		if err := checkTrusted(c.CertificateAuthority); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readTrusted reads path after checking it as trustedConfig describes.
-// An empty path reads nothing.
-func readTrusted(path string) ([]byte, error) {
+// checkTrusted checks a file the kubeconfig names, which client-go reads
+// itself; an empty path names none.
+func checkTrusted(path string) error {
 	if path == "" {
-		return nil, nil
+		return nil
 	}
-	if err := checkLinks(path); err != nil {
-		return nil, err
-	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	f, err := openTrusted(path)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig file %s: %w", path, err)
+		return err
 	}
-	f := os.NewFile(uintptr(fd), path)
-	defer func() { _ = f.Close() }() // read-only: nothing to lose
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("kubeconfig file %s: %w", path, err)
-	}
-	if err := trustedFile(path, st); err != nil {
+	return f.Close()
+}
+
+// readTrusted reads path after checking it as trustedConfig describes.
+func readTrusted(path string) ([]byte, error) {
+	f, err := openTrusted(path)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { _ = f.Close() }() // read-only: nothing to lose
 	b, err := io.ReadAll(io.LimitReader(f, MaxKubeconfig+1))
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig file %s: %w", path, err)
@@ -114,9 +112,25 @@ func readTrusted(path string) ([]byte, error) {
 	return b, nil
 }
 
+// openTrusted opens path once the links that lead to it and the file
+// itself pass (checkLinks; trustedFile, through filetype.Open, before and
+// after the open); the caller closes the file.
+func openTrusted(path string) (*os.File, error) {
+	if err := checkLinks(path); err != nil {
+		return nil, err
+	}
+	fd, _, err := filetype.Open(path, unix.O_RDONLY, 0, func(st *unix.Stat_t) error { return trustedFile(path, st) })
+	if errors.Is(err, errUntrusted) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig file %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
 // checkLinks follows path's symbolic links one at a time and refuses a
-// link owned by another user, then checks what they lead to before it is
-// opened (a FIFO would block the open).
+// link owned by another user; what they lead to is openTrusted's to check.
 func checkLinks(path string) error {
 	p := path
 	for range 40 { // the kernel's own limit on links followed
@@ -125,7 +139,7 @@ func checkLinks(path string) error {
 			return fmt.Errorf("kubeconfig file %s: %w", path, err)
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-			return trustedFile(path, st)
+			return nil
 		}
 		if !ownedByUs(st.Uid) {
 			return fmt.Errorf("%w %s: reached through the symbolic link %s, owned by uid %d", errUntrusted, path, p, st.Uid)
@@ -142,9 +156,9 @@ func checkLinks(path string) error {
 	return fmt.Errorf("%w %s: too many symbolic links", errUntrusted, path)
 }
 
-// trustedFile refuses what is not a regular file owned by us and writable
-// by us alone.
-func trustedFile(path string, st unix.Stat_t) error {
+// trustedFile refuses what is not a regular file owned by us, writable by
+// us alone, and within MaxKubeconfig.
+func trustedFile(path string, st *unix.Stat_t) error {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		return fmt.Errorf("%w %s: a %s, not a regular file", errUntrusted, path, filetype.Name(st.Mode))
@@ -152,6 +166,8 @@ func trustedFile(path string, st unix.Stat_t) error {
 		return fmt.Errorf("%w %s: owned by uid %d, not by root", errUntrusted, path, st.Uid)
 	case st.Mode&0o022 != 0:
 		return fmt.Errorf("%w %s: writable by group or others (mode %04o)", errUntrusted, path, st.Mode&0o7777)
+	case st.Size > MaxKubeconfig:
+		return fmt.Errorf("%w %s: larger than %d bytes", errUntrusted, path, MaxKubeconfig)
 	}
 	return nil
 }
