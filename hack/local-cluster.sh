@@ -843,9 +843,8 @@ cmd_restart() {
   lock
   for name in "${names[@]}"; do stop_daemon "$name"; done
   [[ " ${names[*]} " == *" containerd "* ]] && start_containerd
-  # Ready only once kubelet has posted its status since the restart.
-  [[ " ${names[*]} " == *" kubelet "* ]] && start_kubelet
-  wait_ready
+  # start_kubelet waits for the node itself.
+  if [[ " ${names[*]} " == *" kubelet "* ]]; then start_kubelet; else wait_ready; fi
 }
 
 # cmd_exec CMD... runs CMD on the node as an admin would.

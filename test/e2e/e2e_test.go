@@ -102,8 +102,8 @@ func healthyWithFibguard(ctx context.Context, t *testing.T, cl *cluster, inst in
 		t.Fatal(err)
 	}
 	inst.install(ctx, t, "enforce")
-	if ok, err := cl.pluginInstalled(ctx); err != nil || !ok {
-		t.Fatalf("fibguard not in the node's CNI bin dir %s (err %v)", cl.BinDir, err)
+	if missing, err := cl.installedFiles(ctx, true); err != nil || len(missing) > 0 {
+		t.Fatalf("after install the node lacks %v (err %v)", missing, err)
 	}
 	// The runtime must have loaded the chain with fibguard before pods come.
 	if err := cl.switchNetwork(ctx, healthyNetwork(), true); err != nil {

@@ -324,12 +324,6 @@ func (cl *cluster) installedFiles(ctx context.Context, want bool) ([]string, err
 	return wrong, nil
 }
 
-// pluginInstalled tells whether the fibguard binary is in the node's bin dir.
-func (cl *cluster) pluginInstalled(ctx context.Context) (bool, error) {
-	out, err := cl.onNode(ctx, nil, "if [ -e "+shellQuote(path.Join(cl.BinDir, "fibguard"))+" ]; then echo yes; else echo no; fi")
-	return strings.TrimSpace(out) == "yes", err
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // output is the installer's log so far, for failure messages.

@@ -113,8 +113,8 @@ func restartNode(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
 	if err := cl.waitChained(ctx, "enforce"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := cl.pluginInstalled(ctx); err != nil || !ok {
-		t.Fatalf("fibguard gone from the node's bin dir after the restart (err %v)", err)
+	if missing, err := cl.installedFiles(ctx, true); err != nil || len(missing) > 0 {
+		t.Fatalf("after the restart the node lacks %v (err %v)", missing, err)
 	}
 	if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
 		t.Fatal(err)
