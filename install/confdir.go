@@ -1,6 +1,8 @@
 package install
 
 import (
+	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -49,28 +51,31 @@ type Change struct {
 // InsertEntry makes the primary configuration of dir (see FindPrimary)
 // chain fibguard with entry e, idempotently:
 //
-//   - a .conflist gets e appended to its "plugins" — or, if it already has
-//     a fibguard entry, that entry replaced where it stands (extra ones are
-//     removed) — and nothing else in the file changes;
+//   - a .conflist gets the entry as its last plugin, and nothing else in
+//     the file changes. An entry the installer wrote before is replaced; a
+//     fibguard entry someone else wrote (without the installer's managedBy
+//     mark) is taken out, its settings kept in the new entry where e does
+//     not set them, and its exact bytes kept in the new entry for
+//     RemoveEntry to put back;
 //   - a .conf or .json becomes a .conflist of the same base name, holding
 //     the original plugin and e. The original is first copied to
 //     <name>.fibguard-orig, then the .conflist written, then the original
 //     removed: at every step the directory's primary is a complete, valid
 //     configuration.
 //
-// fibguard is appended, as the last plugin, rather than put right after the
+// fibguard is always the last plugin, rather than right after the
 // interface plugin (as docs/plugin.md recommends for hand-written lists):
 // the installer does not know which plugin creates the interface, and last
 // it checks the routes the pod really gets, after plugins such as sbr or
 // tuning changed them. The cost is that portmap, bandwidth or firewall run
 // before a pod is rejected; the runtime's DEL on the failed ADD undoes them.
-// An entry already placed elsewhere (by hand) keeps its place.
+// A list of nothing but fibguard is refused: no plugin would create the
+// pod's interface.
 //
 // Every file is replaced by rename, keeping its mode and owner. If the
 // owner rewrites the file meanwhile, the edit is redone on the new content.
 func InsertEntry(dir string, e Entry) (Change, error) {
-	entry, err := e.json()
-	if err != nil {
+	if err := e.Validate(); err != nil {
 		return Change{}, err
 	}
 	unlock, err := lockDir(dir)
@@ -82,15 +87,15 @@ func InsertEntry(dir string, e Entry) (Change, error) {
 		return Change{}, err
 	}
 	for range maxAttempts - 1 {
-		ch, err := insertOnce(dir, entry)
+		ch, err := insertOnce(dir, e)
 		if !errors.Is(err, errConflict) {
 			return ch, err
 		}
 	}
-	return insertOnce(dir, entry)
+	return insertOnce(dir, e)
 }
 
-func insertOnce(dir string, entry []byte) (Change, error) {
+func insertOnce(dir string, e Entry) (Change, error) {
 	p, err := FindPrimary(dir)
 	if err != nil {
 		return Change{}, err
@@ -100,7 +105,7 @@ func insertOnce(dir string, entry []byte) (Change, error) {
 		return Change{}, err
 	}
 	if !p.List {
-		return convertPrimary(dir, p, b, st, entry)
+		return convertPrimary(dir, p, b, st, e)
 	}
 	c, err := parseConflist(b)
 	if errors.Is(err, errNoPlugins) {
@@ -110,7 +115,7 @@ func insertOnce(dir string, entry []byte) (Change, error) {
 	if err != nil {
 		return Change{}, fmt.Errorf("%s: %w", p.Path, err)
 	}
-	out, changed, err := c.withEntry(entry)
+	out, changed, err := c.withEntry(e)
 	if err != nil {
 		return Change{}, fmt.Errorf("%s: %w", p.Path, err)
 	}
@@ -132,7 +137,14 @@ func insertOnce(dir string, entry []byte) (Change, error) {
 
 // convertPrimary replaces the single-plugin primary p (content b, version
 // st) by a .conflist with the entry; see InsertEntry for the order.
-func convertPrimary(dir string, p Primary, b []byte, st fileState, entry []byte) (Change, error) {
+func convertPrimary(dir string, p Primary, b []byte, st fileState, e Entry) (Change, error) {
+	if t, err := pluginType(b); err != nil || t == PluginType {
+		return Change{}, fmt.Errorf("%s: %w", p.Path, cmp.Or(err, errOnlyFibguard))
+	}
+	entry, err := e.json()
+	if err != nil {
+		return Change{}, err
+	}
 	target := strings.TrimSuffix(p.Path, filepath.Ext(p.Path)) + ".conflist"
 	if err := checkConversionTarget(dir, p.Path, target); err != nil {
 		return Change{}, err
@@ -193,10 +205,10 @@ func checkConversionTarget(dir, primary, target string) error {
 }
 
 // isConversion reports whether b is a conflist as convertPrimary writes it:
-// one plugin plus fibguard's entry.
+// one plugin plus the installer's entry.
 func isConversion(b []byte) bool {
 	c, ok := parseOK(b)
-	return ok && len(c.ours()) > 0 && len(c.others()) == 1
+	return ok && len(c.managed()) > 0 && len(c.others()) == 1
 }
 
 // parseOK parses a conflist and reports whether that worked, for callers
@@ -208,14 +220,16 @@ func parseOK(b []byte) (*conflist, bool) {
 
 // RemoveEntry undoes InsertEntry in dir: every conversion is undone (the
 // original .conf or .json is back with its exact bytes, the .conflist made
-// from it removed, then the backup), and every fibguard entry is removed from
-// every valid .conflist, not only the primary's — the primary may have
-// changed since the entry was inserted. Each removal takes out exactly the
-// bytes an insertion added, so a file InsertEntry appended to gets its
-// original bytes back. A .conflist whose only plugin is fibguard is left
-// alone and reported as an error: removing the entry would leave an invalid
-// list, and the installer never writes such a list. It returns the files it
-// changed.
+// from it removed, then the backup), and every entry the installer wrote is
+// removed from every valid .conflist, not only the primary's — the primary
+// may have changed since the entry was inserted. The fibguard entries
+// someone else wrote, which the installer took over, are put back where
+// they stood. Each removal takes out exactly the bytes an insertion added,
+// so a file InsertEntry changed gets its original bytes back. Entries the
+// installer did not write stay (see EntriesLeft). A .conflist whose only
+// plugin is the installer's entry is left alone and reported as an error:
+// removing the entry would leave an invalid list, and the installer never
+// writes such a list. It returns the files it changed.
 func RemoveEntry(dir string) ([]string, error) {
 	unlock, err := lockDir(dir)
 	if err != nil {
@@ -309,14 +323,14 @@ func removeFrom(f string) (bool, error) {
 			// the file is someone else's to fix.
 			return false, nil
 		}
-		out, n, err := c.withoutEntries()
+		d, n, err := c.withoutManaged()
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", f, err)
 		}
 		if n == 0 {
 			return false, nil
 		}
-		err = writeFile(f, out, st.mode.Perm(), st.uid, st.gid, &st)
+		err = writeFile(f, d.b, st.mode.Perm(), st.uid, st.gid, &st)
 		if !errors.Is(err, errConflict) {
 			return err == nil, err
 		}
@@ -325,11 +339,11 @@ func removeFrom(f string) (bool, error) {
 }
 
 // CheckEntry reports whether the primary configuration of dir chains
-// fibguard with exactly entry e: nil if so, otherwise an error saying what
-// is missing. It changes nothing; it is the installer's readiness check.
+// fibguard with exactly entry e, as InsertEntry leaves it: nil if so,
+// otherwise an error saying what is missing. It changes nothing; it is the
+// installer's readiness check.
 func CheckEntry(dir string, e Entry) error {
-	entry, err := e.json()
-	if err != nil {
+	if err := e.Validate(); err != nil {
 		return err
 	}
 	p, err := FindPrimary(dir)
@@ -347,19 +361,78 @@ func CheckEntry(dir string, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.Path, err)
 	}
-	idx := c.ours()
-	switch {
-	case len(idx) == 0:
-		return fmt.Errorf("primary configuration %s has no fibguard entry", p.Path)
-	case len(idx) == len(c.elems):
-		return fmt.Errorf("primary configuration %s: %w", p.Path, errOnlyFibguard)
-	case len(idx) > 1:
-		return fmt.Errorf("primary configuration %s has %d fibguard entries", p.Path, len(idx))
-	case idx[0] != len(c.elems)-1:
-		return fmt.Errorf("primary configuration %s has fibguard as plugin %d of %d, not the last: it would check only the plugins before it",
-			p.Path, idx[0]+1, len(c.elems))
-	case !sameJSON(c.elem(idx[0]), entry):
-		return fmt.Errorf("primary configuration %s has a fibguard entry other than the configured one: %s", p.Path, c.elem(idx[0]))
+	_, changed, err := c.withEntry(e)
+	if err != nil {
+		return fmt.Errorf("primary configuration %s: %w", p.Path, err)
 	}
-	return nil
+	if !changed {
+		return nil
+	}
+	return fmt.Errorf("primary configuration %s %s", p.Path, c.notInstalled())
+}
+
+// notInstalled says why a list is not as the installer leaves it.
+func (c *conflist) notInstalled() string {
+	hand, managed := c.handWritten(), c.managed()
+	switch {
+	case len(hand) > 0:
+		return fmt.Sprintf("has a fibguard entry the installer did not write (plugin %d of %d, without %q): "+
+			"the installer takes it over, keeping its settings, and puts it back on uninstall", hand[0]+1, len(c.elems), managedKey)
+	case len(managed) == 0:
+		return "has no fibguard entry"
+	case len(managed) > 1:
+		return fmt.Sprintf("has %d fibguard entries", len(managed))
+	case managed[0] != len(c.elems)-1:
+		return fmt.Sprintf("has fibguard as plugin %d of %d, not the last: it would check only the plugins before it",
+			managed[0]+1, len(c.elems))
+	}
+	return fmt.Sprintf("has a fibguard entry other than the configured one: %s", c.elem(managed[0]))
+}
+
+// EntriesLeft returns the configuration files of dir, of the names the
+// runtimes read, that name the fibguard plugin: after RemoveEntry, the
+// entries someone else wrote. While one is left the binaries must stay:
+// without the plugin that configuration would fail every pod instead of
+// checking it. Files that cannot be read safely are not counted: the
+// runtimes cannot use them either.
+func EntriesLeft(dir string) ([]string, error) {
+	files, err := libcni.ConfFiles(dir, configExts)
+	if err != nil {
+		return nil, fmt.Errorf("listing CNI configurations in %s: %w", dir, err)
+	}
+	slices.Sort(files)
+	var left []string
+	for _, f := range files {
+		b, _, err := readRegular(f, true)
+		if err != nil {
+			continue
+		}
+		if namesFibguard(f, b) {
+			left = append(left, f)
+		}
+	}
+	return left, nil
+}
+
+// namesFibguard reports whether the configuration file f (content b) has
+// a fibguard plugin.
+func namesFibguard(f string, b []byte) bool {
+	if filepath.Ext(f) == ".conflist" {
+		c, ok := parseOK(b)
+		return ok && len(c.ours()) > 0
+	}
+	t, err := pluginType(b)
+	return err == nil && t == PluginType
+}
+
+// pluginType returns the "type" of a single-plugin configuration, as libcni
+// decodes it.
+func pluginType(b []byte) (string, error) {
+	var plugin struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &plugin); err != nil {
+		return "", fmt.Errorf("decoding the plugin's type: %w", err)
+	}
+	return plugin.Type, nil
 }

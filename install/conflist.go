@@ -31,6 +31,8 @@ type element struct {
 	// typ is the element's "type" as libcni reads it (encoding/json into a
 	// struct: the key matches case-insensitively, the last one wins).
 	typ string
+	// managed is true for a fibguard entry the installer wrote (managedKey).
+	managed bool
 }
 
 var errNoPlugins = errors.New(`no inline "plugins" array`)
@@ -44,26 +46,14 @@ func parseConflist(b []byte) (*conflist, error) {
 		err := json.Unmarshal(b, &v)
 		return nil, fmt.Errorf("not valid JSON: %w", err)
 	}
-	c := &conflist{b: b, plugins: span{-1, -1}}
-	i := skipSpace(b, 0)
-	if b[i] != '{' {
-		return nil, errors.New("not a JSON object")
+	members, err := objectMembers(b)
+	if err != nil {
+		return nil, err
 	}
-	i = skipSpace(b, i+1)
-	for b[i] != '}' {
-		keyEnd := valueEnd(b, i)
-		var key string
-		if err := json.Unmarshal(b[i:keyEnd], &key); err != nil {
-			return nil, fmt.Errorf("decoding key at byte %d: %w", i, err)
-		}
-		i = skipSpace(b, skipSpace(b, keyEnd)+1) // past the ':'
-		end := valueEnd(b, i)
-		if key == "plugins" {
-			c.plugins = span{i, end}
-		}
-		i = skipSpace(b, end)
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
+	c := &conflist{b: b, plugins: span{-1, -1}}
+	for _, m := range members {
+		if m.key == "plugins" {
+			c.plugins = m.at
 		}
 	}
 	if c.plugins.start < 0 {
@@ -72,17 +62,19 @@ func parseConflist(b []byte) (*conflist, error) {
 	if b[c.plugins.start] != '[' {
 		return nil, errors.New(`"plugins" is not an array`)
 	}
-	i = skipSpace(b, c.plugins.start+1)
+	i := skipSpace(b, c.plugins.start+1)
 	for b[i] != ']' {
 		end := valueEnd(b, i)
 		var t struct {
-			Type string `json:"type"`
+			Type      string `json:"type"`
+			ManagedBy string `json:"managedBy"`
 		}
 		// A non-object element fails here; libcni refuses such a list too.
 		if err := json.Unmarshal(b[i:end], &t); err != nil {
 			return nil, fmt.Errorf("plugin %d: %w", len(c.elems), err)
 		}
-		c.elems = append(c.elems, element{span{i, end}, t.Type})
+		managed := t.Type == PluginType && t.ManagedBy == managedValue
+		c.elems = append(c.elems, element{span{i, end}, t.Type, managed})
 		i = skipSpace(b, end)
 		if b[i] == ',' {
 			i = skipSpace(b, i+1)
@@ -91,11 +83,25 @@ func parseConflist(b []byte) (*conflist, error) {
 	return c, nil
 }
 
-// ours returns the indexes of fibguard's entries.
+// ours returns the indexes of fibguard's entries, whoever wrote them.
 func (c *conflist) ours() []int {
+	return c.indexes(func(e element) bool { return e.typ == PluginType })
+}
+
+// managed returns the indexes of the entries the installer wrote.
+func (c *conflist) managed() []int {
+	return c.indexes(func(e element) bool { return e.managed })
+}
+
+// handWritten returns the indexes of fibguard entries someone else wrote.
+func (c *conflist) handWritten() []int {
+	return c.indexes(func(e element) bool { return e.typ == PluginType && !e.managed })
+}
+
+func (c *conflist) indexes(match func(element) bool) []int {
 	var idx []int
 	for i, e := range c.elems {
-		if e.typ == PluginType {
+		if match(e) {
 			idx = append(idx, i)
 		}
 	}
@@ -113,35 +119,67 @@ func (c *conflist) others() [][]byte {
 	return out
 }
 
-// withEntry returns the document with exactly one fibguard entry, entry
-// (compact JSON), as its last element: fibguard checks the result of the
-// plugins before it, so an entry anywhere else — first, in the middle, or
-// alone — would fail every ADD ("no prevResult") or check only part of
-// the chain. Any existing entries are removed and entry is appended.
-// changed is false when the document already ended with exactly that
-// entry, compared as JSON values, and had no other.
-func (c *conflist) withEntry(entry []byte) (out []byte, changed bool, err error) {
-	idx := c.ours()
-	if len(idx) == 1 && idx[0] == len(c.elems)-1 && len(c.elems) > 1 && sameJSON(c.elem(idx[0]), entry) {
-		return c.b, false, nil
+// withEntry returns the document with e installed: exactly one fibguard
+// entry, the installer's, as the last element. fibguard checks the result
+// of the plugins before it, so an entry anywhere else — first, in the
+// middle, or alone — would fail every ADD ("no prevResult") or check only
+// part of the chain.
+//
+// Entries the installer wrote before are first undone (withoutManaged), so
+// installing again with other settings, or after someone moved the entry,
+// starts from the list as its owner wrote it. Entries someone else wrote
+// are then taken out, their exact bytes kept in the new entry
+// (handWritten) for uninstall to put back, and their settings carried over
+// where e does not set them (Entry.installed). changed is false, and out
+// the input, when the document already holds that result as JSON values:
+// re-indenting the file is not a change.
+func (c *conflist) withEntry(e Entry) (out []byte, changed bool, err error) {
+	base, _, err := c.withoutManaged()
+	if err != nil {
+		return nil, false, err
 	}
-	if len(c.elems) == 0 {
+	switch {
+	case len(base.elems) == 0:
 		return nil, false, errors.New(`"plugins" is empty`)
-	}
-	if len(idx) == len(c.elems) {
+	case len(base.ours()) == len(base.elems):
 		return nil, false, errOnlyFibguard
 	}
-	d := c
-	for idx := d.ours(); len(idx) > 0; idx = d.ours() {
-		if d, err = d.without(idx[len(idx)-1]); err != nil {
-			return nil, false, err
-		}
+	d, hand, stash, err := base.takeHandWritten()
+	if err != nil {
+		return nil, false, err
+	}
+	entry, err := e.installed(hand, stash)
+	if err != nil {
+		return nil, false, err
 	}
 	// Append after the last element, with the separator that precedes
 	// it, so that removing exactly what was added restores the bytes.
 	n := len(d.elems) - 1
-	text := "," + d.gapBefore(n) + d.render(entry, n)
-	return splice(d.b, d.elems[n].end, d.elems[n].end, text), true, nil
+	out = splice(d.b, d.elems[n].end, d.elems[n].end, ","+d.gapBefore(n)+d.render(entry, n))
+	if sameJSON(out, c.b) {
+		return c.b, false, nil
+	}
+	return out, true, nil
+}
+
+// takeHandWritten returns the document without the fibguard entries
+// someone else wrote, those entries in list order, and what was cut for
+// each, in the order of the cuts (the last entry first).
+func (c *conflist) takeHandWritten() (*conflist, [][]byte, []handEntry, error) {
+	d := c
+	var hand [][]byte
+	var stash []handEntry
+	for idx := d.handWritten(); len(idx) > 0; idx = d.handWritten() {
+		i := idx[len(idx)-1]
+		from, to := d.cut(i)
+		stash = append(stash, handEntry{At: i, Text: string(d.b[from:to])})
+		hand = append([][]byte{d.elem(i)}, hand...)
+		var err error
+		if d, err = d.without(i); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return d, hand, stash, nil
 }
 
 // errOnlyFibguard: a list of nothing but fibguard has no plugin that
@@ -149,21 +187,67 @@ func (c *conflist) withEntry(entry []byte) (out []byte, changed bool, err error)
 var errOnlyFibguard = errors.New("fibguard is the only plugin of the list: no plugin before it creates the pod's interface " +
 	"(every ADD would fail with \"no prevResult\"); the primary CNI's plugins must come first")
 
-// withoutEntries returns the document without fibguard's entries. It refuses
-// to remove the last plugin: a conflist with no plugins is invalid, and a
-// list of fibguard alone is not one the installer made.
-func (c *conflist) withoutEntries() (out []byte, removed int, err error) {
+// withoutManaged returns the document without the installer's entries,
+// each replaced by the hand-written entries it holds, put back where they
+// stood with their exact bytes: undoing what withEntry did gives back the
+// bytes it started from. It returns how many entries it removed, and
+// refuses to leave a list with no plugins, which the runtimes refuse.
+func (c *conflist) withoutManaged() (*conflist, int, error) {
 	d := c
-	for idx := d.ours(); len(idx) > 0; idx = d.ours() {
-		if len(idx) == len(d.elems) {
+	removed := 0
+	for idx := d.managed(); len(idx) > 0; idx = d.managed() {
+		i := idx[len(idx)-1]
+		stash, err := stashOf(d.elem(i))
+		if err != nil {
+			return nil, 0, fmt.Errorf("plugin %d: %w", i, err)
+		}
+		if len(d.elems) == 1 && len(stash) == 0 {
 			return nil, 0, fmt.Errorf("%w; removing it would leave an invalid list", errOnlyFibguard)
 		}
-		if d, err = d.without(idx[len(idx)-1]); err != nil {
+		if d, err = d.without(i); err != nil {
 			return nil, 0, err
+		}
+		for j := len(stash) - 1; j >= 0; j-- {
+			if d, err = d.restore(stash[j]); err != nil {
+				return nil, 0, err
+			}
 		}
 		removed++
 	}
-	return d.b, removed, nil
+	return d, removed, nil
+}
+
+// stashOf returns the hand-written entries an entry of the installer holds.
+func stashOf(entry []byte) ([]handEntry, error) {
+	var e struct {
+		HandWritten []handEntry `json:"handWritten"`
+	}
+	if err := json.Unmarshal(entry, &e); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", handKey, err)
+	}
+	return e.HandWritten, nil
+}
+
+// restore puts a hand-written entry back: h.Text at index h.At, or last if
+// the list is shorter now. The text must give back exactly one more
+// element there, a fibguard entry that is not the installer's: the
+// installer puts back what it took, nothing else.
+func (c *conflist) restore(h handEntry) (*conflist, error) {
+	at := min(max(h.At, 0), len(c.elems))
+	var pos int
+	switch {
+	case at > 0:
+		pos = c.elems[at-1].end
+	case len(c.elems) > 0:
+		pos = c.elems[0].start
+	default:
+		pos = c.plugins.start + 1
+	}
+	d, err := parseConflist(splice(c.b, pos, pos, h.Text))
+	if err != nil || len(d.elems) != len(c.elems)+1 || d.elems[at].typ != PluginType || d.elems[at].managed {
+		return nil, fmt.Errorf("%s: entry %d (%q) is not a fibguard entry that can be put back", handKey, h.At, h.Text)
+	}
+	return d, nil
 }
 
 // without returns the document without element i, parsed again.

@@ -10,13 +10,19 @@
 //     at the latest at 80% of the token's lifetime (Kubeconfig);
 //   - it finds the CNI configuration the container runtime uses (FindPrimary)
 //     and chains fibguard into it as the last plugin (InsertEntry), turning
-//     a single-plugin .conf into a .conflist when needed; an entry found
-//     anywhere else is moved last, and a list of fibguard alone is refused
-//     (CheckEntry, the readiness check, fails in both cases);
+//     a single-plugin .conf into a .conflist when needed. Its entry carries
+//     the mark "managedBy": "fibguard-install". A fibguard entry someone
+//     else wrote, wherever it stands, is taken over: its settings are kept
+//     where the installer's configuration does not set them, and its exact
+//     bytes are kept in the installer's entry ("handWritten"). A list of
+//     fibguard alone is refused (CheckEntry, the readiness check, fails
+//     until the list is as InsertEntry leaves it);
 //   - it watches the configuration directory and puts the entry back when
 //     the primary CNI plugin rewrites its file (Watch, Installer.Run);
-//   - on uninstall it removes its entry, restores a converted .conf, and
-//     removes its binaries and kubeconfig (RemoveEntry, Installer.Uninstall);
+//   - on uninstall it removes its entry, puts back the entries it took
+//     over, byte for byte, restores a converted .conf, and removes its
+//     kubeconfig and binaries — the binaries only when no configuration
+//     names fibguard any more (RemoveEntry, EntriesLeft, Installer.Uninstall);
 //   - when its pod stops, it uninstalls only if no other installer pod will
 //     take over: not while its DaemonSet remains, as during an update
 //     (Successor).

@@ -21,10 +21,29 @@ const (
 	ModeWarn    = "warn"
 )
 
+// The installer's own keys in the entry it writes. managedBy marks the
+// entry as the installer's: one without it was written by someone else (by
+// hand, or by a tool that renders the primary's conflist), and the
+// installer takes it out only to put it back, byte for byte, on uninstall.
+// handWritten holds those entries until then. The plugin ignores both
+// keys, as it ignores every key it does not know.
+const (
+	managedKey   = "managedBy"
+	managedValue = "fibguard-install"
+	handKey      = "handWritten"
+)
+
 // reservedKeys are set by the runtime or by Entry itself, never by options:
 // "type" and "mode" by Entry, "cniVersion" and "name" by the runtime from the
-// conflist, "prevResult" and "runtimeConfig" by the runtime at each call.
-var reservedKeys = []string{"type", "mode", "cniVersion", "name", "prevResult", "runtimeConfig"}
+// conflist, "prevResult" and "runtimeConfig" by the runtime at each call,
+// managedKey and handKey by the installer. They are matched as the plugin's
+// decoder (encoding/json) matches keys: without regard to case.
+var reservedKeys = []string{"type", "mode", "cniVersion", "name", "prevResult", "runtimeConfig", managedKey, handKey}
+
+// reserved reports whether key is one of reservedKeys, in any case.
+func reserved(key string) bool {
+	return slices.ContainsFunc(reservedKeys, func(r string) bool { return strings.EqualFold(r, key) })
+}
 
 // Entry is fibguard's element of a conflist's "plugins" array.
 type Entry struct {
@@ -43,7 +62,7 @@ func (e Entry) Validate() error {
 		errs = append(errs, fmt.Errorf("mode %q: want %q or %q", e.Mode, ModeEnforce, ModeWarn))
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.Options)) {
-		if slices.Contains(reservedKeys, k) {
+		if reserved(k) {
 			errs = append(errs, fmt.Errorf("option %q: set by the installer or the runtime, not an option", k))
 			continue
 		}
@@ -73,11 +92,32 @@ func ParseOptions(s string) (map[string]json.RawMessage, error) {
 	return opts, nil
 }
 
-// json renders the entry compactly, with its keys in a fixed order: "type",
-// "mode", then the options sorted by key. The same entry always gives the
-// same bytes.
-func (e Entry) json() ([]byte, error) {
+// json renders the entry as the installer writes it into a list that had
+// no fibguard entry of someone else's (see installed).
+func (e Entry) json() ([]byte, error) { return e.installed(nil, nil) }
+
+// handEntry is a fibguard entry someone else wrote, as the installer took it
+// out of the list: its index then, and the exact bytes it cut (the entry
+// with the separator before it, or after it for the first plugin), so that
+// uninstall puts back the very same bytes.
+type handEntry struct {
+	At   int    `json:"at"`
+	Text string `json:"text"`
+}
+
+// installed renders the entry the installer writes, compactly, with its keys
+// in a fixed order: "type", "mode", the settings sorted by key, managedKey,
+// then handKey when stash is not empty. The settings are those of the
+// hand-written entries it replaces (hand, in list order: a later one wins,
+// as encoding/json lets a later key win), overridden key by key by e's
+// options: what the installer is configured with wins, and a setting it
+// does not speak of is kept. The same input always gives the same bytes.
+func (e Entry) installed(hand [][]byte, stash []handEntry) ([]byte, error) {
 	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := mergedOptions(hand, e.Options)
+	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
@@ -87,20 +127,97 @@ func (e Entry) json() ([]byte, error) {
 		return nil, fmt.Errorf("encoding mode: %w", err)
 	}
 	b.Write(mode)
-	for _, k := range slices.Sorted(maps.Keys(e.Options)) {
-		key, err := json.Marshal(k)
-		if err != nil {
-			return nil, fmt.Errorf("encoding option key %q: %w", k, err)
-		}
+	for _, o := range opts {
 		b.WriteByte(',')
-		b.Write(key)
-		b.WriteByte(':')
-		if err := json.Compact(&b, e.Options[k]); err != nil {
-			return nil, fmt.Errorf("option %q: %w", k, err)
+		if err := writeMember(&b, o.key, o.value); err != nil {
+			return nil, err
 		}
+	}
+	b.WriteString(`,"` + managedKey + `":"` + managedValue + `"`)
+	if len(stash) > 0 {
+		s, err := json.Marshal(stash)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the hand-written entries: %w", err)
+		}
+		b.WriteString(`,"` + handKey + `":`)
+		b.Write(s)
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+// member is one key and value of a JSON object.
+type member struct {
+	key   string
+	value json.RawMessage
+	// at is where value lies in the object's bytes.
+	at span
+}
+
+// mergedOptions returns the settings of the hand-written entries hand,
+// overridden by opts, sorted by key. Keys are merged as the plugin's
+// decoder matches them, without regard to case, so that no two keys of
+// the result stand for the same setting; reserved keys are left out.
+func mergedOptions(hand [][]byte, opts map[string]json.RawMessage) ([]member, error) {
+	byFold := map[string]member{}
+	for i, h := range hand {
+		ms, err := objectMembers(h)
+		if err != nil {
+			return nil, fmt.Errorf("hand-written fibguard entry %d: %w", i+1, err)
+		}
+		for _, m := range ms {
+			if !reserved(m.key) {
+				byFold[strings.ToLower(m.key)] = m
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		byFold[strings.ToLower(k)] = member{key: k, value: opts[k]}
+	}
+	out := slices.Collect(maps.Values(byFold))
+	slices.SortFunc(out, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	return out, nil
+}
+
+// objectMembers returns the members of the JSON object b in their order,
+// duplicates included.
+func objectMembers(b []byte) ([]member, error) {
+	if !json.Valid(b) {
+		return nil, errors.New("not valid JSON")
+	}
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	var out []member
+	for i = skipSpace(b, i+1); b[i] != '}'; {
+		keyEnd := valueEnd(b, i)
+		var key string
+		if err := json.Unmarshal(b[i:keyEnd], &key); err != nil {
+			return nil, fmt.Errorf("decoding key at byte %d: %w", i, err)
+		}
+		i = skipSpace(b, skipSpace(b, keyEnd)+1) // past the ':'
+		end := valueEnd(b, i)
+		out = append(out, member{key, json.RawMessage(b[i:end]), span{i, end}})
+		if i = skipSpace(b, end); b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return out, nil
+}
+
+// writeMember writes "key":value, the value compacted.
+func writeMember(b *bytes.Buffer, key string, value json.RawMessage) error {
+	k, err := json.Marshal(key)
+	if err != nil {
+		return fmt.Errorf("encoding option key %q: %w", key, err)
+	}
+	b.Write(k)
+	b.WriteByte(':')
+	if err := json.Compact(b, value); err != nil {
+		return fmt.Errorf("option %q: %w", key, err)
+	}
+	return nil
 }
 
 // sameJSON reports whether a and b are the same JSON value: equal after

@@ -156,14 +156,29 @@ func (in *Installer) Uninstall() error {
 		}
 	}
 	if len(errs) == 0 {
-		// With an entry left somewhere, the binaries stay: without the
-		// plugin that configuration would fail every pod instead of
-		// checking it. The event binary goes whether or not one is
-		// configured now: an earlier installer may have put it there.
-		for _, name := range []string{PluginType, EventBinaryName} {
-			if err := RemoveBinary(in.cfg.BinDir, name); err != nil {
-				errs = append(errs, err)
-			}
+		errs = append(errs, in.removeBinaries())
+	}
+	return errors.Join(errs...)
+}
+
+// removeBinaries removes the binaries unless a configuration still names
+// fibguard: an entry someone else wrote, put back by RemoveEntry. Without
+// the plugin that configuration would fail every pod instead of checking
+// it. The event binary goes whether or not one is configured now: an
+// earlier installer may have put it there.
+func (in *Installer) removeBinaries() error {
+	left, err := EntriesLeft(in.cfg.ConfDir)
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		in.log.Info("the binaries stay: configurations the installer did not write name fibguard", "files", left)
+		return nil
+	}
+	var errs []error
+	for _, name := range []string{PluginType, EventBinaryName} {
+		if err := RemoveBinary(in.cfg.BinDir, name); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

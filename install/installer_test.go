@@ -1,7 +1,6 @@
 package install
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -186,43 +185,58 @@ func TestInstallerRun(t *testing.T) {
 	}
 }
 
-// TestUninstallKeepsBinaryWhenAnEntryStays: a conflist whose only plugin is
-// fibguard cannot lose it, so the binary stays and the error says why.
+// TestUninstallKeepsBinaryWhenAnEntryStays: uninstall puts back the
+// fibguard entries someone else wrote, byte for byte, in the primary and
+// elsewhere; they name the plugin, so the binaries stay. A list whose only
+// plugin is the installer's entry cannot lose it: that is an error, and
+// the binaries stay too.
 func TestUninstallKeepsBinaryWhenAnEntryStays(t *testing.T) {
-	root := t.TempDir()
-	cfg := crashConfig(root)
-	cfg.Kubeconfig = nil
-	for _, d := range []string{cfg.ConfDir, cfg.BinDir} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	hand := []byte(`{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"ptp"},{"type":"fibguard","mode":"warn"}]}`)
+	tests := []struct {
+		name, file string
+		content    []byte
+		wantErr    string
+	}{
+		{"a hand-written entry in another list", "50-other.conflist", hand, ""},
+		{"a hand-written entry in the primary", "01-primary.conflist", hand, ""},
+		{"a hand-written single plugin", "50-single.conf", []byte(`{"cniVersion":"1.0.0","name":"x","type":"fibguard"}`), ""},
+		{"the installer's entry alone", "50-alone.conflist",
+			[]byte(`{"cniVersion":"1.0.0","name":"x","plugins":[` + string(mustJSON(testEntry)) + `]}`), "only plugin"},
 	}
-	writeBinaries(t, cfg)
-	alone := []byte(`{"cniVersion":"1.0.0","name":"x","plugins":[{"type":"fibguard"}]}`)
-	if err := os.WriteFile(filepath.Join(cfg.ConfDir, "50-alone.conflist"), alone, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	copyDir(t, filepath.Join("testdata", "flannel", "in"), cfg.ConfDir)
-	in, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.Install(); err != nil {
-		t.Fatal(err)
-	}
-	err = in.Uninstall()
-	if err == nil || !strings.Contains(err.Error(), "only plugin") {
-		t.Fatalf("Uninstall error %v, want one about the lone fibguard entry", err)
-	}
-	if b, err := os.ReadFile(filepath.Join(cfg.ConfDir, "50-alone.conflist")); err != nil || !bytes.Equal(b, alone) {
-		t.Errorf("lone list changed: %s, %v", b, err)
-	}
-	for _, name := range []string{PluginType, EventBinaryName} {
-		if _, err := os.Stat(filepath.Join(cfg.BinDir, name)); err != nil {
-			t.Errorf("%s removed although a list still names fibguard: %v", name, err)
-		}
-	}
-	if err := CheckEntry(cfg.ConfDir, testEntry); err == nil {
-		t.Error("the primary still has fibguard after uninstall")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			cfg := crashConfig(root)
+			cfg.Kubeconfig = nil
+			for _, d := range []string{cfg.ConfDir, cfg.BinDir} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			writeBinaries(t, cfg)
+			copyDir(t, filepath.Join("testdata", "flannel", "in"), cfg.ConfDir)
+			path := filepath.Join(cfg.ConfDir, tt.file)
+			if err := os.WriteFile(path, tt.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			original := readDir(t, cfg.ConfDir)
+			in, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := in.Install(); err != nil {
+				t.Fatal(err)
+			}
+			err = in.Uninstall()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Uninstall error %v, want %q", err, tt.wantErr)
+			}
+			assertSameDir(t, "after uninstall", readDir(t, cfg.ConfDir), original)
+			for _, name := range []string{PluginType, EventBinaryName} {
+				if _, err := os.Stat(filepath.Join(cfg.BinDir, name)); err != nil {
+					t.Errorf("%s removed although %s still names fibguard: %v", name, tt.file, err)
+				}
+			}
+		})
 	}
 }
