@@ -37,12 +37,13 @@ var seq atomic.Uint64
 // cache, fibguard's log), so that no test reads or writes the machine's
 // /var/lib/cni.
 type world struct {
-	t       testing.TB
-	host    *nstest.NS
-	cni     *libcni.CNIConfig
-	bridge  string // the bridge device of bridge networks, unique per world
-	dataDir string // host-local's dataDir
-	logFile string // fibguard's log
+	t        testing.TB
+	host     *nstest.NS
+	cni      *libcni.CNIConfig
+	bridge   string // the bridge device of bridge networks, unique per world
+	dataDir  string // host-local's dataDir
+	logFile  string // fibguard's log
+	cacheDir string // libcni's cache: results/ holds one file per attachment
 }
 
 // newWorld creates a host namespace with lo up and DAD off (so IPv6
@@ -72,9 +73,10 @@ func newWorld(t testing.TB, hostSetup ...string) *world {
 			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
 			PluginDecoder: version.PluginDecoder{},
 		}),
-		bridge:  "fgbr" + strconv.FormatInt(int64(os.Getpid()), 36) + "x" + strconv.FormatUint(seq.Add(1), 36),
-		dataDir: filepath.Join(dir, "ipam"),
-		logFile: filepath.Join(dir, "fibguard.log"),
+		bridge:   "fgbr" + strconv.FormatInt(int64(os.Getpid()), 36) + "x" + strconv.FormatUint(seq.Add(1), 36),
+		dataDir:  filepath.Join(dir, "ipam"),
+		logFile:  filepath.Join(dir, "fibguard.log"),
+		cacheDir: filepath.Join(dir, "cache"),
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -1,0 +1,254 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fibguard/fibguard/fib/live"
+	"github.com/fibguard/fibguard/install"
+)
+
+// Sink receives what the agent finds: Events, metrics and logs are sinks.
+// Its methods are called from the agent's loop, one at a time, and should
+// not block for long: a slow sink delays the next round.
+type Sink interface {
+	// Transition is called for every pod whose network changed state.
+	Transition(Transition)
+	// Round is called after every round of checks.
+	Round(Round)
+}
+
+// Round is one round of checks.
+type Round struct {
+	Verdicts []Verdict
+	// Duration is the time the round took: reading the cache's changed
+	// files and the host's network, and the checks.
+	Duration time.Duration
+	// Changes are the changes that led to the round; Overflow is set when
+	// some were lost.
+	Changes  []string
+	Overflow bool
+	// Errors are the cache files that could not be read, and why.
+	Errors []error
+}
+
+// Config configures Run.
+type Config struct {
+	// ResultsDir is libcni's result cache, /var/lib/cni/results on a node.
+	ResultsDir string
+	// Netns is the host's network namespace: "" for the agent's own (a
+	// pod with hostNetwork), or a path or name as fib/live.Open takes.
+	Netns string
+	// Debounce is how long the node must be quiet after a change before a
+	// round: a route daemon changing many routes, or a CNI plugin setting
+	// up a pod, makes a burst of notifications that count as one.
+	Debounce time.Duration
+	// MaxDelay bounds the wait for a quiet moment: a change is checked at
+	// the latest this long after it, even in an endless storm.
+	MaxDelay time.Duration
+	// Resync is the longest time between two rounds: what the kernel does
+	// not announce (route_localnet and other sysctls) is seen then.
+	Resync time.Duration
+	Sink   Sink
+	Log    *slog.Logger
+}
+
+// Defaults of Config.
+const (
+	DefaultDebounce = 100 * time.Millisecond
+	DefaultMaxDelay = time.Second
+	DefaultResync   = 30 * time.Second
+)
+
+// maxChangesKept bounds the changes remembered between two rounds; a
+// storm keeps the first ones, which caused it, and counts the rest.
+const maxChangesKept = 20
+
+// Run watches the host's network and the result cache until ctx is done,
+// and runs a round of checks after every burst of changes, and every
+// Resync. It returns nil when ctx is done, or an error if it cannot start
+// (the namespace cannot be opened or subscribed to).
+func Run(ctx context.Context, cfg Config) error {
+	cfg = withDefaults(cfg)
+	ns, err := live.Open(cfg.Netns)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	sub, err := live.Subscribe(cfg.Netns)
+	if err != nil {
+		return err
+	}
+	w := &watcher{pending: make(chan struct{}, 1)}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer sub.Close() // ends the reader below, before wg.Wait
+	wg.Go(func() { w.readKernel(sub, cfg.Log) })
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { w.watchCache(ctx, cfg) })
+	g := &guard{cfg: cfg, ns: ns, tracker: newTracker(), cache: newCache(cfg.ResultsDir)}
+	g.round(w.take())
+	return w.loop(ctx, cfg, func() { g.round(w.take()) })
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = DefaultDebounce
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = DefaultMaxDelay
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = DefaultResync
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// watcher collects what changed between two rounds, from the kernel's
+// notifications and the cache directory's.
+type watcher struct {
+	mu       sync.Mutex
+	changes  []string
+	dropped  int
+	overflow bool
+	// pending holds a signal while changes wait for a round.
+	pending chan struct{}
+}
+
+// note records changes and signals a round.
+func (w *watcher) note(texts []string, overflow bool) {
+	w.mu.Lock()
+	for _, t := range texts {
+		if len(w.changes) < maxChangesKept {
+			w.changes = append(w.changes, t)
+		} else {
+			w.dropped++
+		}
+	}
+	w.overflow = w.overflow || overflow
+	w.mu.Unlock()
+	select {
+	case w.pending <- struct{}{}:
+	default:
+	}
+}
+
+// take returns and forgets the changes noted so far.
+func (w *watcher) take() (changes []string, overflow bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	changes, overflow = w.changes, w.overflow
+	if w.dropped > 0 {
+		changes = append(changes, fmt.Sprintf("and %d more changes", w.dropped))
+	}
+	w.changes, w.dropped, w.overflow = nil, 0, false
+	return changes, overflow
+}
+
+// readKernel notes the kernel's notifications until the subscription is
+// closed.
+func (w *watcher) readKernel(sub *live.Subscription, log *slog.Logger) {
+	for {
+		cs, err := sub.Next()
+		switch {
+		case errors.Is(err, os.ErrClosed):
+			return
+		case errors.Is(err, live.ErrOverflow):
+			w.note(nil, true)
+			continue
+		case err != nil:
+			// A message the agent cannot read: something changed all the
+			// same.
+			log.Warn("reading the kernel's notifications", "err", err)
+			w.note(nil, true)
+		}
+		texts := make([]string, 0, len(cs))
+		for _, c := range cs {
+			texts = append(texts, c.Text)
+		}
+		if len(texts) > 0 {
+			w.note(texts, false)
+		}
+	}
+}
+
+// watchCache notes every change of the result cache: a pod set up or torn
+// down. The directory may not exist before the first pod.
+func (w *watcher) watchCache(ctx context.Context, cfg Config) {
+	first := true
+	err := install.Watch(ctx, []string{cfg.ResultsDir}, cfg.Resync, cfg.Log, func() error {
+		if first { // Watch's first call is not a change
+			first = false
+			return nil
+		}
+		w.note(nil, false)
+		return nil
+	})
+	if err != nil {
+		cfg.Log.Warn("cannot watch the CNI result cache; relying on the resync", "dir", cfg.ResultsDir, "err", err)
+	}
+}
+
+// loop calls round after each burst of changes — once the node has been
+// quiet for Debounce, or MaxDelay after the burst began — and every
+// Resync, until ctx is done.
+func (w *watcher) loop(ctx context.Context, cfg Config, round func()) error {
+	resync := time.NewTicker(cfg.Resync)
+	defer resync.Stop()
+	var quiet, deadline <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.pending:
+			if deadline == nil {
+				deadline = time.After(cfg.MaxDelay)
+			}
+			quiet = time.After(cfg.Debounce)
+			continue
+		case <-quiet:
+		case <-deadline:
+		case <-resync.C:
+		}
+		quiet, deadline = nil, nil
+		round()
+	}
+}
+
+// guard is the state of the checks between rounds.
+type guard struct {
+	cfg     Config
+	ns      *live.Namespace
+	tracker *tracker
+	cache   *cache
+}
+
+// round re-reads what changed in the cache, checks every attachment and
+// reports to the sink.
+func (g *guard) round(changes []string, overflow bool) {
+	start := time.Now()
+	atts, errs := g.cache.read()
+	verdicts, err := CheckAll(g.ns, atts)
+	if err != nil {
+		g.cfg.Log.Error("round of checks failed; retrying at the next change", "err", err)
+		return
+	}
+	transitions := g.tracker.update(verdicts, changes)
+	r := Round{Verdicts: verdicts, Duration: time.Since(start), Changes: changes, Overflow: overflow, Errors: errs}
+	if g.cfg.Sink == nil {
+		return
+	}
+	for _, t := range transitions {
+		g.cfg.Sink.Transition(t)
+	}
+	g.cfg.Sink.Round(r)
+}
