@@ -48,6 +48,10 @@ type Finding struct {
 	Address netip.Addr `json:"address,omitzero"`
 }
 
+// Line is the finding's one-line summary, "CODE message", as Events and
+// logs show it.
+func (f Finding) Line() string { return string(f.Code) + " " + f.Message }
+
 // Input is what the checks look at.
 type Input struct {
 	// Host is the model of the host (node) namespace.

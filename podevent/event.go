@@ -19,6 +19,17 @@ const (
 	ReasonRejected = "PodNetworkRejected"
 	// ReasonWarning: fibguard would have refused it; mode warn let it pass.
 	ReasonWarning = "PodNetworkWarning"
+	// ReasonBroken: a pod's network that passed broke later, when the
+	// node changed (the node agent).
+	ReasonBroken = "PodNetworkBroken"
+	// ReasonRestored: a broken pod network passes again (the node agent).
+	ReasonRestored = "PodNetworkRestored"
+)
+
+// Types of Events, as Kubernetes spells them.
+const (
+	TypeWarning = "Warning"
+	TypeNormal  = "Normal"
 )
 
 // Component is the source component and reporting controller of the
@@ -179,9 +190,11 @@ func (p Pod) validate() error {
 // give the same Pod and Reason, and so update the same Event.
 type Event struct {
 	Pod Pod `json:"pod"`
-	// Reason is ReasonRejected or ReasonWarning (any CamelCase word of at
+	// Reason is one of the Reason constants (any CamelCase word of at
 	// most 128 bytes is accepted).
 	Reason string `json:"reason"`
+	// Type is TypeWarning or TypeNormal; empty means TypeWarning.
+	Type string `json:"type,omitempty"`
 	// Message is the one-line summary, from Message.
 	Message string `json:"message"`
 	// Action is the CNI command that judged the pod: "ADD" or "CHECK".
@@ -211,6 +224,9 @@ func (ev Event) Validate() error {
 	}
 	if ev.Reason == "" || len(ev.Reason) > maxReasonLen {
 		problems = append(problems, fmt.Sprintf("reason %q: want 1 to %d bytes", ev.Reason, maxReasonLen))
+	}
+	if ev.Type != "" && ev.Type != TypeWarning && ev.Type != TypeNormal {
+		problems = append(problems, fmt.Sprintf("type %q: want %q or %q", ev.Type, TypeWarning, TypeNormal))
 	}
 	if !isSubdomain(ev.Node) {
 		problems = append(problems, fmt.Sprintf("node %q is not a node name", ev.Node))

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -139,7 +140,7 @@ func newEvent(name string, ev podevent.Event) *corev1.Event {
 			Kind: "Pod", APIVersion: "v1",
 			Namespace: ev.Pod.Namespace, Name: ev.Pod.Name, UID: types.UID(ev.Pod.UID),
 		},
-		Type:                corev1.EventTypeWarning,
+		Type:                cmp.Or(ev.Type, corev1.EventTypeWarning),
 		Reason:              ev.Reason,
 		Message:             ev.Message,
 		Action:              ev.Action,

@@ -3,15 +3,29 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+
 	"github.com/fibguard/fibguard/agent"
 	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/internal/apiservertest"
+	"github.com/fibguard/fibguard/podevent"
 )
 
 // agentWait bounds how long a change may take to be reported: the agent
@@ -173,4 +187,194 @@ func (s *recordingSink) wait(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("no %s within %v; transitions so far: %v", what, agentWait, s.transitions())
 		}
 	}
+}
+
+// agentBinary builds cmd/fibguard-agent once, for the tests that run it.
+var agentBinary = sync.OnceValues(func() (string, error) {
+	path := filepath.Join(setup.fgDir, "fibguard-agent")
+	cmd := exec.Command("go", "build", "-o", path, "github.com/fibguard/fibguard/cmd/fibguard-agent")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/fibguard-agent: %w\n%s", err, out)
+	}
+	return path, nil
+})
+
+// TestAgentBinary runs the real fibguard-agent on a node with a pod of a
+// real API server: when the node gains the pod's IP as an address, the
+// pod gets a Warning PodNetworkBroken Event naming FG002 and the change,
+// and the broken gauge goes to 1; when the address goes, a Normal
+// PodNetworkRestored Event, and the gauge back to 0. /healthz answers ok.
+func TestAgentBinary(t *testing.T) {
+	needFibguard(t)
+	bin, err := agentBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := apiservertest.Start(t)
+	namespace := c.Namespace(t)
+	acct := c.ServiceAccount(t, namespace, "fibguard")
+	var rules []rbacv1.PolicyRule
+	for _, r := range podevent.Rules() {
+		rules = append(rules, rbacv1.PolicyRule{APIGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs})
+	}
+	role := c.CreateClusterRole(t, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "fibguard-agent-"}, Rules: rules})
+	c.BindClusterRole(t, acct, role.Name)
+	token, _ := c.RequestToken(t, acct, apiservertest.MinTokenRequestExpiration)
+	kubeconfig := c.WriteKubeconfig(t, token)
+	pod := c.Pod(t, namespace, "web-0")
+
+	w := newWorld(t, "link add up0 type veth peer name up1", "link set up0 up", "link set up1 up")
+	p := w.newPod()
+	p.rt.Args = [][2]string{
+		{"IgnoreUnknown", "1"},
+		{"K8S_POD_NAMESPACE", pod.Namespace}, {"K8S_POD_NAME", pod.Name}, {"K8S_POD_UID", string(pod.UID)},
+	}
+	res, err := w.add(w.load(bridgeNet("10.88.0.0/24").withFibguard(nil)), p)
+	if err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	ip := res.IPs[0].Address.IP.String()
+
+	addr := freeAddr(t)
+	runAgent(t, bin, "-netns", w.host.Path(), "-results-dir", filepath.Join(w.cacheDir, "results"),
+		"-kubeconfig", kubeconfig, "-node-name", "node-1", "-metrics-bind-address", addr)
+	waitFor(t, "/healthz ok and one pod network ok", func() error {
+		if body, err := httpGet(addr, "/healthz"); err != nil || strings.TrimSpace(body) != "ok" {
+			return fmt.Errorf("/healthz: %q, %w", body, err)
+		}
+		return wantGauge(addr, `fibguard_pod_networks{state="ok"}`, 1)
+	})
+
+	if _, err := w.host.IP("addr", "add", ip+"/32", "dev", "up0"); err != nil {
+		t.Fatal(err)
+	}
+	broken := waitEvent(t, c, pod, podevent.ReasonBroken)
+	if broken.Type != corev1.EventTypeWarning || !strings.HasPrefix(broken.Message, "FG002 ") ||
+		!strings.Contains(broken.Message, "after: address "+ip+"/32 added on up0") || broken.Source.Host != "node-1" {
+		t.Errorf("PodNetworkBroken: type %s, message %q, host %s", broken.Type, broken.Message, broken.Source.Host)
+	}
+	waitFor(t, "the broken gauge at 1", func() error { return wantGauge(addr, `fibguard_pod_networks{state="broken"}`, 1) })
+
+	if _, err := w.host.IP("addr", "del", ip+"/32", "dev", "up0"); err != nil {
+		t.Fatal(err)
+	}
+	restored := waitEvent(t, c, pod, podevent.ReasonRestored)
+	if restored.Type != corev1.EventTypeNormal || !strings.Contains(restored.Message, "removed from up0") {
+		t.Errorf("PodNetworkRestored: type %s, message %q", restored.Type, restored.Message)
+	}
+	waitFor(t, "the broken gauge at 0", func() error { return wantGauge(addr, `fibguard_pod_networks{state="broken"}`, 0) })
+	t.Logf("Events: %s %q; %s %q", broken.Reason, broken.Message, restored.Reason, restored.Message)
+}
+
+// runAgent starts the agent binary until the end of the test, and stops
+// it with SIGTERM, as kubelet does: it must exit at once and cleanly.
+func runAgent(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	var out strings.Builder
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("fibguard-agent after SIGTERM: %v", err)
+			}
+		case <-time.After(agentWait):
+			_ = cmd.Process.Kill()
+			t.Errorf("fibguard-agent still running 10 s after SIGTERM; killed: %v", <-done)
+		}
+		if t.Failed() {
+			t.Logf("fibguard-agent's log:\n%s", out.String())
+		}
+	})
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func httpGet(addr, path string) (string, error) {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + addr + path)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }() // read whole below
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	return string(b), nil
+}
+
+// wantGauge reads /metrics and compares one sample.
+func wantGauge(addr, series string, want float64) error {
+	body, err := httpGet(addr, "/metrics")
+	if err != nil {
+		return err
+	}
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			if got, err := strconv.ParseFloat(v, 64); err != nil || got != want {
+				return fmt.Errorf("%s = %s, want %v", series, v, want)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s not in /metrics", series)
+}
+
+// waitFor retries cond until it returns nil, for agentWait.
+func waitFor(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(agentWait)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, agentWait, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitEvent waits for the Event of that reason about the pod.
+func waitEvent(t *testing.T, c *apiservertest.Cluster, pod *corev1.Pod, reason string) corev1.Event {
+	t.Helper()
+	var found corev1.Event
+	waitFor(t, reason+" Event", func() error {
+		sel := fields.Set{"involvedObject.uid": string(pod.UID), "reason": reason}.AsSelector().String()
+		list, err := c.Client.CoreV1().Events(pod.Namespace).List(context.Background(), metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return err
+		}
+		if len(list.Items) != 1 {
+			return fmt.Errorf("%d %s events", len(list.Items), reason)
+		}
+		found = list.Items[0]
+		return nil
+	})
+	return found
 }
