@@ -57,7 +57,7 @@ func writeBenchAttachment(b *testing.B, dir string, i int) {
 		`"ips":[{"address":"10.244.0.%d/24","gateway":"10.244.0.1","interface":2}]}`, i, id, i+2)
 	c := cacheFile{
 		Kind: cacheKind, ContainerID: id, IfName: "eth0", NetworkName: "pods",
-		Config: []byte(`{"cniVersion":"1.0.0","name":"pods","plugins":[{"type":"bridge","bridge":"cni0"},{"type":"fibguard"}]}`),
+		Config:  []byte(`{"cniVersion":"1.0.0","name":"pods","plugins":[{"type":"bridge","bridge":"cni0"},{"type":"fibguard"}]}`),
 		CNIArgs: [][2]string{{"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "pod-" + id}, {"K8S_POD_UID", "uid-" + id}},
 		Result:  json.RawMessage(result),
 	}
