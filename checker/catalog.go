@@ -33,6 +33,12 @@ const (
 	// Model vs kernel, when the kernel can be asked.
 	CodeModelKernel  Code = "FG040"
 	CodeKernelFailed Code = "FG041"
+
+	// The node's pod networks against the cluster (CheckNode).
+	CodeLoopbackNetwork        Code = "FG050"
+	CodeHoldsNodeAddress       Code = "FG051"
+	CodeOverlapsNodeCIDR       Code = "FG052"
+	CodeNetworkOverlapsService Code = "FG053"
 )
 
 // Info describes a check: its code, the severity of its findings unless
@@ -64,6 +70,10 @@ var catalog = []Info{
 	{CodeClusterCIDR, SeverityWarning, "pod IP is outside every cluster CIDR"},
 	{CodeModelKernel, SeverityWarning, "model and kernel disagree on the host's route to a pod IP"},
 	{CodeKernelFailed, SeverityWarning, "the kernel could not be asked for the host's route to a pod IP"},
+	{CodeLoopbackNetwork, SeverityError, "a pod network of the node is in the loopback range"},
+	{CodeHoldsNodeAddress, SeverityError, "a pod network of the node contains another node's address"},
+	{CodeOverlapsNodeCIDR, SeverityError, "a pod network of the node overlaps another node's pod CIDR"},
+	{CodeNetworkOverlapsService, SeverityError, "a pod network of the node overlaps a service CIDR"},
 }
 
 // Catalog returns every check, in code order.
