@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/fib/live"
 	"github.com/fibguard/fibguard/install"
 )
@@ -19,6 +21,8 @@ import (
 type Sink interface {
 	// Transition is called for every pod whose network changed state.
 	Transition(Transition)
+	// NodeTransition is called when the node's pod networks change state.
+	NodeTransition(NodeTransition)
 	// Round is called after every round of checks.
 	Round(Round)
 }
@@ -26,6 +30,8 @@ type Sink interface {
 // Round is one round of checks.
 type Round struct {
 	Verdicts []Verdict
+	// Node is the outcome of the node-wide checks.
+	Node NodeVerdict
 	// Duration is the time the round took: reading the cache's changed
 	// files and the host's network, and the checks.
 	Duration time.Duration
@@ -44,6 +50,14 @@ type Config struct {
 	// Netns is the host's network namespace: "" for the agent's own (a
 	// pod with hostNetwork), or a path or name as fib/live.Open takes.
 	Netns string
+	// ConfDir is the node's CNI configuration directory, as mounted: the
+	// IPAM ranges of its primary configuration are pod networks of the
+	// node, for the node-wide checks. "" reads none.
+	ConfDir string
+	// Cluster follows the Node objects: this node's pod CIDRs and the
+	// other nodes, for the node-wide checks. nil checks only ConfDir's
+	// ranges, against no other node.
+	Cluster ClusterSource
 	// Debounce is how long the node must be quiet after a change before a
 	// round: a route daemon changing many routes, or a CNI plugin setting
 	// up a pod, makes a burst of notifications that count as one.
@@ -92,6 +106,9 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { w.watchCache(ctx, cfg) })
+	if cfg.Cluster != nil {
+		wg.Go(func() { w.watchCluster(ctx, cfg.Cluster) })
+	}
 	g := &guard{cfg: cfg, ns: ns, tracker: newTracker(), cache: newCache(cfg.ResultsDir)}
 	g.round(w.take())
 	return w.loop(ctx, cfg, func() { g.round(w.take()) })
@@ -128,6 +145,9 @@ type watcher struct {
 func (w *watcher) note(texts []string, overflow bool) {
 	w.mu.Lock()
 	for _, t := range texts {
+		if slices.Contains(w.changes, t) {
+			continue // said once is enough
+		}
 		if len(w.changes) < maxChangesKept {
 			w.changes = append(w.changes, t)
 		} else {
@@ -198,6 +218,18 @@ func (w *watcher) watchCache(ctx context.Context, cfg Config) {
 	}
 }
 
+// watchCluster notes every change of the Node objects until ctx is done.
+func (w *watcher) watchCluster(ctx context.Context, c ClusterSource) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Changed():
+			w.note([]string{"the cluster's Node objects changed"}, false)
+		}
+	}
+}
+
 // loop calls round after each burst of changes — once the node has been
 // quiet for Debounce, or MaxDelay after the burst began — and every
 // Resync, until ctx is done.
@@ -229,11 +261,12 @@ type guard struct {
 	cfg     Config
 	ns      *live.Namespace
 	tracker *tracker
+	node    nodeTracker
 	cache   *cache
 }
 
 // round re-reads what changed in the cache, checks every attachment and
-// reports to the sink.
+// the node, and reports to the sink.
 func (g *guard) round(changes []string, overflow bool) {
 	start := time.Now()
 	atts, errs := g.cache.read()
@@ -242,13 +275,37 @@ func (g *guard) round(changes []string, overflow bool) {
 		g.cfg.Log.Error("round of checks failed; retrying at the next change", "err", err)
 		return
 	}
+	node, err := g.checkNode(atts)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	transitions := g.tracker.update(verdicts, changes)
-	r := Round{Verdicts: verdicts, Duration: time.Since(start), Changes: changes, Overflow: overflow, Errors: errs}
+	nodeTransition, nodeChanged := g.node.update(node, changes)
+	r := Round{Verdicts: verdicts, Node: node, Duration: time.Since(start), Changes: changes, Overflow: overflow, Errors: errs}
 	if g.cfg.Sink == nil {
 		return
 	}
 	for _, t := range transitions {
 		g.cfg.Sink.Transition(t)
 	}
+	if nodeChanged {
+		g.cfg.Sink.NodeTransition(nodeTransition)
+	}
 	g.cfg.Sink.Round(r)
+}
+
+// checkNode runs the node-wide checks with what is known of the cluster.
+func (g *guard) checkNode(atts []*Attachment) (NodeVerdict, error) {
+	var view ClusterView
+	if g.cfg.Cluster != nil {
+		view, _ = g.cfg.Cluster.View()
+	}
+	var ranges []checker.PodNetwork
+	var err error
+	if g.cfg.ConfDir != "" {
+		if ranges, err = ipamRanges(g.cfg.ConfDir); err != nil {
+			err = fmt.Errorf("reading the pod networks of the CNI configuration: %w", err)
+		}
+	}
+	return checkNode(view, ranges, atts), err
 }

@@ -92,9 +92,18 @@ func ReadAttachment(path string) (*Attachment, error) {
 // readCacheFile reads a regular file of at most MaxCacheFile bytes; the
 // runtime writes the cache files as plain files, never links.
 func readCacheFile(path string) ([]byte, error) {
-	fd, _, err := filetype.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW, 0, func(st *unix.Stat_t) error {
+	return readRegular(path, unix.O_NOFOLLOW, "the runtime writes its cache as plain files")
+}
+
+// readRegular reads path, which must be a regular file of at most
+// MaxCacheFile bytes: checked before it is opened (a FIFO would block the
+// open, a device could act on it), opened without blocking, and checked
+// again once open. flags may add O_NOFOLLOW; why says, in a refusal, why
+// nothing else will do.
+func readRegular(path string, flags int, why string) ([]byte, error) {
+	fd, _, err := filetype.Open(path, unix.O_RDONLY|flags, 0, func(st *unix.Stat_t) error {
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return fmt.Errorf("%s is a %s, not a regular file: the runtime writes its cache as plain files", path, filetype.Name(st.Mode))
+			return fmt.Errorf("%s is a %s, not a regular file: %s", path, filetype.Name(st.Mode), why)
 		}
 		if st.Size > MaxCacheFile {
 			return fmt.Errorf("%s is larger than %d bytes, the most the agent reads", path, MaxCacheFile)

@@ -170,8 +170,9 @@ func waitQuiet(rounds *atomic.Int64) {
 // countRounds is a Sink that counts rounds.
 type countRounds struct{ n *atomic.Int64 }
 
-func (c countRounds) Transition(Transition) {}
-func (c countRounds) Round(Round)           { c.n.Add(1) }
+func (c countRounds) Transition(Transition)         {}
+func (c countRounds) NodeTransition(NodeTransition) {}
+func (c countRounds) Round(Round)                   { c.n.Add(1) }
 
 // BenchmarkAgentProcess runs the real fibguard-agent on a node with 110
 // pods and 100,000 routes and reports, per run, its peak resident memory

@@ -70,31 +70,60 @@ func (e *Events) Transition(t Transition) {
 	switch t.Kind {
 	case Broken, StillBroken:
 		ev.Reason, ev.Type = podevent.ReasonBroken, podevent.TypeWarning
-		ev.Message = podevent.Message(brokenLines(t))
+		ev.Message = podevent.Message(errorLines(t.Verdict.Findings, t.Changes))
 	case Restored:
 		ev.Reason, ev.Type = podevent.ReasonRestored, podevent.TypeNormal
 		ev.Message = podevent.Message(append([]string{"the pod's network passes fibguard's checks again"}, after(t.Changes)...))
 	}
+	e.enqueue(ev)
+}
+
+// enqueue queues an Event for the recording goroutine, or drops it with a
+// log line when too many wait.
+func (e *Events) enqueue(ev podevent.Event) {
 	select {
 	case e.queue <- ev:
 	default:
-		e.log.Warn("too many Events waiting for the API server; this one is dropped", "pod", pod.String(), "reason", ev.Reason)
+		e.log.Warn("too many Events waiting for the API server; this one is dropped", "object", ev.Pod.String(), "reason", ev.Reason)
 	}
+}
+
+// NodeTransition queues the Event of the node's pod networks changing
+// state, on the Node; without the Node's UID (no cluster view yet) there
+// is nothing to record it on, and the log has it.
+func (e *Events) NodeTransition(t NodeTransition) {
+	v := t.Verdict.View
+	if v.Node == "" || v.NodeUID == "" {
+		return
+	}
+	ev := podevent.Event{
+		Pod:  podevent.Pod{Namespace: podevent.NodeEventNamespace, Name: v.Node, UID: v.NodeUID},
+		Kind: podevent.KindNode, Node: e.node, Action: "Recheck", Time: time.Now(),
+	}
+	switch t.Kind {
+	case Broken, StillBroken:
+		ev.Reason, ev.Type = podevent.ReasonBroken, podevent.TypeWarning
+		ev.Message = podevent.Message(errorLines(t.Verdict.Findings, t.Changes))
+	case Restored:
+		ev.Reason, ev.Type = podevent.ReasonRestored, podevent.TypeNormal
+		ev.Message = podevent.Message(append([]string{"the node's pod networks pass fibguard's checks again"}, after(t.Changes)...))
+	}
+	e.enqueue(ev)
 }
 
 // Round does nothing: Events are about transitions.
 func (e *Events) Round(Round) {}
 
-// brokenLines are the lines of a PodNetworkBroken message: each error
+// errorLines are the lines of a PodNetworkBroken message: each error
 // finding, then what changed on the node before.
-func brokenLines(t Transition) []string {
+func errorLines(findings []checker.Finding, changes []string) []string {
 	var lines []string
-	for _, f := range t.Verdict.Findings {
+	for _, f := range findings {
 		if f.Severity == checker.SeverityError {
 			lines = append(lines, f.Line())
 		}
 	}
-	return append(lines, after(t.Changes)...)
+	return append(lines, after(changes)...)
 }
 
 // after says what changed on the node before a transition, if known.
@@ -112,6 +141,13 @@ type Sinks []Sink
 func (s Sinks) Transition(t Transition) {
 	for _, sink := range s {
 		sink.Transition(t)
+	}
+}
+
+// NodeTransition passes t to every sink.
+func (s Sinks) NodeTransition(t NodeTransition) {
+	for _, sink := range s {
+		sink.NodeTransition(t)
 	}
 }
 

@@ -29,6 +29,21 @@ func (s *LogSink) Transition(t Transition) {
 		"codes", strings.Join(codes, ","), "after", strings.Join(t.Changes, "; "))
 }
 
+// NodeTransition logs the node's pod networks changing state, with the
+// findings.
+func (s *LogSink) NodeTransition(t NodeTransition) {
+	level := slog.LevelWarn
+	if t.Kind == Restored {
+		level = slog.LevelInfo
+	}
+	var lines []string
+	for _, f := range t.Verdict.Findings {
+		lines = append(lines, f.Line())
+	}
+	s.Log.Log(context.Background(), level, "node pod networks "+string(t.Kind),
+		"findings", strings.Join(lines, "; "), "after", strings.Join(t.Changes, "; "))
+}
+
 // Round logs the cache files that could not be read and were readable at
 // the round before.
 func (s *LogSink) Round(r Round) {

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fibguard/fibguard/checker"
@@ -16,6 +18,7 @@ type Metrics struct {
 	duration    prometheus.Histogram
 	transitions *prometheus.CounterVec
 	cacheErrors prometheus.Gauge
+	nodeBroken  prometheus.Gauge
 }
 
 // Pod network states, the values of the state label.
@@ -46,14 +49,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fibguard_pod_network_transitions_total",
-			Help: "Pod networks that changed state after setup, by kind: broken, restored, still-broken (other reasons).",
+			Help: "Pod networks (of pods, and of the node as a whole) that changed state after setup, by kind: broken, restored, still-broken (other reasons).",
 		}, []string{"kind"}),
 		cacheErrors: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "fibguard_result_cache_errors",
 			Help: "Files of the CNI result cache that could not be read at the last re-check.",
 		}),
+		nodeBroken: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fibguard_node_network_broken",
+			Help: "1 while a node-wide check (FG050-FG053) finds an error in this node's pod networks, else 0.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.podNetworks, m.findings, m.rechecks, m.duration, m.transitions, m.cacheErrors} {
+	for _, c := range []prometheus.Collector{m.podNetworks, m.findings, m.rechecks, m.duration, m.transitions, m.cacheErrors, m.nodeBroken} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -66,10 +73,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, k := range []Kind{Broken, Restored, StillBroken} {
 		m.transitions.WithLabelValues(string(k))
 	}
-	for _, c := range HostCodes {
+	for _, c := range reportedCodes() {
 		m.findings.WithLabelValues(string(c))
 	}
 	return m, nil
+}
+
+// reportedCodes are the codes of fibguard_findings: the re-checked
+// pod checks and the node-wide ones.
+func reportedCodes() []checker.Code {
+	return append(slices.Clone(HostCodes), NodeCodes...)
+}
+
+// NodeTransition counts the node's change of state with the pods'.
+func (m *Metrics) NodeTransition(t NodeTransition) {
+	m.transitions.WithLabelValues(string(t.Kind)).Inc()
 }
 
 // Transition counts a pod network's change of state.
@@ -94,9 +112,17 @@ func (m *Metrics) Round(r Round) {
 			byCode[f.Code]++
 		}
 	}
+	for _, f := range r.Node.Findings {
+		byCode[f.Code]++
+	}
+	nodeBroken := 0.0
+	if (Verdict{Findings: r.Node.Findings}).Broken() {
+		nodeBroken = 1
+	}
+	m.nodeBroken.Set(nodeBroken)
 	m.podNetworks.WithLabelValues(stateOK).Set(float64(ok))
 	m.podNetworks.WithLabelValues(stateBroken).Set(float64(broken))
-	for _, c := range HostCodes {
+	for _, c := range reportedCodes() {
 		m.findings.WithLabelValues(string(c)).Set(float64(byCode[c]))
 	}
 }

@@ -45,21 +45,12 @@ func (t *tracker) update(verdicts []Verdict, changes []string) []Transition {
 	for _, v := range verdicts {
 		key := v.Attachment.File
 		seen[key] = true
-		before := t.codes[key]
 		now := v.Codes()
+		kind, ok := kindOf(t.codes[key], now)
 		t.codes[key] = now
-		var kind Kind
-		switch {
-		case len(now) > 0 && len(before) == 0:
-			kind = Broken
-		case len(now) == 0 && len(before) > 0:
-			kind = Restored
-		case len(now) > 0 && !slices.Equal(now, before):
-			kind = StillBroken
-		default:
-			continue
+		if ok {
+			out = append(out, Transition{Kind: kind, Verdict: v, Changes: changes})
 		}
-		out = append(out, Transition{Kind: kind, Verdict: v, Changes: changes})
 	}
 	for key := range t.codes {
 		if !seen[key] {
@@ -67,4 +58,18 @@ func (t *tracker) update(verdicts []Verdict, changes []string) []Transition {
 		}
 	}
 	return out
+}
+
+// kindOf says how the error codes changed between two rounds, and false
+// when that is no transition.
+func kindOf(before, now []checker.Code) (Kind, bool) {
+	switch {
+	case len(now) > 0 && len(before) == 0:
+		return Broken, true
+	case len(now) == 0 && len(before) > 0:
+		return Restored, true
+	case len(now) > 0 && !slices.Equal(now, before):
+		return StillBroken, true
+	}
+	return "", false
 }

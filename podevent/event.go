@@ -26,6 +26,13 @@ const (
 	ReasonRestored = "PodNetworkRestored"
 )
 
+// KindNode is Event.Kind for an Event about a Node: its Pod names the
+// Node (Name, UID) and the namespace its Events go to, NodeEventNamespace.
+const KindNode = "Node"
+
+// NodeEventNamespace is where Events about Nodes go, as kubelet's do.
+const NodeEventNamespace = "default"
+
 // Types of Events, as Kubernetes spells them.
 const (
 	TypeWarning = "Warning"
@@ -195,6 +202,9 @@ type Event struct {
 	Reason string `json:"reason"`
 	// Type is TypeWarning or TypeNormal; empty means TypeWarning.
 	Type string `json:"type,omitempty"`
+	// Kind is what the Event is about: "" for the pod Pod names, KindNode
+	// for a Node (see KindNode).
+	Kind string `json:"kind,omitempty"`
 	// Message is the one-line summary, from Message.
 	Message string `json:"message"`
 	// Action is the CNI command that judged the pod: "ADD" or "CHECK".
@@ -224,6 +234,9 @@ func (ev Event) Validate() error {
 	}
 	if ev.Reason == "" || len(ev.Reason) > maxReasonLen {
 		problems = append(problems, fmt.Sprintf("reason %q: want 1 to %d bytes", ev.Reason, maxReasonLen))
+	}
+	if ev.Kind != "" && (ev.Kind != KindNode || ev.Pod.Namespace != NodeEventNamespace || ev.Pod.UID == "") {
+		problems = append(problems, fmt.Sprintf("kind %q: want %q, with the node's UID and namespace %q", ev.Kind, KindNode, NodeEventNamespace))
 	}
 	if ev.Type != "" && ev.Type != TypeWarning && ev.Type != TypeNormal {
 		problems = append(problems, fmt.Sprintf("type %q: want %q or %q", ev.Type, TypeWarning, TypeNormal))

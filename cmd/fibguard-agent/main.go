@@ -26,7 +26,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/fibguard/fibguard/agent"
+	"github.com/fibguard/fibguard/agent/cluster"
 	"github.com/fibguard/fibguard/internal/envflag"
 	"github.com/fibguard/fibguard/podevent/kube"
 )
@@ -37,6 +41,9 @@ type options struct {
 	metrics    string // listen address of /metrics and /healthz; "" serves none
 	kubeconfig string // "" records no Events
 	node       string
+	// cluster is the kubeconfig to watch the Node objects with: "" for
+	// the pod's service account, "none" for no watch.
+	cluster string
 }
 
 func main() {
@@ -63,6 +70,10 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	results := fs.String("results-dir", "FIBGUARD_RESULTS_DIR", "/var/lib/cni/results",
 		"libcni's result cache of the node, as mounted (read only)")
 	netns := fs.String("netns", "FIBGUARD_NETNS", "", `the host's network namespace; "" is the agent's own (hostNetwork)`)
+	confDir := fs.String("conf-dir", "CNI_CONF_DIR", "/etc/cni/net.d",
+		`the node's CNI configuration directory, as mounted (read only): its primary configuration's IPAM ranges are pod networks of the node; "" reads none`)
+	cluster := fs.String("cluster-kubeconfig", "FIBGUARD_CLUSTER_KUBECONFIG", "",
+		`the kubeconfig to watch the Node objects with (list, watch); "" is the pod's service account; "none" watches none`)
 	metrics := fs.String("metrics-bind-address", "FIBGUARD_METRICS_BIND_ADDRESS", ":9743",
 		`where to serve /metrics and /healthz; "" serves neither`)
 	kubeconfig := fs.String("kubeconfig", "FIBGUARD_KUBECONFIG", "/etc/cni/net.d/fibguard-kubeconfig",
@@ -75,12 +86,13 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	if *kubeconfig != "" && *node == "" {
-		return options{}, errors.New("-node-name (NODE_NAME) is required to record Events; set -kubeconfig \"\" to record none")
+	if (*kubeconfig != "" || *cluster != "none") && *node == "" {
+		return options{}, errors.New(`-node-name (NODE_NAME) is required to record Events and to find this node's Node object; set -kubeconfig "" and -cluster-kubeconfig none to do neither`)
 	}
 	return options{
+		cluster: *cluster,
 		agent: agent.Config{
-			ResultsDir: *results, Netns: *netns,
+			ResultsDir: *results, Netns: *netns, ConfDir: *confDir,
 			Debounce: *debounce, MaxDelay: *maxDelay, Resync: *resync,
 		},
 		metrics:    *metrics,
@@ -116,10 +128,36 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	}
 	cfg := opts.agent
 	cfg.Sink, cfg.Log = sinks, log
+	if opts.cluster != "none" {
+		rc, err := clusterConfig(opts.cluster)
+		if err != nil {
+			return err
+		}
+		if cfg.Cluster, err = cluster.Watch(ctx, rc, opts.node, log); err != nil {
+			return err
+		}
+	}
 	log.Info("fibguard-agent watching", "results", cfg.ResultsDir, "metrics", opts.metrics, "events", opts.kubeconfig != "")
 	err = agent.Run(ctx, cfg)
 	cancel()
 	return err
+}
+
+// clusterConfig is the client configuration to watch the Node objects
+// with: the kubeconfig at path, or the pod's service account.
+func clusterConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("watching the Node objects with the pod's service account: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("watching the Node objects with %s: %w", path, err)
+	}
+	return cfg, nil
 }
 
 // serve starts the HTTP server of /metrics and /healthz on addr; the
@@ -153,6 +191,8 @@ type health struct {
 }
 
 func (h *health) Transition(agent.Transition) {}
+
+func (h *health) NodeTransition(agent.NodeTransition) {}
 
 func (h *health) Round(agent.Round) { h.last.Store(time.Now().UnixNano()) }
 

@@ -133,13 +133,17 @@ func (c *client) readEvent(ctx context.Context, namespace, name string) (*corev1
 // its Events.
 func newEvent(name string, ev podevent.Event) *corev1.Event {
 	t := metav1.NewTime(ev.Time)
+	ref := corev1.ObjectReference{
+		Kind: "Pod", APIVersion: "v1",
+		Namespace: ev.Pod.Namespace, Name: ev.Pod.Name, UID: types.UID(ev.Pod.UID),
+	}
+	if ev.Kind == podevent.KindNode {
+		ref = corev1.ObjectReference{Kind: "Node", APIVersion: "v1", Name: ev.Pod.Name, UID: types.UID(ev.Pod.UID)}
+	}
 	return &corev1.Event{
-		TypeMeta:   metav1.TypeMeta{Kind: "Event", APIVersion: "v1"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ev.Pod.Namespace},
-		InvolvedObject: corev1.ObjectReference{
-			Kind: "Pod", APIVersion: "v1",
-			Namespace: ev.Pod.Namespace, Name: ev.Pod.Name, UID: types.UID(ev.Pod.UID),
-		},
+		TypeMeta:            metav1.TypeMeta{Kind: "Event", APIVersion: "v1"},
+		ObjectMeta:          metav1.ObjectMeta{Name: name, Namespace: ev.Pod.Namespace},
+		InvolvedObject:      ref,
 		Type:                cmp.Or(ev.Type, corev1.EventTypeWarning),
 		Reason:              ev.Reason,
 		Message:             ev.Message,

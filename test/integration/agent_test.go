@@ -140,6 +140,8 @@ func (s *recordingSink) Transition(tr agent.Transition) {
 	s.mu.Unlock()
 }
 
+func (s *recordingSink) NodeTransition(agent.NodeTransition) {}
+
 func (s *recordingSink) Round(r agent.Round) {
 	s.mu.Lock()
 	s.rounds = append(s.rounds, r)
@@ -205,6 +207,9 @@ var agentBinary = sync.OnceValues(func() (string, error) {
 // pod gets a Warning PodNetworkBroken Event naming FG002 and the change,
 // and the broken gauge goes to 1; when the address goes, a Normal
 // PodNetworkRestored Event, and the gauge back to 0. /healthz answers ok.
+// Then node-wide, from the Node objects: another node whose InternalIP
+// lies in this node's pod CIDR gives a Warning on this Node (FG051), and
+// the node gauge goes to 1; that node deleted, a Normal one, and 0.
 func TestAgentBinary(t *testing.T) {
 	needFibguard(t)
 	bin, err := agentBinary()
@@ -236,9 +241,10 @@ func TestAgentBinary(t *testing.T) {
 	}
 	ip := res.IPs[0].Address.IP.String()
 
+	self := createNode(t, c, "fgtest-self", "10.250.0.0/16", "")
 	addr := freeAddr(t)
-	runAgent(t, bin, "-netns", w.host.Path(), "-results-dir", filepath.Join(w.cacheDir, "results"),
-		"-kubeconfig", kubeconfig, "-node-name", "node-1", "-metrics-bind-address", addr)
+	runAgent(t, bin, "-netns", w.host.Path(), "-results-dir", filepath.Join(w.cacheDir, "results"), "-conf-dir", "",
+		"-kubeconfig", kubeconfig, "-cluster-kubeconfig", c.Kubeconfig, "-node-name", self.Name, "-metrics-bind-address", addr)
 	waitFor(t, "/healthz ok and one pod network ok", func() error {
 		if body, err := httpGet(addr, "/healthz"); err != nil || strings.TrimSpace(body) != "ok" {
 			return fmt.Errorf("/healthz: %q, %w", body, err)
@@ -251,7 +257,7 @@ func TestAgentBinary(t *testing.T) {
 	}
 	broken := waitEvent(t, c, pod, podevent.ReasonBroken)
 	if broken.Type != corev1.EventTypeWarning || !strings.HasPrefix(broken.Message, "FG002 ") ||
-		!strings.Contains(broken.Message, "after: address "+ip+"/32 added on up0") || broken.Source.Host != "node-1" {
+		!strings.Contains(broken.Message, "address "+ip+"/32 added on up0") || broken.Source.Host != self.Name {
 		t.Errorf("PodNetworkBroken: type %s, message %q, host %s", broken.Type, broken.Message, broken.Source.Host)
 	}
 	waitFor(t, "the broken gauge at 1", func() error { return wantGauge(addr, `fibguard_pod_networks{state="broken"}`, 1) })
@@ -265,6 +271,67 @@ func TestAgentBinary(t *testing.T) {
 	}
 	waitFor(t, "the broken gauge at 0", func() error { return wantGauge(addr, `fibguard_pod_networks{state="broken"}`, 0) })
 	t.Logf("Events: %s %q; %s %q", broken.Reason, broken.Message, restored.Reason, restored.Message)
+
+	// Node-wide: another node whose address lies in this node's pod CIDR.
+	other := createNode(t, c, "fgtest-other", "10.251.0.0/16", "10.250.0.12")
+	nodeBroken := waitNodeEvent(t, c, self, podevent.ReasonBroken)
+	if nodeBroken.Type != corev1.EventTypeWarning || !strings.HasPrefix(nodeBroken.Message, "FG051 pod network 10.250.0.0/16") ||
+		!strings.Contains(nodeBroken.Message, "10.250.0.12, the InternalIP of node "+other.Name) {
+		t.Errorf("PodNetworkBroken on the Node: type %s, message %q", nodeBroken.Type, nodeBroken.Message)
+	}
+	waitFor(t, "the node gauge at 1", func() error { return wantGauge(addr, "fibguard_node_network_broken", 1) })
+	if err := c.Client.CoreV1().Nodes().Delete(context.Background(), other.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodeRestored := waitNodeEvent(t, c, self, podevent.ReasonRestored)
+	if nodeRestored.Type != corev1.EventTypeNormal {
+		t.Errorf("PodNetworkRestored on the Node: type %s, message %q", nodeRestored.Type, nodeRestored.Message)
+	}
+	waitFor(t, "the node gauge at 0", func() error { return wantGauge(addr, "fibguard_node_network_broken", 0) })
+	t.Logf("Node Events: %s %q; %s %q", nodeBroken.Reason, nodeBroken.Message, nodeRestored.Reason, nodeRestored.Message)
+}
+
+// createNode creates a Node object with a unique name starting with
+// prefix, a pod CIDR and an InternalIP ("" for none), deleted at the end
+// of the test.
+func createNode(t *testing.T, c *apiservertest.Cluster, prefix, podCIDR, internalIP string) *corev1.Node {
+	t.Helper()
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"},
+		Spec:       corev1.NodeSpec{PodCIDR: podCIDR, PodCIDRs: []string{podCIDR}},
+	}
+	ctx := context.Background()
+	created, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Client.CoreV1().Nodes().Delete(ctx, created.Name, metav1.DeleteOptions{}) }) // gone already is fine
+	if internalIP != "" {
+		created.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: internalIP}}
+		if created, err = c.Client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return created
+}
+
+// waitNodeEvent waits for the Event of that reason about the Node.
+func waitNodeEvent(t *testing.T, c *apiservertest.Cluster, node *corev1.Node, reason string) corev1.Event {
+	t.Helper()
+	var found corev1.Event
+	waitFor(t, reason+" Event on the Node", func() error {
+		sel := fields.Set{"involvedObject.kind": "Node", "involvedObject.uid": string(node.UID), "reason": reason}.AsSelector().String()
+		list, err := c.Client.CoreV1().Events(podevent.NodeEventNamespace).List(context.Background(), metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			return err
+		}
+		if len(list.Items) != 1 {
+			return fmt.Errorf("%d %s events on the Node", len(list.Items), reason)
+		}
+		found = list.Items[0]
+		return nil
+	})
+	return found
 }
 
 // runAgent starts the agent binary until the end of the test, and stops
