@@ -32,6 +32,7 @@ import (
 	"github.com/fibguard/fibguard/agent"
 	"github.com/fibguard/fibguard/agent/cluster"
 	"github.com/fibguard/fibguard/internal/envflag"
+	"github.com/fibguard/fibguard/internal/nodestatus"
 	"github.com/fibguard/fibguard/podevent/kube"
 )
 
@@ -44,6 +45,9 @@ type options struct {
 	// cluster is the kubeconfig to watch the Node objects with: "" for
 	// the pod's service account, "none" for no watch.
 	cluster string
+	// status is the file of the node's verdict for the plugin's STATUS;
+	// "" writes none.
+	status string
 }
 
 func main() {
@@ -79,6 +83,8 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	kubeconfig := fs.String("kubeconfig", "FIBGUARD_KUBECONFIG", "/etc/cni/net.d/fibguard-kubeconfig",
 		`the kubeconfig to record Events with (the plugin's, written by the installer); "" records none`)
 	node := fs.String("node-name", "NODE_NAME", "", "this node's name, the Events' reporting instance")
+	status := fs.String("node-status-file", "FIBGUARD_NODE_STATUS_FILE", nodestatus.DefaultPath,
+		`where to write the node's verdict for the plugin's STATUS ("nodeStatus": "on"); "" writes none`)
 	debounce := fs.Duration("debounce", "FIBGUARD_DEBOUNCE", agent.DefaultDebounce, "how long the node must be quiet after a change before a re-check")
 	maxDelay := fs.Duration("max-delay", "FIBGUARD_MAX_DELAY", agent.DefaultMaxDelay, "the longest a change waits for its re-check, however busy the node")
 	resync := fs.Duration("resync", "FIBGUARD_RESYNC", agent.DefaultResync,
@@ -91,6 +97,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	}
 	return options{
 		cluster: *cluster,
+		status:  *status,
 		agent: agent.Config{
 			ResultsDir: *results, Netns: *netns, ConfDir: *confDir,
 			Debounce: *debounce, MaxDelay: *maxDelay, Resync: *resync,
@@ -111,6 +118,9 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	}
 	h := &health{maxAge: 3 * opts.agent.Resync}
 	sinks := agent.Sinks{m, &agent.LogSink{Log: log}, h}
+	if opts.status != "" {
+		sinks = append(sinks, &agent.StatusFile{Path: opts.status, Log: log})
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if opts.kubeconfig != "" {

@@ -25,6 +25,7 @@ import (
 	"github.com/fibguard/fibguard/agent"
 	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/internal/apiservertest"
+	"github.com/fibguard/fibguard/internal/nodestatus"
 	"github.com/fibguard/fibguard/podevent"
 )
 
@@ -243,7 +244,8 @@ func TestAgentBinary(t *testing.T) {
 
 	self := createNode(t, c, "fgtest-self", "10.250.0.0/16", "")
 	addr := freeAddr(t)
-	runAgent(t, bin, "-netns", w.host.Path(), "-results-dir", filepath.Join(w.cacheDir, "results"), "-conf-dir", "",
+	statusFile := filepath.Join(t.TempDir(), "status.json")
+	runAgent(t, bin, "-netns", w.host.Path(), "-results-dir", filepath.Join(w.cacheDir, "results"), "-conf-dir", "", "-node-status-file", statusFile,
 		"-kubeconfig", kubeconfig, "-cluster-kubeconfig", c.Kubeconfig, "-node-name", self.Name, "-metrics-bind-address", addr)
 	waitFor(t, "/healthz ok and one pod network ok", func() error {
 		if body, err := httpGet(addr, "/healthz"); err != nil || strings.TrimSpace(body) != "ok" {
@@ -280,6 +282,9 @@ func TestAgentBinary(t *testing.T) {
 		t.Errorf("PodNetworkBroken on the Node: type %s, message %q", nodeBroken.Type, nodeBroken.Message)
 	}
 	waitFor(t, "the node gauge at 1", func() error { return wantGauge(addr, "fibguard_node_network_broken", 1) })
+	if st, err := nodestatus.Read(statusFile, time.Now()); err != nil || st.Ready || !strings.HasPrefix(st.Reason, "FG051 ") {
+		t.Errorf("node status %+v, %v; want not ready for FG051", st, err)
+	}
 	if err := c.Client.CoreV1().Nodes().Delete(context.Background(), other.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +293,9 @@ func TestAgentBinary(t *testing.T) {
 		t.Errorf("PodNetworkRestored on the Node: type %s, message %q", nodeRestored.Type, nodeRestored.Message)
 	}
 	waitFor(t, "the node gauge at 0", func() error { return wantGauge(addr, "fibguard_node_network_broken", 0) })
+	if st, err := nodestatus.Read(statusFile, time.Now()); err != nil || !st.Ready {
+		t.Errorf("node status %+v, %v; want ready", st, err)
+	}
 	t.Logf("Node Events: %s %q; %s %q", nodeBroken.Reason, nodeBroken.Message, nodeRestored.Reason, nodeRestored.Message)
 }
 
