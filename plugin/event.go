@@ -62,9 +62,7 @@ func (p *Plugin) recordEvent(log *slog.Logger, conf *Config, cmd string, args *s
 		failed(err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), conf.EventTimeout)
-	defer cancel()
-	res, err := podevent.Send(ctx, bin, podevent.Request{
+	res, err := p.send(log, conf.EventTimeout, bin, podevent.Request{
 		Kubeconfig: conf.Kubeconfig,
 		UserAgent:  userAgent(),
 		Events:     []podevent.Event{ev},
@@ -82,6 +80,29 @@ func (p *Plugin) recordEvent(log *slog.Logger, conf *Config, cmd string, args *s
 		return
 	}
 	log.Info("Kubernetes event recorded", "pod", pod.String(), "event", out.Name, "reason", reason, "count", out.Count)
+}
+
+// reapTimeout bounds the end of the processes left from the event binary,
+// after eventTimeout.
+const reapTimeout = 500 * time.Millisecond
+
+// send runs the event binary (podevent.Send) for at most timeout and, with
+// ReapEventProcesses, then ends whatever it left running.
+func (p *Plugin) send(log *slog.Logger, timeout time.Duration, bin string, req podevent.Request) (podevent.Result, error) {
+	if p.ReapEventProcesses {
+		if err := podevent.Subreap(); err != nil {
+			log.Warn("processes the event binary leaves may outlive the command", "error", err)
+		}
+		defer func() {
+			n, err := podevent.ReapOrphans(reapTimeout)
+			if n > 0 || err != nil {
+				log.Warn("ended processes the event binary left running", "count", n, "error", err)
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return podevent.Send(ctx, bin, req)
 }
 
 // eventBinary is the path of the event binary: Plugin.EventBinary if set,

@@ -80,12 +80,18 @@ type Plugin struct {
 	// Events; "" looks for podevent.EventBinary next to the running
 	// executable, then in CNI_PATH. Tests point it at one they built.
 	EventBinary string
+	// ReapEventProcesses makes the process a child subreaper while it
+	// runs the event binary, and ends every process left from it before
+	// the command answers (podevent.ReapOrphans): nothing started for an
+	// Event outlives the command. Only for the plugin's own process, whose
+	// children are all the event binary's: New sets it.
+	ReapEventProcesses bool
 }
 
 // New returns a Plugin for the binary: host namespace of the process,
-// standard output and error.
+// standard output and error, event processes reaped.
 func New() *Plugin {
-	return &Plugin{Stdout: os.Stdout, Stderr: os.Stderr}
+	return &Plugin{Stdout: os.Stdout, Stderr: os.Stderr, ReapEventProcesses: true}
 }
 
 // Funcs returns the commands for skel, each turning a panic into a CNI

@@ -1,0 +1,134 @@
+package integration
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/podevent"
+)
+
+// TestEventProcessesDoNotOutliveADD: an event binary that leaves processes
+// behind — a setsid child, a double fork, a child that ignores SIGTERM and
+// keeps stdout open — whether it exits at once or hangs past eventTimeout,
+// leaves nothing running once the rejected ADD has answered, and the ADD
+// answers within eventTimeout and a margin, with its verdict.
+func TestEventProcessesDoNotOutliveADD(t *testing.T) {
+	needFibguard(t)
+	for _, tt := range []struct{ name, end string }{
+		{"exits at once", "exit 0"},
+		{"hangs past the deadline", "sleep 1000"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tag := strconv.Itoa(os.Getpid()) + strconv.FormatUint(seq.Add(1), 10)
+			dir := fakeEventDir(t, tag, tt.end)
+			w := newWorld(t)
+			w.cni = libcni.NewCNIConfigWithCacheDir([]string{dir, setup.pluginDir}, w.cacheDir, &invoke.DefaultExec{
+				RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{},
+			})
+			list := w.load(bridgeNet("127.16.0.0/16").withFibguard(map[string]any{
+				"kubeconfig": filepath.Join(dir, "kubeconfig"), "eventTimeout": "1s", "nodeName": "node-1",
+			}))
+			start := time.Now()
+			_, err := w.add(list, w.newPod())
+			took := time.Since(start)
+			assertRejected(t, err, checker.CodeHostLoopback)
+			if took > 5*time.Second {
+				t.Errorf("ADD took %v with eventTimeout 1s", took)
+			}
+			if left := processesTagged(t, tag); len(left) > 0 {
+				t.Fatalf("processes started for the Event still run after ADD answered: %v", left)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "ran")); err != nil {
+				t.Fatalf("the fake event binary did not run: %v", err)
+			}
+			t.Logf("ADD answered after %v; nothing of the event binary's left", took.Round(time.Millisecond))
+		})
+	}
+}
+
+// fakeEventDir makes a plugin directory with fibguard and a fake event
+// binary that starts escaping processes, each running "sleep <tag>N",
+// then ends with end.
+func fakeEventDir(t *testing.T, tag, end string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyFile(t, filepath.Join(setup.fgDir, "fibguard"), filepath.Join(dir, "fibguard"))
+	script := fmt.Sprintf(`#!/bin/sh
+touch %[2]s/ran
+setsid sleep %[1]s1 &
+( sleep %[1]s2 & ) &
+sh -c 'trap "" TERM; exec sleep %[1]s3' &
+sleep %[1]s4 &
+cat >/dev/null
+%[3]s
+`, tag, dir, end)
+	if err := os.WriteFile(filepath.Join(dir, podevent.EventBinary), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kubeconfig"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, pid := range processesTagged(t, tag) {
+			if p, err := os.FindProcess(pid); err == nil {
+				_ = p.Kill() // a failed test's leftovers
+			}
+		}
+	})
+	return dir
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = in.Close() }() // read-only
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// processesTagged lists the processes whose command line holds "sleep
+// <tag>", zombies aside.
+func processesTagged(t *testing.T, tag string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(cmd) == 0 {
+			continue // gone, or a zombie
+		}
+		if strings.Contains(strings.ReplaceAll(string(cmd), "\x00", " "), "sleep "+tag) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
