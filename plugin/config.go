@@ -19,6 +19,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types/create"
 
 	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/internal/nodestatus"
 )
 
 // Mode is what ADD does with findings of severity error.
@@ -93,6 +94,10 @@ type NetConf struct {
 	Events       string `json:"events"`
 	EventTimeout string `json:"eventTimeout"`
 	NodeName     string `json:"nodeName"`
+
+	// The node agent's verdict for STATUS (docs/agent.md).
+	NodeStatus     string `json:"nodeStatus"`
+	NodeStatusFile string `json:"nodeStatusFile"`
 }
 
 // ConfigError lists every problem of a configuration, so one round of
@@ -129,6 +134,11 @@ type Config struct {
 	Events       bool
 	EventTimeout time.Duration
 	NodeName     string
+
+	// NodeStatus makes STATUS fail while the node agent's verdict
+	// (NodeStatusFile) says the node's pod network is untenable.
+	NodeStatus     bool
+	NodeStatusFile string
 }
 
 // parseConfig turns the stdin of a command into a Config, in a fixed
@@ -193,6 +203,8 @@ func (nc *NetConf) decode(stdin []byte) ([]string, error) {
 		{"events", &nc.Events},
 		{"eventTimeout", &nc.EventTimeout},
 		{"nodeName", &nc.NodeName},
+		{"nodeStatus", &nc.NodeStatus},
+		{"nodeStatusFile", &nc.NodeStatusFile},
 	}
 	var problems []string
 	if v, ok := raw["prevResult"]; ok {
@@ -331,6 +343,12 @@ func (nc *NetConf) setDefaults() {
 	if nc.EventTimeout == "" {
 		nc.EventTimeout = defaultEventTimeout.String()
 	}
+	if nc.NodeStatus == "" {
+		nc.NodeStatus = "off"
+	}
+	if nc.NodeStatusFile == "" {
+		nc.NodeStatusFile = nodestatus.DefaultPath
+	}
 }
 
 // isNodeName reports whether s has the form of a Kubernetes node name, a
@@ -420,6 +438,14 @@ func (nc *NetConf) Validate() error {
 	if d, err := time.ParseDuration(nc.EventTimeout); err != nil || d <= 0 {
 		add("eventTimeout: %q is not a positive duration such as \"2s\"", nc.EventTimeout)
 	}
+	switch nc.NodeStatus {
+	case "on", "off":
+	default:
+		add("nodeStatus: %q is not one of \"on\", \"off\"", nc.NodeStatus)
+	}
+	if !filepath.IsAbs(nc.NodeStatusFile) {
+		add("nodeStatusFile: %q is not an absolute path", nc.NodeStatusFile)
+	}
 	if nc.NodeName != "" && (len(nc.NodeName) > 253 || !isNodeName(nc.NodeName)) {
 		add("nodeName: %q is not a valid Kubernetes node name (a lowercase DNS subdomain)", nc.NodeName)
 	}
@@ -444,6 +470,9 @@ func (nc *NetConf) config() *Config {
 		Kubeconfig:    nc.Kubeconfig,
 		Events:        nc.Events == "on",
 		NodeName:      nc.NodeName,
+
+		NodeStatus:     nc.NodeStatus == "on",
+		NodeStatusFile: nc.NodeStatusFile,
 	}
 	c.EventTimeout, _ = time.ParseDuration(nc.EventTimeout) // validated
 	for code, v := range nc.Checks {

@@ -58,7 +58,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		t.Fatalf("parseConfig: %v", err)
 	}
 	if c.Mode != ModeEnforce || c.FailurePolicy != FailurePolicyFail || c.LogLevel != slog.LevelInfo ||
-		!c.Events || c.EventTimeout != 2*time.Second || c.LogFile != "" {
+		!c.Events || c.EventTimeout != 2*time.Second || c.LogFile != "" || c.NodeStatus || c.NodeStatusFile != "/run/fibguard/node-status.json" {
 		t.Errorf("defaults: got %+v", c)
 	}
 	if c.Options.Disabled != nil || c.Options.Severity != nil {
@@ -74,17 +74,19 @@ func TestParseConfigDefaults(t *testing.T) {
 
 func TestParseConfigFields(t *testing.T) {
 	c, err := parseConfig(confJSON(t, "1.1.0", map[string]any{
-		"mode":          "warn",
-		"checks":        map[string]string{"FG001": "warning", "FG025": "error", "FG040": "off"},
-		"serviceCIDRs":  []string{"10.96.0.1/12", "fd00:96::/108"},
-		"clusterCIDRs":  []string{"10.244.0.0/16"},
-		"failurePolicy": "Ignore",
-		"logFile":       "/var/log/fibguard.log",
-		"logLevel":      "debug",
-		"kubeconfig":    "/etc/cni/net.d/fibguard-kubeconfig",
-		"events":        "off",
-		"eventTimeout":  "500ms",
-		"nodeName":      "node-1.example",
+		"mode":           "warn",
+		"checks":         map[string]string{"FG001": "warning", "FG025": "error", "FG040": "off"},
+		"serviceCIDRs":   []string{"10.96.0.1/12", "fd00:96::/108"},
+		"clusterCIDRs":   []string{"10.244.0.0/16"},
+		"failurePolicy":  "Ignore",
+		"logFile":        "/var/log/fibguard.log",
+		"logLevel":       "debug",
+		"kubeconfig":     "/etc/cni/net.d/fibguard-kubeconfig",
+		"events":         "off",
+		"eventTimeout":   "500ms",
+		"nodeName":       "node-1.example",
+		"nodeStatus":     "on",
+		"nodeStatusFile": "/run/x/status.json",
 	}))
 	if err != nil {
 		t.Fatalf("parseConfig: %v", err)
@@ -97,15 +99,17 @@ func TestParseConfigFields(t *testing.T) {
 			Disabled: map[checker.Code]bool{"FG040": true},
 			Severity: map[checker.Code]checker.Severity{"FG001": checker.SeverityWarning, "FG025": checker.SeverityError},
 		},
-		ServiceCIDRs:  []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12"), netip.MustParsePrefix("fd00:96::/108")},
-		ClusterCIDRs:  []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")},
-		FailurePolicy: FailurePolicyIgnore,
-		LogFile:       "/var/log/fibguard.log",
-		LogLevel:      slog.LevelDebug,
-		Kubeconfig:    "/etc/cni/net.d/fibguard-kubeconfig",
-		Events:        false,
-		EventTimeout:  500 * time.Millisecond,
-		NodeName:      "node-1.example",
+		ServiceCIDRs:   []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12"), netip.MustParsePrefix("fd00:96::/108")},
+		ClusterCIDRs:   []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")},
+		FailurePolicy:  FailurePolicyIgnore,
+		LogFile:        "/var/log/fibguard.log",
+		LogLevel:       slog.LevelDebug,
+		Kubeconfig:     "/etc/cni/net.d/fibguard-kubeconfig",
+		Events:         false,
+		EventTimeout:   500 * time.Millisecond,
+		NodeName:       "node-1.example",
+		NodeStatus:     true,
+		NodeStatusFile: "/run/x/status.json",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -164,18 +168,22 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad check setting", confJSON(t, "1.0.0", map[string]any{"checks": map[string]string{"FG001": "fatal"}}),
 			types.ErrInvalidNetworkConfig, []string{`FG001: "fatal" is not one of`}},
 		{"every problem at once", confJSON(t, "1.0.0", map[string]any{
-			"mode":          5,
-			"checks":        []string{"FG001"},
-			"serviceCIDRs":  []string{"10.96.0.0", "10.96.0.0/12"},
-			"clusterCIDRs":  "10.244.0.0/16",
-			"failurePolicy": "fail",
-			"logFile":       "fibguard.log",
-			"logLevel":      "trace",
-			"kubeconfig":    "kubeconfig",
-			"events":        true,
-			"eventTimeout":  "-1s",
-			"nodeName":      "Node_1",
+			"mode":           5,
+			"checks":         []string{"FG001"},
+			"serviceCIDRs":   []string{"10.96.0.0", "10.96.0.0/12"},
+			"clusterCIDRs":   "10.244.0.0/16",
+			"failurePolicy":  "fail",
+			"logFile":        "fibguard.log",
+			"logLevel":       "trace",
+			"kubeconfig":     "kubeconfig",
+			"events":         true,
+			"eventTimeout":   "-1s",
+			"nodeName":       "Node_1",
+			"nodeStatus":     "yes",
+			"nodeStatusFile": "status.json",
 		}), types.ErrInvalidNetworkConfig, []string{
+			`nodeStatus: "yes" is not one of "on", "off"`,
+			`nodeStatusFile: "status.json" is not an absolute path`,
 			"mode: got a JSON number, want a string",
 			"checks: got a JSON array, want an object",
 			`serviceCIDRs[0]: "10.96.0.0" is not a CIDR prefix`,

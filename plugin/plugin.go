@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -20,6 +22,7 @@ import (
 	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
+	"github.com/fibguard/fibguard/internal/nodestatus"
 	"github.com/fibguard/fibguard/podevent"
 )
 
@@ -156,10 +159,35 @@ func (p *Plugin) Del(*skel.CmdArgs) error { return nil }
 
 // Status reports whether fibguard can serve ADD: it can unless its
 // configuration is invalid, in which case every ADD would fail, so STATUS
-// fails with ErrPluginNotAvailable and the configuration's problems.
+// fails with ErrPluginNotAvailable and the configuration's problems. With
+// "nodeStatus": "on" it also fails while the node agent's verdict says
+// the node's pod network is untenable (nodeStatus).
 func (p *Plugin) Status(args *skel.CmdArgs) error {
-	if _, err := parseConfig(args.StdinData); err != nil {
+	conf, err := parseConfig(args.StdinData)
+	if err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "fibguard: not available: "+errMsg(err), "")
+	}
+	if conf.NodeStatus {
+		return nodeStatus(conf.NodeStatusFile, time.Now())
+	}
+	return nil
+}
+
+// nodeStatus is STATUS's answer from the agent's verdict at path: an
+// ErrPluginNotAvailable with the agent's reason while the node is not
+// ready. No verdict, or a stale one (no agent, or one that stopped),
+// says nothing, and STATUS passes: a verdict nobody keeps up must not take
+// the node out. A file that cannot be read as a verdict (not a regular
+// file, too large, not the agent's format) is an error naming it.
+func nodeStatus(path string, now time.Time) error {
+	st, err := nodestatus.Read(path, now)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, nodestatus.ErrStale):
+		return nil
+	case err != nil:
+		return types.NewError(types.ErrPluginNotAvailable, "fibguard: cannot read the node agent's verdict: "+err.Error(), "")
+	case !st.Ready:
+		return types.NewError(types.ErrPluginNotAvailable, "fibguard: the node's pod network is untenable: "+st.Reason, "")
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,9 +14,11 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/internal/nodestatus"
 	"github.com/fibguard/fibguard/podevent"
 )
 
@@ -131,4 +135,54 @@ func processesTagged(t *testing.T, tag string) []int {
 		}
 	}
 	return out
+}
+
+// TestStatusFromNodeAgent: STATUS through libcni (cniVersion 1.1.0, as
+// containerd 2.1 and CRI-O 1.36 call it) with "nodeStatus": "on" fails
+// with ErrPluginNotAvailable and the agent's reason while the agent's
+// verdict says the node is not ready, and passes when it is ready, when
+// there is none, and when it is stale; without nodeStatus it passes
+// whatever the verdict.
+func TestStatusFromNodeAgent(t *testing.T) {
+	needFibguard(t)
+	w := newWorld(t)
+	path := filepath.Join(t.TempDir(), "node-status.json")
+	on := w.load(bridgeNet("10.88.0.0/24").withVersion("1.1.0").withFibguard(map[string]any{"nodeStatus": "on", "nodeStatusFile": path}))
+	off := w.load(bridgeNet("10.88.0.0/24").withVersion("1.1.0").withFibguard(map[string]any{"nodeStatusFile": path}))
+	status := func(list *libcni.NetworkConfigList) error {
+		return w.inHost(func(ctx context.Context) error { return w.cni.GetStatusNetworkList(ctx, list) })
+	}
+	now := time.Now()
+	for _, tt := range []struct {
+		name    string
+		verdict *nodestatus.Status
+		want    string // "" passes
+	}{
+		{"no verdict", nil, ""},
+		{"ready", &nodestatus.Status{Time: now, Ready: true}, ""},
+		{"not ready", &nodestatus.Status{Time: now, Reason: "FG050 pod network 127.16.0.0/16 …"}, "the node's pod network is untenable: FG050"},
+		{"not ready, but stale", &nodestatus.Status{Time: now.Add(-time.Hour), Reason: "FG050 …"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_ = os.Remove(path) // absent already is fine
+			if tt.verdict != nil {
+				if err := nodestatus.Write(path, *tt.verdict); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := status(on)
+			if tt.want == "" && err != nil {
+				t.Fatalf("STATUS: %v, want success", err)
+			}
+			if tt.want != "" {
+				var e *types.Error
+				if !errors.As(err, &e) || e.Code != types.ErrPluginNotAvailable || !strings.Contains(e.Msg, tt.want) {
+					t.Fatalf("STATUS: %v, want code %d containing %q", err, types.ErrPluginNotAvailable, tt.want)
+				}
+			}
+			if err := status(off); err != nil {
+				t.Errorf("STATUS without nodeStatus: %v, want success", err)
+			}
+		})
+	}
 }
