@@ -119,12 +119,26 @@ func readAll(r io.Reader) ([]byte, error) {
 			size = int(fi.Size())
 		}
 	}
+	if size > MaxSnapshotSize {
+		return nil, errTooLarge
+	}
 	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
-	if _, err := buf.ReadFrom(r); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(r, MaxSnapshotSize+1)); err != nil {
 		return nil, err
+	}
+	if buf.Len() > MaxSnapshotSize {
+		return nil, errTooLarge
 	}
 	return buf.Bytes(), nil
 }
+
+// MaxSnapshotSize bounds a snapshot Decode reads: a full Internet table of
+// both families (about 1.2 million routes, some 80 bytes each) is under
+// half of it; a reader fed an endless stream stops here instead of
+// exhausting memory.
+const MaxSnapshotSize = 256 << 20
+
+var errTooLarge = fmt.Errorf("larger than %d bytes (256 MiB), the most a snapshot may be", MaxSnapshotSize)
 
 // routesValue finds the value of the top-level "routes" member of a JSON
 // object (the last one, matched as encoding/json matches field names) and
