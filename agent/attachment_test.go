@@ -19,7 +19,7 @@ const testConflist = `{"cniVersion":"1.0.0","name":"pods","plugins":[{"type":"br
 	`{"type":"fibguard","mode":"warn","serviceCIDRs":["10.96.0.0/12"],"checks":{"FG003":"off"}}]}`
 
 // cacheJSON renders a cache file as libcni writes one.
-func cacheJSON(t *testing.T, mutate func(*cacheFile)) []byte {
+func cacheJSON(t testing.TB, mutate func(*cacheFile)) []byte {
 	t.Helper()
 	c := cacheFile{
 		Kind: cacheKind, ContainerID: "c1", Config: []byte(testConflist), IfName: "eth0", NetworkName: "pods",
@@ -111,6 +111,32 @@ func TestReadAttachmentRefuses(t *testing.T) {
 		}))
 		if _, err := ReadAttachment(path); !errors.Is(err, errNotGuarded) {
 			t.Fatalf("ReadAttachment = %v, want errNotGuarded", err)
+		}
+	})
+}
+
+// FuzzReadAttachment: whatever a cache file holds, ReadAttachment never
+// panics, and an attachment it accepts has fibguard's settings, a result
+// and a pod that CNI_ARGS names once.
+func FuzzReadAttachment(f *testing.F) {
+	f.Add(string(cacheJSON(f, nil)))
+	f.Add(`{"kind":"cniCacheV1","containerId":"c","networkName":"n","ifName":"eth0","config":"e30=","result":{}}`)
+	f.Add(`{"kind":"cniCacheV1","containerId":"c","networkName":"n","ifName":"eth0","cniArgs":[["K8S_POD_NAME","a"],["K8S_POD_NAME","b"]]}`)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, s string) {
+		path := filepath.Join(dir, "pods-c-eth0")
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, err := ReadAttachment(path)
+		if err != nil {
+			return
+		}
+		if a.Config == nil || a.ContainerID == "" || a.Network == "" || a.IfName == "" {
+			t.Fatalf("accepted %q as %+v", s, a)
+		}
+		if strings.Count(s, "K8S_POD_NAME\"") > 1 && a.Pod.Name != "" {
+			t.Fatalf("accepted a pod named twice: %q", s)
 		}
 	})
 }

@@ -74,3 +74,26 @@ func TestFindBinary(t *testing.T) {
 		t.Errorf("FindBinary without one: %v, want ErrNotExist naming both directories", err)
 	}
 }
+
+// FuzzReadRequest: whatever the plugin's stdin to the event binary holds,
+// ReadRequest never panics, and a request it accepts is valid and within
+// the limits.
+func FuzzReadRequest(f *testing.F) {
+	f.Add(`{"version":1,"kubeconfig":"/k","deadline":"2030-01-01T00:00:00Z","events":[{"pod":{"namespace":"a","name":"b"},"reason":"PodNetworkRejected","node":"n"}]}`)
+	f.Add(`{"version":1}{"version":1}`)
+	f.Add(`{"version":1,"events":[{"pod":{"namespace":"a","name":"b"},"kind":"Node","reason":"R","node":"n"}]}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		req, err := ReadRequest(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		if err := req.Validate(); err != nil {
+			t.Fatalf("accepted an invalid request %q: %v", s, err)
+		}
+		for _, ev := range req.Events {
+			if err := ev.Validate(); err != nil {
+				t.Fatalf("accepted an invalid event in %q: %v", s, err)
+			}
+		}
+	})
+}

@@ -59,3 +59,26 @@ func TestWriteRead(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRead: whatever the status file holds, Read never panics, and a
+// verdict it accepts is of this version and fresh.
+func FuzzRead(f *testing.F) {
+	now := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	f.Add(`{"version":1,"time":"2026-12-05T00:00:00Z","ready":false,"reason":"FG050"}`)
+	f.Add(`{"version":1,"time":"2026-12-04T00:00:00Z","ready":true}`)
+	f.Add(`{"version":2}`)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, s string) {
+		path := filepath.Join(dir, "status.json")
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, err := Read(path, now)
+		if err != nil {
+			return
+		}
+		if st.Version != Version || now.Sub(st.Time) > MaxAge || st.Time.Sub(now) > time.Minute {
+			t.Fatalf("accepted %q as %+v", s, st)
+		}
+	})
+}
