@@ -125,7 +125,7 @@ func errorLines(findings []checker.Finding) []string {
 	var lines []string
 	for _, f := range findings {
 		if f.Severity == checker.SeverityError {
-			lines = append(lines, string(f.Code)+" "+f.Message)
+			lines = append(lines, f.Line())
 		}
 	}
 	return lines

@@ -8,15 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"runtime/debug"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
-	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/fibguard/fibguard/checker"
@@ -346,37 +343,11 @@ func (p *Plugin) loadHost(conf *Config) (h hostModel) {
 	if err != nil {
 		return hostModel{err: fmt.Errorf("read host namespace: %w", err)}
 	}
-	m, err := ns.LoadFor(hostDestinations(conf.Result))
+	m, err := ns.LoadFor(checker.HostDestinations(conf.Result))
 	if err != nil {
 		return hostModel{ns: ns, err: fmt.Errorf("read host namespace: %w", err)}
 	}
 	return hostModel{ns: ns, model: m}
-}
-
-// hostDestinations are the addresses the checks look up in the host's
-// model: every address of the result, in both of the forms the checker
-// may read it in (an IPv4 address written with a 16-byte mask is
-// IPv4-mapped to it, see checker.readResult). The checker looks up only
-// the pod's own addresses, a subset; a lookup of an address missing here
-// would walk tables the model holds in part, which the comparison with
-// the kernel (FG040) would then report.
-func hostDestinations(res *current.Result) []netip.Addr {
-	if res == nil {
-		return nil
-	}
-	var dsts []netip.Addr
-	for _, ipc := range res.IPs {
-		if ipc == nil {
-			continue
-		}
-		if ip4 := ipc.Address.IP.To4(); ip4 != nil {
-			dsts = append(dsts, netip.AddrFrom4([4]byte(ip4)))
-		}
-		if ip16 := ipc.Address.IP.To16(); ip16 != nil && len(ipc.Address.Mask) == net.IPv6len {
-			dsts = append(dsts, netip.AddrFrom16([16]byte(ip16)))
-		}
-	}
-	return dsts
 }
 
 // rejection is the error that rejects a pod with these findings, or nil

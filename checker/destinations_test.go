@@ -1,4 +1,4 @@
-package plugin
+package checker
 
 import (
 	"net"
@@ -49,8 +49,8 @@ func TestHostDestinations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := hostDestinations(tt.res); !slices.Equal(got, tt.want) {
-				t.Errorf("hostDestinations = %v, want %v", got, tt.want)
+			if got := HostDestinations(tt.res); !slices.Equal(got, tt.want) {
+				t.Errorf("HostDestinations = %v, want %v", got, tt.want)
 			}
 		})
 	}
