@@ -213,8 +213,14 @@ func (in *Installer) Check() error {
 // cannot start (the binary or the kubeconfig cannot be written at all).
 // It returns nil once ctx is done; uninstalling is the caller's choice.
 func (in *Installer) Run(ctx context.Context) error {
-	if err := in.copyBinaries(); err != nil {
+	// Without the binaries to install the installer cannot work: that is
+	// fatal. Something in the node's bin dir that it must not replace (a
+	// FIFO named fibguard, say) is the node's state: logged, retried by
+	// the loop, the installation unready meanwhile.
+	if err := in.copyBinaries(); errors.Is(err, errSource) {
 		return err
+	} else if err != nil {
+		in.log.Error("installing the binaries failed; retrying", "err", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -9,13 +9,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fibguard/fibguard/internal/filetype"
 )
 
 // DefaultServiceAccountDir is where Kubernetes mounts a pod's service
@@ -125,10 +127,8 @@ func (k *Kubeconfig) Write() (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	if cur, err := os.ReadFile(k.Path); err == nil && bytes.Equal(cur, data) {
-		if fi, err := os.Stat(k.Path); err == nil && fi.Mode().Perm() == kubeconfigPerm {
-			return tok, nil
-		}
+	if same, err := k.holds(data); err != nil || same {
+		return tok, err
 	}
 	dir := filepath.Dir(k.Path)
 	unlock, err := lockDir(dir)
@@ -143,6 +143,30 @@ func (k *Kubeconfig) Write() (Token, error) {
 		return Token{}, fmt.Errorf("writing the kubeconfig: %w", err)
 	}
 	return tok, nil
+}
+
+// holds reports whether the kubeconfig file already is data, with mode
+// 0600. The file is the installer's by name, but what is there is looked
+// at before it is read: a link, a FIFO, a directory or a device is
+// refused, never followed, opened or replaced.
+func (k *Kubeconfig) holds(data []byte) (bool, error) {
+	var st unix.Stat_t
+	err := unix.Lstat(k.Path, &st)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking the kubeconfig %s: %w", k.Path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false, fmt.Errorf("the kubeconfig %s is a %s, not a regular file: the installer neither follows, opens nor replaces it; remove it",
+			k.Path, filetype.Name(st.Mode))
+	}
+	cur, state, err := readFile(k.Path)
+	if err != nil {
+		return false, nil //nolint:nilerr // unreadable (too large, say): rewritten
+	}
+	return bytes.Equal(cur, data) && state.mode.Perm() == kubeconfigPerm, nil
 }
 
 // Remove removes the kubeconfig.
@@ -231,16 +255,7 @@ type namedContext struct {
 
 // render reads the service account and returns the kubeconfig's bytes.
 func (k *Kubeconfig) render() ([]byte, Token, error) {
-	read := func(name string) ([]byte, error) {
-		b, err := os.ReadFile(filepath.Join(k.ServiceAccountDir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("service account: %w (is automountServiceAccountToken off?)", err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("service account: %w", err)
-		}
-		return b, nil
-	}
+	read := func(name string) ([]byte, error) { return readServiceAccount(k.ServiceAccountDir, name) }
 	ca, err := read("ca.crt")
 	if err != nil {
 		return nil, Token{}, err

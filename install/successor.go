@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -165,10 +163,11 @@ type apiClient struct {
 // namespace.
 func (s Successor) client() (*apiClient, string, error) {
 	read := func(name string) (string, error) {
-		// The kubelet's projected files are symlinks (token -> ..data/token).
-		b, err := os.ReadFile(filepath.Join(s.ServiceAccountDir, name))
+		// The kubelet's projected files are symlinks (token -> ..data/token),
+		// followed only as kubelet lays them out.
+		b, err := readServiceAccount(s.ServiceAccountDir, name)
 		if err != nil {
-			return "", fmt.Errorf("service account: %w", err)
+			return "", err
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
