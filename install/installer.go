@@ -32,6 +32,10 @@ type Config struct {
 	Resync time.Duration
 	// TokenPoll is how often Run reads the service account token again.
 	TokenPoll time.Duration
+	// Heartbeat, when set, is the file where Run records the end of each
+	// pass of its loop, for the liveness check (Live); it belongs in the
+	// installer's container, not on the host.
+	Heartbeat string
 	// Log receives what Run does; nil discards it.
 	Log *slog.Logger
 }
@@ -47,6 +51,9 @@ func (c *Config) Validate() error {
 		} else if !filepath.IsAbs(d.path) {
 			errs = append(errs, fmt.Errorf("%s %q: not an absolute path", d.name, d.path))
 		}
+	}
+	if c.Heartbeat != "" && !filepath.IsAbs(c.Heartbeat) {
+		errs = append(errs, fmt.Errorf("heartbeat file %q: not an absolute path", c.Heartbeat))
 	}
 	if c.EventBinary != "" && !filepath.IsAbs(c.EventBinary) {
 		errs = append(errs, fmt.Errorf("event binary %q: not an absolute path", c.EventBinary))
@@ -81,6 +88,8 @@ func (c *Config) Validate() error {
 type Installer struct {
 	cfg Config
 	log *slog.Logger
+	// lastBeat is the time the heartbeat file holds (Run's goroutine only).
+	lastBeat time.Time
 }
 
 // New validates cfg and returns an installer for it.
@@ -213,6 +222,8 @@ func (in *Installer) Check() error {
 // cannot start (the binary or the kubeconfig cannot be written at all).
 // It returns nil once ctx is done; uninstalling is the caller's choice.
 func (in *Installer) Run(ctx context.Context) error {
+	// The loop counts as alive from its start: the first pass may wait.
+	in.beat(nil)
 	// Without the binaries to install the installer cannot work: that is
 	// fatal. Something in the node's bin dir that it must not replace (a
 	// FIFO named fibguard, say) is the node's state: logged, retried by
@@ -236,22 +247,30 @@ func (in *Installer) Run(ctx context.Context) error {
 	}
 	var last Change
 	err := Watch(ctx, []string{in.cfg.ConfDir, in.cfg.BinDir}, in.cfg.Resync, in.log, func() error {
-		if err := in.ensureBinaries(); err != nil {
-			return err
-		}
-		ch, err := InsertEntry(in.cfg.ConfDir, in.cfg.Entry)
-		if err != nil {
-			return err
-		}
-		if ch.Action != Unchanged || ch.Path != last.Path {
-			in.log.Info("fibguard chained into the primary configuration", "path", ch.Path, "action", string(ch.Action))
-		}
-		last = ch
-		return nil
+		err := in.pass(&last)
+		in.beat(err)
+		return err
 	})
 	cancel()
 	wg.Wait()
 	return errors.Join(err, keepErr)
+}
+
+// pass is one reconcile of Run's loop: the binaries, then the entry. last
+// is the previous pass's change, to log only what is new.
+func (in *Installer) pass(last *Change) error {
+	if err := in.ensureBinaries(); err != nil {
+		return err
+	}
+	ch, err := InsertEntry(in.cfg.ConfDir, in.cfg.Entry)
+	if err != nil {
+		return err
+	}
+	if ch.Action != Unchanged || ch.Path != last.Path {
+		in.log.Info("fibguard chained into the primary configuration", "path", ch.Path, "action", string(ch.Action))
+	}
+	*last = ch
+	return nil
 }
 
 // ensureBinaries copies a binary again if it is missing or its size

@@ -72,6 +72,11 @@ func Watch(ctx context.Context, dirs []string, resync time.Duration, log *slog.L
 	defer ticker.Stop()
 	var settle <-chan time.Time
 	for {
+		// Checked first: select picks at random among ready cases, and a
+		// tick ready with the cancellation would start another pass.
+		if ctx.Err() != nil {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil

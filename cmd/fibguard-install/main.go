@@ -10,6 +10,7 @@
 //	fibguard-install             install, watch, and on SIGTERM uninstall unless the
 //	                             pod's DaemonSet remains (an update: the next pod takes over)
 //	fibguard-install -check      exit 0 if installed (the readiness probe)
+//	fibguard-install -live       exit 0 if the run loop is not hung (the liveness probe)
 //	fibguard-install -uninstall  uninstall now and exit
 package main
 
@@ -49,21 +50,56 @@ func main() {
 	switch mode {
 	case "check":
 		err = in.Check()
+	case "live":
+		err = install.Live(cfg.Heartbeat, install.LiveBound(cfg.Resync), time.Now())
 	case "uninstall":
 		err = in.Uninstall()
 	default:
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		err = in.Run(ctx)
-		stop()
-		if exit.uninstall(context.Background(), cfg, log) {
-			log.Info("stopping: uninstalling fibguard")
-			err = errors.Join(err, in.Uninstall())
-		}
+		err = serve(in, cfg, exit, log)
 	}
 	if err != nil {
 		log.Error("fibguard-install failed", "mode", mode, "err", err)
 		os.Exit(1)
 	}
+}
+
+// stopBudget is how long the installer may take to stop once told to
+// (SIGTERM): the run loop's last pass, the question to the API server
+// (at most 5 s) and the uninstall — each wait for a directory lock is at
+// most a few seconds, so this is a safety net for what cannot be bounded
+// otherwise (a read from a hung file system, say). It is well under the
+// DaemonSet's terminationGracePeriodSeconds (30 s), so that the installer
+// says itself, before kubelet's SIGKILL, that it did not finish.
+const stopBudget = 20 * time.Second
+
+// serve runs the installer until SIGTERM or SIGINT, then uninstalls
+// unless the exit plan says otherwise, all within stopBudget of the
+// signal.
+func serve(in *install.Installer, cfg install.Config, exit exitPlan, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go watchdog(ctx, log)
+	err := in.Run(ctx)
+	stop()
+	if exit.uninstall(context.Background(), cfg, log) {
+		log.Info("stopping: uninstalling fibguard")
+		if uerr := in.Uninstall(); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("uninstall not complete: %w", uerr))
+		}
+	}
+	return err
+}
+
+// watchdog exits the process stopBudget after ctx is done (the signal,
+// or Run's end), whatever is still running: every file the installer
+// writes is replaced whole by rename, so an exit at any point leaves each
+// file as it was or as it was meant to be.
+func watchdog(ctx context.Context, log *slog.Logger) {
+	<-ctx.Done()
+	time.Sleep(stopBudget)
+	log.Error("fibguard-install failed: stopping took longer than the budget; exiting with the uninstall unfinished (fibguard may remain installed: run fibguard-install -uninstall on the node)",
+		"budget", stopBudget)
+	os.Exit(1)
 }
 
 // exitPlan is what the installer does when it is stopped.
@@ -150,7 +186,10 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		"uninstall when stopped (SIGTERM), unless -pod-name's DaemonSet remains")
 	podName := str("pod-name", "POD_NAME", "",
 		"this installer's pod: when stopped, fibguard stays installed if the pod's DaemonSet remains (an update); empty: never ask")
+	heartbeat := str("heartbeat-file", "FIBGUARD_HEARTBEAT_FILE", "",
+		"where the run loop records the end of each pass, for -live: a file in the container (an emptyDir), not on the host; empty: none")
 	check := fs.Bool("check", false, "check the installation and exit: 0 if complete (readiness probe)")
+	live := fs.Bool("live", false, "check that the run loop ended a pass within 3 resync periods and 6 s and exit: 0 if so (liveness probe)")
 	uninstall := fs.Bool("uninstall", false, "uninstall and exit")
 	if err := errors.Join(envErrs...); err != nil {
 		return cfg, "", exit, fmt.Errorf("environment: %w", err)
@@ -162,8 +201,10 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		return cfg, "", exit, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	switch {
-	case *check && *uninstall:
-		return cfg, "", exit, errors.New("-check and -uninstall exclude each other")
+	case btoi(*check)+btoi(*uninstall)+btoi(*live) > 1:
+		return cfg, "", exit, errors.New("-check, -live and -uninstall exclude each other")
+	case *live:
+		mode = "live"
 	case *check:
 		mode = "check"
 	case *uninstall:
@@ -184,6 +225,7 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		Entry:       install.Entry{Mode: *pluginMode, Options: opts},
 		Resync:      *resync,
 		TokenPoll:   *tokenPoll,
+		Heartbeat:   *heartbeat,
 	}
 	if *kcName != "" {
 		if filepath.Base(*kcName) != *kcName {
@@ -241,4 +283,11 @@ func eventBinaryPath(flag, binary string) string {
 	default:
 		return flag
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

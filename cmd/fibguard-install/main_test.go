@@ -30,6 +30,8 @@ func TestParse(t *testing.T) {
 		{name: "own kubeconfig option conflicts", args: []string{`-options={"kubeconfig":"/k"}`}, env: pod, wantErr: "kubeconfig-name"},
 		{name: "kubeconfig name is a name", args: []string{"-kubeconfig-name=../k"}, env: pod, wantErr: "not a path"},
 		{name: "check and uninstall", args: []string{"-check", "-uninstall"}, env: pod, wantErr: "exclude"},
+		{name: "live", args: []string{"-live"}, env: pod, wantMode: "live", wantOnExit: true},
+		{name: "live and check", args: []string{"-live", "-check"}, env: pod, wantErr: "exclude"},
 		{name: "stray argument", args: []string{"now"}, env: pod, wantErr: "unexpected"},
 	}
 	for _, tt := range tests {
