@@ -86,23 +86,33 @@ func (p *Plugin) recordEvent(log *slog.Logger, conf *Config, cmd string, args *s
 // after eventTimeout.
 const reapTimeout = 500 * time.Millisecond
 
-// send runs the event binary (podevent.Send) for at most timeout and, with
-// ReapEventProcesses, then ends whatever it left running.
+// send runs the event binary (podevent.Send) for at most timeout. Send
+// gives it a PID namespace, which ends whatever it starts; with
+// ReapEventProcesses the plugin is also a child subreaper for that time
+// and then ends whatever is left, which matters where the kernel refused
+// the namespace.
 func (p *Plugin) send(log *slog.Logger, timeout time.Duration, bin string, req podevent.Request) (podevent.Result, error) {
 	if p.ReapEventProcesses {
-		if err := podevent.Subreap(); err != nil {
+		if err := podevent.Subreap(true); err != nil {
 			log.Warn("processes the event binary leaves may outlive the command", "error", err)
 		}
-		defer func() {
-			n, err := podevent.ReapOrphans(reapTimeout)
-			if n > 0 || err != nil {
-				log.Warn("ended processes the event binary left running", "count", n, "error", err)
-			}
-		}()
+		defer p.reap(log)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return podevent.Send(ctx, bin, req)
+}
+
+// reap ends the processes the event binary left and stops being a child
+// subreaper.
+func (p *Plugin) reap(log *slog.Logger) {
+	n, err := podevent.ReapOrphans(reapTimeout)
+	if n > 0 || err != nil {
+		log.Warn("ended processes the event binary left running", "count", n, "error", err)
+	}
+	if err := podevent.Subreap(false); err != nil {
+		log.Warn("still a child subreaper", "error", err)
+	}
 }
 
 // eventBinary is the path of the event binary: Plugin.EventBinary if set,

@@ -13,52 +13,56 @@ import (
 )
 
 // Subreap makes the calling process a child subreaper
-// (PR_SET_CHILD_SUBREAPER): a process its children start and then leave
+// (PR_SET_CHILD_SUBREAPER) with on, and an ordinary process again
+// without: while it is one, a process its children start and then leave
 // behind — with setsid, a double fork, anything that leaves the event
 // binary's process group — becomes its child instead of init's, so that
-// ReapOrphans can find and end it. Only for a process whose children are
-// all event binaries and theirs: the plugin.
-func Subreap() error {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("becoming a child subreaper: %w", err)
+// ReapOrphans can find and end it. This matters only where Send could not
+// give the event binary a PID namespace, which ends all of that by
+// itself. Only for a process whose children are all event binaries and
+// theirs: the plugin.
+func Subreap(on bool) error {
+	arg := uintptr(0)
+	if on {
+		arg = 1
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, arg, 0, 0, 0); err != nil {
+		return fmt.Errorf("setting the child subreaper flag to %v: %w", on, err)
 	}
 	return nil
 }
 
-// reapRounds bounds the rounds of ReapOrphans: each kills the children
-// found, whose own children then become children in turn.
-const reapRounds = 64
-
 // ReapOrphans kills (SIGKILL) and reaps every child of the calling
 // process, and every process that becomes one as they die, until there is
 // none left, for at most timeout. It returns how many it ended. Call it
-// after Subreap and after the event binary has been waited for: any child
-// left then was started for an Event and must not outlive the command.
+// after Subreap and after Send has returned: any child left then was
+// started for an Event and must not outlive the command, and none is a
+// child os/exec still waits for.
+//
+// Only children are signalled, never a process further down: a child's
+// pid stays its own until its parent (this process) reaps it, whereas a
+// grandchild's may be reused by then. Each round ends one generation; the
+// next comes to this process as its parent dies.
 func ReapOrphans(timeout time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
 	ended := 0
-	for range reapRounds {
+	for {
 		kids, err := children(os.Getpid())
 		if err != nil || len(kids) == 0 {
 			return ended, err
 		}
+		if time.Now().After(deadline) {
+			return ended, fmt.Errorf("%d processes started for an Event still run after %v: %v", len(kids), timeout, kids)
+		}
 		for _, pid := range kids {
-			_ = syscall.Kill(pid, syscall.SIGKILL) // gone already is fine
+			_ = syscall.Kill(pid, syscall.SIGKILL) // a zombie already is fine
 		}
 		for _, pid := range kids {
 			if reap(pid, deadline) {
 				ended++
 			}
 		}
-		if time.Now().After(deadline) {
-			break
-		}
 	}
-	left, _ := children(os.Getpid())
-	if len(left) > 0 {
-		return ended, fmt.Errorf("%d processes started for an Event still run after %v: %v", len(left), timeout, left)
-	}
-	return ended, nil
 }
 
 // reap waits, until deadline, for the killed child pid to exit and

@@ -24,7 +24,8 @@ import (
 
 // TestEventProcessesDoNotOutliveADD: an event binary that leaves processes
 // behind — a setsid child, a double fork, a child that ignores SIGTERM and
-// keeps stdout open — whether it exits at once or hangs past eventTimeout,
+// keeps stdout open, one in a PID namespace of its own, a loop starting
+// setsid children — whether it exits at once or hangs past eventTimeout,
 // leaves nothing running once the rejected ADD has answered, and the ADD
 // answers within eventTimeout and a margin, with its verdict.
 func TestEventProcessesDoNotOutliveADD(t *testing.T) {
@@ -74,6 +75,8 @@ setsid sleep %[1]s1 &
 ( sleep %[1]s2 & ) &
 sh -c 'trap "" TERM; exec sleep %[1]s3' &
 sleep %[1]s4 &
+unshare --pid --fork sleep %[1]s5 &
+sh -c 'while :; do setsid sleep %[1]s6 & sleep 0.01; done' &
 cat >/dev/null
 %[3]s
 `, tag, dir, end)
