@@ -197,7 +197,8 @@ func BenchmarkAgentProcess(b *testing.B) {
 // idle CPU use in percent of a core.
 func measureAgent(b *testing.B, bin string, ns *nstest.NS, results string) (rssMiB, cpuPercent float64) {
 	b.Helper()
-	cmd := exec.Command(bin, "-netns", ns.Path(), "-results-dir", results, "-kubeconfig", "", "-metrics-bind-address", "")
+	cmd := exec.Command(bin, "-netns", ns.Path(), "-results-dir", results, "-conf-dir", "", "-kubeconfig", "",
+		"-cluster-kubeconfig", "none", "-node-status-file", "", "-metrics-bind-address", "")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -214,8 +215,8 @@ func measureAgent(b *testing.B, bin string, ns *nstest.NS, results string) (rssM
 	}
 	time.Sleep(2 * time.Second)
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	if err != nil {
-		b.Fatalf("%v; the agent's log:\n%s", err, out.String())
+	if err != nil || !strings.Contains(string(status), "VmHWM:") {
+		b.Fatalf("the agent is not running (%v); its log:\n%s", err, out.String())
 	}
 	for line := range strings.Lines(string(status)) {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
