@@ -175,6 +175,16 @@ func newNode(t *testing.T, ds *appsv1.DaemonSet, name string) *node {
 	return n
 }
 
+// emptyDir is the directory standing for the pod's emptyDir volume name.
+func (n *node) emptyDir(t *testing.T, name string) string {
+	t.Helper()
+	d := filepath.Join(filepath.Dir(n.root), "emptydir", name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // container is the installer container of the DaemonSet.
 func (n *node) container() *corev1.Container { return &n.ds.Spec.Template.Spec.Containers[0] }
 
@@ -214,6 +224,8 @@ func (n *node) inContainer(t *testing.T, p string) string {
 				return filepath.Join(n.onHost(v.HostPath.Path), rel)
 			case v.Projected != nil:
 				return filepath.Join(n.saDir, rel)
+			case v.EmptyDir != nil:
+				return filepath.Join(n.emptyDir(t, v.Name), rel)
 			}
 		}
 	}
@@ -239,8 +251,10 @@ func (n *node) env(t *testing.T, apiHost, apiPort string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"conf-dir", "bin-dir", "service-account-dir", "binary"} {
-		env = append(env, setup.flags[flag].Env+"="+n.inContainer(t, n.setting(flag)))
+	for _, flag := range []string{"conf-dir", "bin-dir", "service-account-dir", "binary", "heartbeat-file"} {
+		if v := n.setting(flag); v != "" {
+			env = append(env, setup.flags[flag].Env+"="+n.inContainer(t, v))
+		}
 	}
 	return env
 }
@@ -391,6 +405,7 @@ func (p *installer) waitReady(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if err == nil {
+			p.checkLive(t)
 			return
 		}
 		select {
@@ -402,6 +417,20 @@ func (p *installer) waitReady(t *testing.T) {
 			t.Fatalf("readiness probe %q still fails after 10s: %v\n%s", probe, err, out)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkLive runs the DaemonSet's liveness probe, which must pass on a
+// running installer.
+func (p *installer) checkLive(t *testing.T) {
+	t.Helper()
+	probe := p.n.container().LivenessProbe.Exec.Command
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, setup.installer, probe[1:]...)
+	cmd.Env = p.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("liveness probe %q fails on a running installer: %v\n%s", probe, err, out)
 	}
 }
 

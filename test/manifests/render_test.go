@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -246,6 +247,17 @@ func checkImage(t *testing.T, c *corev1.Container) {
 	if want := []string{string(entrypoint[1]), "-check"}; !slices.Equal(c.ReadinessProbe.Exec.Command, want) {
 		t.Errorf("readinessProbe command %q, want %q", c.ReadinessProbe.Exec.Command, want)
 	}
+	if c.LivenessProbe == nil || c.LivenessProbe.Exec == nil {
+		t.Fatalf("livenessProbe %+v, want an exec probe", c.LivenessProbe)
+	}
+	if want := []string{string(entrypoint[1]), "-live"}; !slices.Equal(c.LivenessProbe.Exec.Command, want) {
+		t.Errorf("livenessProbe command %q, want %q", c.LivenessProbe.Exec.Command, want)
+	}
+	// kubelet restarts the installer after failureThreshold failures,
+	// periodSeconds apart: never before the heartbeat could be stale.
+	if lp := c.LivenessProbe; time.Duration(lp.PeriodSeconds*lp.FailureThreshold)*time.Second < time.Minute {
+		t.Errorf("livenessProbe restarts after %d×%ds: too eager", lp.FailureThreshold, lp.PeriodSeconds)
+	}
 	if len(c.Command) != 0 || len(c.Args) != 0 {
 		t.Errorf("command %q args %q: the image's entrypoint, configured by the environment, is meant to run", c.Command, c.Args)
 	}
@@ -396,8 +408,26 @@ func checkMounts(t *testing.T, o *objects) {
 		ns.Items[0].FieldRef.FieldPath != "metadata.namespace" {
 		t.Errorf("namespace source %+v, want the pod's metadata.namespace as namespace", ns)
 	}
-	if len(c.VolumeMounts) != 3 || len(pod.Volumes) != 3 {
-		t.Errorf("%d mounts of %d volumes, want 3 of 3: the two CNI dirs and the service account", len(c.VolumeMounts), len(pod.Volumes))
+	checkHeartbeatMount(t, effective("heartbeat-file"), mounts, volumes)
+	if len(c.VolumeMounts) != 4 || len(pod.Volumes) != 4 {
+		t.Errorf("%d mounts of %d volumes, want 4 of 4: the two CNI dirs, the service account and the heartbeat's emptyDir", len(c.VolumeMounts), len(pod.Volumes))
+	}
+}
+
+// checkHeartbeatMount: the liveness probe's heartbeat file is in a
+// writable emptyDir of the pod (the root file system is read-only), not
+// on the host.
+func checkHeartbeatMount(t *testing.T, file string, mounts map[string]corev1.VolumeMount, volumes map[string]*corev1.Volume) {
+	t.Helper()
+	if file == "" {
+		t.Fatal("no heartbeat file set: the liveness probe would always fail")
+	}
+	m, ok := mounts[path.Dir(file)]
+	if !ok || m.ReadOnly {
+		t.Fatalf("heartbeat %s: mount %+v, want a writable mount of its directory", file, m)
+	}
+	if v := volumes[m.Name]; v == nil || v.EmptyDir == nil {
+		t.Errorf("heartbeat %s: volume %+v, want an emptyDir", file, v)
 	}
 }
 
