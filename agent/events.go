@@ -67,15 +67,7 @@ func (e *Events) Transition(t Transition) {
 		return // not a Kubernetes pod: nothing to record an Event on
 	}
 	ev := podevent.Event{Pod: pod, Node: e.node, Action: "Recheck", Time: time.Now()}
-	switch t.Kind {
-	case Broken, StillBroken:
-		ev.Reason, ev.Type = podevent.ReasonBroken, podevent.TypeWarning
-		ev.Message = podevent.Message(errorLines(t.Verdict.Findings, t.Changes))
-	case Restored:
-		ev.Reason, ev.Type = podevent.ReasonRestored, podevent.TypeNormal
-		ev.Message = podevent.Message(append([]string{"the pod's network passes fibguard's checks again"}, after(t.Changes)...))
-	}
-	e.enqueue(ev)
+	e.enqueue(describe(ev, t.Kind, t.Verdict.Findings, t.Changes, "the pod's network passes fibguard's checks again"))
 }
 
 // enqueue queues an Event for the recording goroutine, or drops it with a
@@ -100,15 +92,22 @@ func (e *Events) NodeTransition(t NodeTransition) {
 		Pod:  podevent.Pod{Namespace: podevent.NodeEventNamespace, Name: v.Node, UID: v.NodeUID},
 		Kind: podevent.KindNode, Node: e.node, Action: "Recheck", Time: time.Now(),
 	}
-	switch t.Kind {
-	case Broken, StillBroken:
-		ev.Reason, ev.Type = podevent.ReasonBroken, podevent.TypeWarning
-		ev.Message = podevent.Message(errorLines(t.Verdict.Findings, t.Changes))
-	case Restored:
+	e.enqueue(describe(ev, t.Kind, t.Verdict.Findings, t.Changes, "the node's pod networks pass fibguard's checks again"))
+}
+
+// describe sets the reason, type and message of the Event of a
+// transition: Warning PodNetworkBroken with the error findings, or Normal
+// PodNetworkRestored saying restored; each followed by what changed on the
+// node before.
+func describe(ev podevent.Event, kind Kind, findings []checker.Finding, changes []string, restored string) podevent.Event {
+	if kind == Restored {
 		ev.Reason, ev.Type = podevent.ReasonRestored, podevent.TypeNormal
-		ev.Message = podevent.Message(append([]string{"the node's pod networks pass fibguard's checks again"}, after(t.Changes)...))
+		ev.Message = podevent.Message(append([]string{restored}, after(changes)...))
+		return ev
 	}
-	e.enqueue(ev)
+	ev.Reason, ev.Type = podevent.ReasonBroken, podevent.TypeWarning
+	ev.Message = podevent.Message(errorLines(findings, changes))
+	return ev
 }
 
 // Round does nothing: Events are about transitions.

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
@@ -219,13 +218,7 @@ func TestAgentBinary(t *testing.T) {
 	}
 	c := apiservertest.Start(t)
 	namespace := c.Namespace(t)
-	acct := c.ServiceAccount(t, namespace, "fibguard")
-	var rules []rbacv1.PolicyRule
-	for _, r := range podevent.Rules() {
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs})
-	}
-	role := c.CreateClusterRole(t, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "fibguard-agent-"}, Rules: rules})
-	c.BindClusterRole(t, acct, role.Name)
+	acct := eventsAccount(t, c, namespace)
 	token, _ := c.RequestToken(t, acct, apiservertest.MinTokenRequestExpiration)
 	kubeconfig := c.WriteKubeconfig(t, token)
 	pod := c.Pod(t, namespace, "web-0")

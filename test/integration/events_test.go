@@ -66,6 +66,19 @@ func newK8sNode(t *testing.T) *k8sNode {
 	}
 	c := apiservertest.Start(t)
 	namespace := c.Namespace(t)
+	acct := eventsAccount(t, c, namespace)
+	u, err := url.Parse(c.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t)
+	return &k8sNode{c: c, w: w, acct: acct, pod: c.Pod(t, namespace, "web-0"), fwd: forwardInto(t, w.host, u.Host)}
+}
+
+// eventsAccount creates the ServiceAccount "fibguard" in namespace, bound
+// to a ClusterRole of exactly podevent.Rules (what manifests/base grants).
+func eventsAccount(t *testing.T, c *apiservertest.Cluster, namespace string) apiservertest.Account {
+	t.Helper()
 	acct := c.ServiceAccount(t, namespace, "fibguard")
 	var rules []rbacv1.PolicyRule
 	for _, r := range podevent.Rules() {
@@ -73,12 +86,7 @@ func newK8sNode(t *testing.T) *k8sNode {
 	}
 	role := c.CreateClusterRole(t, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "fibguard-"}, Rules: rules})
 	c.BindClusterRole(t, acct, role.Name)
-	u, err := url.Parse(c.Server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := newWorld(t)
-	return &k8sNode{c: c, w: w, acct: acct, pod: c.Pod(t, namespace, "web-0"), fwd: forwardInto(t, w.host, u.Host)}
+	return acct
 }
 
 // writeKubeconfig writes a kubeconfig for the forwarded API server with token.
