@@ -34,6 +34,13 @@ type snapshot struct {
 type snapshotIn struct {
 	Version string `json:"version"`
 	*Model
+	// These shadow the Model's fields of the same names, so that no more
+	// than MaxSnapshotItems of each are decoded: a few bytes of JSON ("{}")
+	// make a struct of a hundred or more.
+	Links  linkList        `json:"links"`
+	Addrs  addrList        `json:"addrs"`
+	Rules  ruleList        `json:"rules"`
+	Conf   confMap         `json:"conf"`
 	Routes json.RawMessage `json:"routes"`
 }
 
@@ -90,10 +97,11 @@ func decode(raw []byte, cut bool) (*Model, error) {
 	if s.Version != SnapshotVersion {
 		return nil, fmt.Errorf("decode snapshot: version %q, want %q", s.Version, SnapshotVersion)
 	}
+	s.Model.Links, s.Model.Addrs, s.Model.Rules, s.Model.Conf = s.Links, s.Addrs, s.Rules, s.Conf
 	if routes == nil {
 		routes = s.Routes
 	}
-	lines, err := jsonStrings(routes)
+	lines, err := jsonStrings(routes, MaxSnapshotRoutes)
 	if err != nil {
 		return nil, fmt.Errorf("decode snapshot: routes: %w", err)
 	}
@@ -120,25 +128,116 @@ func readAll(r io.Reader) ([]byte, error) {
 		}
 	}
 	if size > MaxSnapshotSize {
-		return nil, errTooLarge
+		return nil, ErrSnapshotTooLarge
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
 	if _, err := buf.ReadFrom(io.LimitReader(r, MaxSnapshotSize+1)); err != nil {
 		return nil, err
 	}
 	if buf.Len() > MaxSnapshotSize {
-		return nil, errTooLarge
+		return nil, ErrSnapshotTooLarge
 	}
 	return buf.Bytes(), nil
 }
 
-// MaxSnapshotSize bounds a snapshot Decode reads: a full Internet table of
-// both families (about 1.2 million routes, some 80 bytes each) is under
-// half of it; a reader fed an endless stream stops here instead of
-// exhausting memory.
-const MaxSnapshotSize = 256 << 20
+// Limits of a snapshot, so that decoding one takes bounded memory, whatever
+// it holds: without them a snapshot of 21 MB of empty rules ("{},") took 4
+// GB. MaxSnapshotSize bounds the bytes Decode reads (a reader fed an
+// endless stream stops there); a full Internet table of both families,
+// about 1.2 million routes, is some 80 MB. MaxSnapshotRoutes is about three
+// such tables; MaxSnapshotItems bounds each of the links, addresses, rules
+// and devices' settings, far above any node's.
+const (
+	MaxSnapshotSize   = 256 << 20
+	MaxSnapshotRoutes = 4_000_000
+	MaxSnapshotItems  = 100_000
+)
 
-var errTooLarge = fmt.Errorf("larger than %d bytes (256 MiB), the most a snapshot may be", MaxSnapshotSize)
+// ErrSnapshotTooLarge is Decode's error for an input past MaxSnapshotSize.
+var ErrSnapshotTooLarge = fmt.Errorf("larger than %d bytes (256 MiB), the most a snapshot may be", MaxSnapshotSize)
+
+// ErrSnapshotTooMany is Decode's error for a list past MaxSnapshotRoutes
+// or MaxSnapshotItems; the error wrapping it names the list and the limit.
+var ErrSnapshotTooMany = errors.New("more items than a snapshot may hold")
+
+// The lists of a snapshot other than the routes, decoded an item at a time
+// up to MaxSnapshotItems.
+type (
+	linkList []Link
+	addrList []Address
+	ruleList []Rule
+	confMap  map[string]DevConf
+)
+
+func (l *linkList) UnmarshalJSON(b []byte) error { return decodeList(b, (*[]Link)(l), "links") }
+func (l *addrList) UnmarshalJSON(b []byte) error { return decodeList(b, (*[]Address)(l), "addrs") }
+func (l *ruleList) UnmarshalJSON(b []byte) error { return decodeList(b, (*[]Rule)(l), "rules") }
+
+// decodeList decodes the JSON array b into *list, as encoding/json would
+// (null is nil, unknown fields are errors), but fails at the
+// MaxSnapshotItems+1st item instead of decoding it.
+func decodeList[T any](b []byte, list *[]T, name string) error {
+	*list = nil
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if ok, err := openValue(dec, '[', name); !ok {
+		return err
+	}
+	for dec.More() {
+		if len(*list) == MaxSnapshotItems {
+			return fmt.Errorf("%s: %w: more than %d", name, ErrSnapshotTooMany, MaxSnapshotItems)
+		}
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("%s[%d]: %w", name, len(*list), err)
+		}
+		*list = append(*list, v)
+	}
+	return nil
+}
+
+// UnmarshalJSON decodes the devices' settings as encoding/json would, but
+// fails at the MaxSnapshotItems+1st device instead of decoding it.
+func (c *confMap) UnmarshalJSON(b []byte) error {
+	*c = nil
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if ok, err := openValue(dec, '{', "conf"); !ok {
+		return err
+	}
+	*c = confMap{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("conf: %w", err)
+		}
+		name, _ := tok.(string) // the key of an object is always a string
+		if _, seen := (*c)[name]; !seen && len(*c) == MaxSnapshotItems {
+			return fmt.Errorf("conf: %w: more than %d devices", ErrSnapshotTooMany, MaxSnapshotItems)
+		}
+		var v DevConf
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("conf[%q]: %w", name, err)
+		}
+		(*c)[name] = v
+	}
+	return nil
+}
+
+// openValue reads the first token of a list or object: false with no
+// error for null, false with an error for anything but open.
+func openValue(dec *json.Decoder, open json.Delim, name string) (bool, error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("%s: %w", name, err)
+	case tok == nil:
+		return false, nil
+	case tok != open:
+		return false, fmt.Errorf("%s: %v where %v was expected", name, tok, open)
+	}
+	return true, nil
+}
 
 // routesValue finds the value of the top-level "routes" member of a JSON
 // object (the last one, matched as encoding/json matches field names) and
@@ -279,8 +378,9 @@ func parseRoutes(lines []string) ([]Route, error) {
 
 // jsonStrings returns the strings of a JSON array of strings (null or
 // nothing is no strings), as substrings of one copy of raw where they are
-// plain ASCII without escapes; encoding/json reads the others.
-func jsonStrings(raw []byte) ([]string, error) {
+// plain ASCII without escapes; encoding/json reads the others. More than
+// limit strings are an error wrapping ErrSnapshotTooMany.
+func jsonStrings(raw []byte, limit int) ([]string, error) {
 	text := strings.TrimSpace(string(raw))
 	if text == "" || text == "null" {
 		return nil, nil
@@ -291,12 +391,15 @@ func jsonStrings(raw []byte) ([]string, error) {
 	if text[len(text)-1] != ']' {
 		return nil, errors.New("not a JSON array")
 	}
-	out := make([]string, 0, strings.Count(text, `"`)/2)
+	out := make([]string, 0, min(strings.Count(text, `"`)/2, limit))
 	i := skipSpace(text, 1)
 	if i < len(text) && text[i] == ']' {
 		return out, nil
 	}
 	for i < len(text) {
+		if len(out) == limit {
+			return nil, fmt.Errorf("%w: more than %d", ErrSnapshotTooMany, limit)
+		}
 		if text[i] != '"' {
 			return nil, fmt.Errorf("element %d is not a string", len(out))
 		}

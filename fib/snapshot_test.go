@@ -2,7 +2,11 @@ package fib
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -148,4 +152,95 @@ func TestDecodeFirstBadRoute(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "route 31000 ") {
 		t.Errorf("Decode = %v, want an error naming route 31000", err)
 	}
+}
+
+// repeated is a snapshot whose list key holds n copies of item, the
+// copies numbered where item holds %d.
+func repeated(key, open, item, close string, n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"version":"fibguard.snapshot/v1","` + key + `":` + open)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if strings.Contains(item, "%d") {
+			fmt.Fprintf(&b, item, i)
+		} else {
+			b.WriteString(item)
+		}
+	}
+	b.WriteString(close + "}")
+	return b.Bytes()
+}
+
+// TestDecodeLimits: each list of a snapshot is refused past its limit,
+// the error naming the list and the limit, before the items past it are
+// decoded; a list at its limit goes on to the usual checks. The input is
+// the cheapest per item, where decoding costs most memory per byte read.
+func TestDecodeLimits(t *testing.T) {
+	tests := []struct {
+		class, key, open, item, close string
+		limit                         int
+	}{
+		{"links", "links", "[", "{}", "]", MaxSnapshotItems},
+		{"addresses", "addrs", "[", "{}", "]", MaxSnapshotItems},
+		{"rules", "rules", "[", "{}", "]", MaxSnapshotItems},
+		{"devices' settings", "conf", "{", `"d%d":{}`, "}", MaxSnapshotItems},
+		{"routes", "routes", "[", `""`, "]", MaxSnapshotRoutes},
+	}
+	for _, tt := range tests {
+		t.Run(tt.class, func(t *testing.T) {
+			_, err := Decode(bytes.NewReader(repeated(tt.key, tt.open, tt.item, tt.close, tt.limit+1)))
+			want := fmt.Sprintf("more than %d", tt.limit)
+			if !errors.Is(err, ErrSnapshotTooMany) || !strings.Contains(err.Error(), tt.key) || !strings.Contains(err.Error(), want) {
+				t.Errorf("%d %s: %v, want ErrSnapshotTooMany naming %q and %q", tt.limit+1, tt.class, err, tt.key, want)
+			}
+			if _, err := Decode(bytes.NewReader(repeated(tt.key, tt.open, tt.item, tt.close, tt.limit))); errors.Is(err, ErrSnapshotTooMany) {
+				t.Errorf("%d %s, the limit: %v", tt.limit, tt.class, err)
+			}
+		})
+	}
+}
+
+// TestDecodeMemoryBounded: 2 million empty rules, 6 MB of JSON that took
+// 1.9 GB of allocations to decode whole, are refused having allocated a
+// small part of that: the first MaxSnapshotItems rules and the buffers.
+func TestDecodeMemoryBounded(t *testing.T) {
+	in := repeated("rules", "[", "{}", "]", 2_000_000)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Decode(bytes.NewReader(in))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrSnapshotTooMany) {
+		t.Fatalf("Decode: %v, want ErrSnapshotTooMany", err)
+	}
+	const bound = 256 << 20
+	if got := after.TotalAlloc - before.TotalAlloc; got > bound {
+		t.Errorf("refusing %d bytes of rules allocated %d MiB, more than %d MiB", len(in), got>>20, bound>>20)
+	} else {
+		t.Logf("refusing %d bytes of rules allocated %d MiB", len(in), got>>20)
+	}
+}
+
+// TestDecodeSizeLimit: an endless stream is read up to MaxSnapshotSize and
+// refused with ErrSnapshotTooLarge, which names the limit.
+func TestDecodeSizeLimit(t *testing.T) {
+	endless := io.MultiReader(strings.NewReader(`{"version":"`), zeros{})
+	_, err := Decode(endless)
+	if !errors.Is(err, ErrSnapshotTooLarge) || !strings.Contains(err.Error(), "256 MiB") {
+		t.Errorf("an endless stream: %v, want ErrSnapshotTooLarge naming 256 MiB", err)
+	}
+}
+
+// zeros is an endless stream of '0'.
+type zeros struct{}
+
+var zeroBlock = bytes.Repeat([]byte{'0'}, 64<<10)
+
+func (zeros) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		n += copy(p[n:], zeroBlock)
+	}
+	return n, nil
 }

@@ -143,9 +143,9 @@ func run(w io.Writer, f *flags, path string) error {
 	if f.output != "text" && f.output != "json" {
 		return usage(fmt.Errorf("-o %q: want text or json", f.output))
 	}
-	list, err := libcni.ConfListFromFile(path)
+	list, err := readConflist(path)
 	if err != nil {
-		return usage(fmt.Errorf("%s: %w", path, err))
+		return usage(err)
 	}
 	g, err := findGuard(list)
 	if err != nil {
@@ -185,6 +185,27 @@ func run(w io.Writer, f *flags, path string) error {
 		return &ExitError{Code: ExitFindings, Err: fmt.Errorf("%s: %s at error level", path, plural(n, "finding"))}
 	}
 	return nil
+}
+
+// MaxConflistSize bounds the conflist `check` reads: the size up to which
+// the installer reads a node's conflists (install.MaxConfigFile) and the
+// runtime may hand the plugin its configuration (plugin.MaxConfigSize). A
+// real conflist is a few KiB.
+const MaxConflistSize = 1 << 20
+
+// readConflist reads and parses the conflist at path: a regular file of at
+// most MaxConflistSize (source.ReadFile), so that a FIFO, a device or an
+// endless file is an error naming it, not a hang.
+func readConflist(path string) (*libcni.NetworkConfigList, error) {
+	b, err := source.ReadFile("conflist", path, MaxConflistSize)
+	if err != nil {
+		return nil, err
+	}
+	list, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return list, nil
 }
 
 // pluginTypes lists the types of a conflist's plugins.

@@ -5,6 +5,7 @@ package source
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,8 @@ type Flags struct {
 	Netns    string
 	Snapshot string
 	Example  bool
+	// Stdin is what --snapshot - reads; nil is os.Stdin.
+	Stdin io.Reader
 }
 
 // Add registers the flags on a command.
@@ -52,18 +55,10 @@ func (f *Flags) Load() (*fib.Model, error) {
 	switch {
 	case f.Example:
 		return examplenode.LoopbackBridge(), nil
+	case f.Snapshot == "-":
+		return f.decodeStdin()
 	case f.Snapshot != "":
-		file, err := openSnapshot(f.Snapshot)
-		if err != nil {
-			return nil, err
-		}
-		// Read-only: a failed Close loses nothing.
-		defer func() { _ = file.Close() }()
-		m, err := fib.Decode(file)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Snapshot, err)
-		}
-		return m, nil
+		return decodeFile(f.Snapshot)
 	}
 	m, err := live.Load(f.Netns)
 	if err != nil {
@@ -72,23 +67,96 @@ func (f *Flags) Load() (*fib.Model, error) {
 	return m, nil
 }
 
-// openSnapshot opens the snapshot file path: standard input for "-",
-// otherwise a regular file (through links), checked before the open and
-// opened without blocking, so that a FIFO, a device or a directory named
-// by mistake is an error at once instead of a hang; fib.Decode bounds
-// what it reads.
-func openSnapshot(path string) (*os.File, error) {
-	if path == "-" {
-		return os.Stdin, nil
+// decodeStdin reads a snapshot from standard input; fib.Decode stops at
+// fib.MaxSnapshotSize, so an endless stream is an error, not a hang.
+func (f *Flags) decodeStdin() (*fib.Model, error) {
+	in := f.Stdin
+	if in == nil {
+		in = os.Stdin
 	}
+	m, err := fib.Decode(in)
+	if err != nil {
+		return nil, fmt.Errorf("standard input: %w", err)
+	}
+	return m, nil
+}
+
+// decodeFile reads the snapshot file at path: a regular file (OpenRegular),
+// read at most up to fib.MaxSnapshotSize, whose own size is checked first.
+func decodeFile(path string) (*fib.Model, error) {
+	file, err := OpenRegular("snapshot", path)
+	var nr *NotRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("open snapshot: %w (--snapshot - reads standard input)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot: %w", err)
+	}
+	// Read-only: a failed Close loses nothing.
+	defer func() { _ = file.Close() }()
+	m, err := fib.Decode(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// NotRegularError is OpenRegular's refusal of a path that is not a
+// regular file (or a link to one).
+type NotRegularError struct {
+	What, Path string
+	// Type is what the path is, in words: "named pipe (FIFO)", "directory"...
+	Type string
+}
+
+func (e *NotRegularError) Error() string {
+	return fmt.Sprintf("%s %s is a %s, not a regular file", e.What, e.Path, e.Type)
+}
+
+// OpenRegular opens path for reading as what ("snapshot", "conflist"): it
+// must be a regular file, or a link to one. Its type is checked before a
+// non-blocking open and again on what was opened (filetype.Open), so that
+// a FIFO, a socket, a device or a directory named by mistake is a
+// *NotRegularError at once instead of a hang or a read without end.
+func OpenRegular(what, path string) (*os.File, error) {
 	fd, _, err := filetype.Open(path, unix.O_RDONLY, 0, func(st *unix.Stat_t) error {
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return fmt.Errorf("snapshot %s is a %s, not a regular file (use --snapshot - to read standard input)", path, filetype.Name(st.Mode))
+			return &NotRegularError{What: what, Path: path, Type: filetype.Name(st.Mode)}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open snapshot: %w", err)
+		return nil, err
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// ErrTooLarge is ReadFile's error for a file past its limit; the error
+// wrapping it names the file and the limit.
+var ErrTooLarge = errors.New("too large")
+
+// ReadFile reads the regular file at path (OpenRegular) whole, as what: at
+// most limit bytes. A larger file is refused by its size before anything
+// is read, and one that grows past limit while read (or a file of /proc,
+// whose size says nothing) stops there; both are errors wrapping
+// ErrTooLarge that name what, the path and the limit.
+func ReadFile(what, path string, limit int64) ([]byte, error) {
+	file, err := OpenRegular(what, path)
+	if err != nil {
+		return nil, err
+	}
+	// Read-only: a failed Close loses nothing.
+	defer func() { _ = file.Close() }()
+	tooLarge := fmt.Errorf("%s %s: %w: larger than %d bytes, the most fibguardctl reads", what, path, ErrTooLarge, limit)
+	if fi, err := file.Stat(); err == nil && fi.Size() > limit {
+		return nil, tooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(file, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s: %w", what, path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge
+	}
+	return b, nil
 }
