@@ -304,7 +304,28 @@ func parsePrevResult(cniVersion string, raw json.RawMessage) (types.Result, *cur
 		return nil, nil, types.NewError(types.ErrDecodingFailure,
 			fmt.Sprintf("fibguard: convert prevResult from version %s: %v", cniVersion, err), "")
 	}
+	if err := passable(res); err != nil {
+		return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
+	}
 	return prev, res, nil
+}
+
+// passable refuses a prevResult that cannot be passed on as it came: the
+// CNI library reads an IP without an address, or a route without a
+// destination, and prints it back as "<nil>", which no runtime reads
+// (FuzzPassOn found it). The spec requires both.
+func passable(res *current.Result) error {
+	for i, ipc := range res.IPs {
+		if ipc == nil || ipc.Address.IP == nil {
+			return fmt.Errorf("ips[%d]: no address", i)
+		}
+	}
+	for i, r := range res.Routes {
+		if r == nil || r.Dst.IP == nil {
+			return fmt.Errorf("routes[%d]: no dst", i)
+		}
+	}
+	return nil
 }
 
 // withVersion returns the JSON object obj with its cniVersion set to v.

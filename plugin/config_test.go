@@ -159,6 +159,14 @@ func TestParseConfigErrors(t *testing.T) {
 		{"prevResult with a bad address", confJSON(t, "1.0.0", map[string]any{
 			"prevResult": map[string]any{"cniVersion": "1.0.0", "ips": []any{map[string]any{"address": "10.0.0.300/24"}}}}),
 			types.ErrDecodingFailure, []string{"decode prevResult"}},
+		// The CNI library reads these, and prints them back as "<nil>",
+		// which no runtime reads: they cannot be passed on.
+		{"prevResult with an IP without an address", confJSON(t, "1.1.0", map[string]any{
+			"prevResult": map[string]any{"ips": []any{map[string]any{"gateway": "10.0.0.1"}}}}),
+			types.ErrDecodingFailure, []string{"decode prevResult: ips[0]: no address"}},
+		{"prevResult with a route without a destination", confJSON(t, "0.4.0", map[string]any{
+			"prevResult": map[string]any{"ips": []any{map[string]any{"version": "4", "address": "10.0.0.2/24"}}, "routes": []any{map[string]any{"gw": "10.0.0.1"}}}}),
+			types.ErrDecodingFailure, []string{"decode prevResult: routes[0]: no dst"}},
 		{"prevResult not an object", confJSON(t, "1.0.0", map[string]any{"prevResult": "x"}),
 			types.ErrInvalidNetworkConfig, []string{"prevResult: got a JSON string, want an object"}},
 		{"bad mode", confJSON(t, "1.0.0", map[string]any{"mode": "audit"}),

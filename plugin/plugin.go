@@ -129,11 +129,19 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
+	return passOn(conf, p.Stdout)
+}
+
+// passOn prints the prevResult unchanged, in the configuration's version,
+// as a chained plugin that accepts must: the runtime takes it for the
+// chain's result. FuzzPassOn holds it to that for every prevResult
+// parseConfig accepts.
+func passOn(conf *Config, w io.Writer) error {
 	res, err := conf.PrevResult.GetAsVersion(conf.CNIVersion)
 	if err != nil {
 		return types.NewError(CodeInternal, fmt.Sprintf("fibguard: internal error: convert prevResult to %s: %v", conf.CNIVersion, err), "")
 	}
-	if err := res.PrintTo(p.Stdout); err != nil {
+	if err := res.PrintTo(w); err != nil {
 		return types.NewError(types.ErrIOFailure, "fibguard: print result: "+err.Error(), "")
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -202,7 +203,10 @@ func TestNamesAsKubernetes(t *testing.T) {
 }
 
 // FuzzPodFromCNIArgs: any CNI_ARGS gives a valid pod or an error, never a
-// panic, and the name of an Event about a valid pod is a valid name.
+// panic; a pod is only what the arguments say, each pod key given once
+// (a repeated key of any kind is refused, so no reader can take another
+// pod than the Event names); and the name of an Event about a valid pod is
+// a valid name.
 func FuzzPodFromCNIArgs(f *testing.F) {
 	for _, seed := range []string{
 		"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_UID=8a1c6f0e-3b0d-4d5e-9a61-2f0c4b7d9e11",
@@ -212,10 +216,28 @@ func FuzzPodFromCNIArgs(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
+	f.Add("K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;K8S_POD_NAME=c")
+	f.Add("K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;;IgnoreUnknown=1;IgnoreUnknown=1")
 	f.Fuzz(func(t *testing.T, args string) {
 		pod, err := PodFromCNIArgs(args)
 		if err != nil {
 			return
+		}
+		given := map[string]int{}
+		for pair := range strings.SplitSeq(args, ";") {
+			if k, _, ok := strings.Cut(pair, "="); ok {
+				given[k]++
+			}
+		}
+		for k, n := range given {
+			if n > 1 {
+				t.Fatalf("PodFromCNIArgs(%q) = %+v: accepted %s given %d times", args, pod, k, n)
+			}
+		}
+		for k, v := range map[string]string{argNamespace: pod.Namespace, argName: pod.Name, argUID: pod.UID} {
+			if v != "" && !slices.Contains(strings.Split(args, ";"), k+"="+v) {
+				t.Fatalf("PodFromCNIArgs(%q) = %+v: %s %q is not in the arguments", args, pod, k, v)
+			}
 		}
 		if err := pod.validate(); err != nil {
 			t.Fatalf("PodFromCNIArgs(%q) = %+v, invalid: %v", args, pod, err)

@@ -270,3 +270,39 @@ func checkHelper(t *testing.T, ending string, r helperReport) {
 		}
 	}
 }
+
+// FuzzParseResult: whatever the event binary prints, the plugin's reading
+// of it never panics; it refuses with an error that names the binary and
+// ends with its last line of stderr, or accepts exactly one outcome per
+// Event sent, which reads back the same once encoded again.
+func FuzzParseResult(f *testing.F) {
+	f.Add([]byte(`{"recorded":[{"name":"web-0.fibguard.1","count":2}],"warnings":["w"]}`), uint8(1))
+	f.Add([]byte(`{"recorded":[{"error":"forbidden"},{"name":"x","count":1}]}`), uint8(2))
+	f.Add([]byte(`{"recorded":[]}`), uint8(1))
+	f.Add([]byte(`{]`), uint8(1))
+	f.Add([]byte(``), uint8(0))
+	const bin, tail = "/opt/cni/bin/fibguard-event", ": last line"
+	f.Fuzz(func(t *testing.T, out []byte, events uint8) {
+		res, err := parseResult(bin, out, int(events), tail)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, bin+": ") || !strings.HasSuffix(msg, tail) {
+				t.Fatalf("refused %q with %q: want it to name %s and end with stderr", out, msg, bin)
+			}
+			return
+		}
+		if len(res.Recorded) != int(events) {
+			t.Fatalf("accepted %d outcomes for %d events: %q", len(res.Recorded), events, out)
+		}
+		enc, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := parseResult(bin, enc, int(events), tail)
+		if err != nil {
+			t.Fatalf("accepted %q, but not its own encoding %s: %v", out, enc, err)
+		}
+		if enc2, _ := json.Marshal(again); !bytes.Equal(enc, enc2) {
+			t.Fatalf("round trip changed the result:\n%s\n%s", enc, enc2)
+		}
+	})
+}

@@ -183,6 +183,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad fibguard mode", []string{conf(bridgeEntry + `, {"type": "fibguard", "mode": "strict"}`)}, `mode: "strict"`},
 		{"unknown check code", []string{conf(bridgeEntry + `, {"type": "fibguard", "checks": {"FG999": "off"}}`)}, `unknown check code "FG999"`},
 		{"bad service CIDR", []string{conf(bridgeEntry + `, {"type": "fibguard", "serviceCIDRs": ["10.96.0.0"]}`)}, "serviceCIDRs[0]"},
+		// Settings that change no finding but fail every ADD of the plugin.
+		{"relative logFile", []string{conf(bridgeEntry + `, {"type": "fibguard", "logFile": "fibguard.log"}`)}, `logFile: "fibguard.log" is not an absolute path`},
+		{"bad eventTimeout", []string{conf(bridgeEntry + `, {"type": "fibguard", "eventTimeout": "soon"}`)}, `eventTimeout: "soon"`},
 		{"netns and snapshot", []string{good, "--netns", "x", "--snapshot", "y"}, "exclude each other"},
 		{"missing snapshot", []string{good, "--snapshot", filepath.Join(t.TempDir(), "none.json")}, "open snapshot"},
 		{"missing netns", []string{good, "--netns", "fibguard-no-such-netns"}, "load namespace"},
@@ -222,6 +225,9 @@ func TestGuardConfig(t *testing.T) {
 		{"disabled", `{"type": "fibguard", "checks": {"FG003": "off"}}`, ExitClean, []string{}, "fibguard would accept this pod: no findings"},
 		{"warn mode", `{"type": "fibguard", "mode": "warn"}`, ExitFindings, []string{"FG003"}, "mode warn: fibguard would accept this pod but report 1 finding at error level"},
 		{"service CIDR overlap", `{"type": "fibguard", "checks": {"FG003": "off"}, "serviceCIDRs": ["10.0.0.0/16"]}`, ExitFindings, []string{"FG030"}, "fibguard would refuse this pod: 1 finding at error level"},
+		// Keys are case-sensitive for the plugin, which ignores "Mode"
+		// and "Checks" and enforces: so does the prediction.
+		{"keys the plugin ignores", `{"type": "fibguard", "Mode": "warn", "Checks": {"FG003": "off"}}`, ExitFindings, []string{"FG003"}, "fibguard would refuse this pod: 1 finding at error level"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
