@@ -89,7 +89,7 @@ func loadConfig(path string) (Primary, bool) {
 			return Primary{}, false
 		}
 		if !list.LoadOnlyInlinedPlugins {
-			more, err := libcni.NetworkPluginConfsFromFiles(filepath.Dir(path), list.Name)
+			more, err := pluginConfs(filepath.Dir(path), list.Name)
 			if err != nil {
 				return Primary{}, false
 			}
@@ -105,6 +105,33 @@ func loadConfig(path string) (Primary, bool) {
 		return Primary{}, false
 	}
 	return Primary{Path: path, Name: conf.Network.Name, CNIVersion: conf.Network.CNIVersion}, true
+}
+
+// pluginConfs loads the plugins of network name from dir/name/*.conf, as
+// libcni.NetworkPluginConfsFromFiles does (CNI 1.3), but reads each file
+// as the others: a regular file, followed through a link as libcni does,
+// of at most MaxConfigFile bytes, type-checked before a non-blocking open.
+// libcni's own os.ReadFile would block on a FIFO there and read a file of
+// any size whole.
+func pluginConfs(dir, name string) ([]*libcni.PluginConfig, error) {
+	sub := filepath.Join(dir, name)
+	files, err := libcni.ConfFiles(sub, []string{".conf"})
+	if err != nil {
+		return nil, fmt.Errorf("listing plugin configurations in %s: %w", sub, err)
+	}
+	confs := make([]*libcni.PluginConfig, 0, len(files))
+	for _, f := range files {
+		b, _, err := readRegular(f, true)
+		if err != nil {
+			return nil, err
+		}
+		c, err := libcni.NetworkPluginConfFromBytes(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		confs = append(confs, c)
+	}
+	return confs, nil
 }
 
 // isConfigName reports whether the runtimes would read a file of this name.
