@@ -172,7 +172,7 @@ func (c *conflist) takeHandWritten() (*conflist, [][]byte, []handEntry, error) {
 	for idx := d.handWritten(); len(idx) > 0; idx = d.handWritten() {
 		i := idx[len(idx)-1]
 		from, to := d.cut(i)
-		stash = append(stash, handEntry{At: i, Text: string(d.b[from:to])})
+		stash = append(stash, newHandEntry(i, d.b[from:to]))
 		hand = append([][]byte{d.elem(i)}, hand...)
 		var err error
 		if d, err = d.without(i); err != nil {
@@ -243,9 +243,9 @@ func (c *conflist) restore(h handEntry) (*conflist, error) {
 	default:
 		pos = c.plugins.start + 1
 	}
-	d, err := parseConflist(splice(c.b, pos, pos, h.Text))
+	d, err := parseConflist(splice(c.b, pos, pos, h.text()))
 	if err != nil || len(d.elems) != len(c.elems)+1 || d.elems[at].typ != PluginType || d.elems[at].managed {
-		return nil, fmt.Errorf("%s: entry %d (%q) is not a fibguard entry that can be put back", handKey, h.At, h.Text)
+		return nil, fmt.Errorf("%s: entry %d (%q) is not a fibguard entry that can be put back", handKey, h.At, h.text())
 	}
 	return d, nil
 }

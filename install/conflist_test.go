@@ -64,24 +64,24 @@ func TestConflistEdits(t *testing.T) {
 		{
 			name:      "a hand-written entry in the middle is taken over last, its settings kept",
 			in:        `{"name":"n","plugins":[{"type":"ptp"},{"type":"fibguard","mode":"warn","logFile":"/l"},{"type":"portmap"}]}`,
-			installed: `{"name":"n","plugins":[{"type":"ptp"},{"type":"portmap"},` + taking(`,"logFile":"/l"`, handEntry{1, `,{"type":"fibguard","mode":"warn","logFile":"/l"}`}) + `]}`,
+			installed: `{"name":"n","plugins":[{"type":"ptp"},{"type":"portmap"},` + taking(`,"logFile":"/l"`, handEntry{At: 1, Text: `,{"type":"fibguard","mode":"warn","logFile":"/l"}`}) + `]}`,
 		},
 		{
 			name:      "a hand-written entry first is taken over last",
 			in:        `{"name":"n","plugins":[{"type":"fibguard"}, {"type":"ptp"}, {"type":"portmap"}]}`,
-			installed: `{"name":"n","plugins":[{"type":"ptp"}, {"type":"portmap"}, ` + taking(``, handEntry{0, `{"type":"fibguard"}, `}) + `]}`,
+			installed: `{"name":"n","plugins":[{"type":"ptp"}, {"type":"portmap"}, ` + taking(``, handEntry{At: 0, Text: `{"type":"fibguard"}, `}) + `]}`,
 		},
 		{
 			name:      "a hand-written entry last is taken over where it stands",
 			in:        `{"name":"n","plugins":[{"type":"ptp"},{"type":"fibguard","mode":"warn"}]}`,
-			installed: `{"name":"n","plugins":[{"type":"ptp"},` + taking(``, handEntry{1, `,{"type":"fibguard","mode":"warn"}`}) + `]}`,
+			installed: `{"name":"n","plugins":[{"type":"ptp"},` + taking(``, handEntry{At: 1, Text: `,{"type":"fibguard","mode":"warn"}`}) + `]}`,
 		},
 		{
 			name: "several hand-written entries: one entry, the later settings win",
 			in:   `{"name":"n","plugins":[{"type":"fibguard","logLevel":"debug","checks":{"FG003":"off"}},{"type":"fibguard","logLevel":"warn"},{"type":"ptp"},{"type":"fibguard","x":1}]}`,
 			installed: `{"name":"n","plugins":[{"type":"ptp"},` + taking(`,"checks":{"FG003":"off"},"logLevel":"warn","x":1`,
-				handEntry{3, `,{"type":"fibguard","x":1}`}, handEntry{1, `,{"type":"fibguard","logLevel":"warn"}`},
-				handEntry{0, `{"type":"fibguard","logLevel":"debug","checks":{"FG003":"off"}},`}) + `]}`,
+				handEntry{At: 3, Text: `,{"type":"fibguard","x":1}`}, handEntry{At: 1, Text: `,{"type":"fibguard","logLevel":"warn"}`},
+				handEntry{At: 0, Text: `{"type":"fibguard","logLevel":"debug","checks":{"FG003":"off"}},`}) + `]}`,
 		},
 		{
 			// encoding/json matches "Type" to the type field, so libcni
@@ -89,7 +89,7 @@ func TestConflistEdits(t *testing.T) {
 			// matches "LogFile" to logFile too, so that is one setting.
 			name:      "keys matched as libcni and the plugin match them",
 			in:        `{"name":"n","plugins":[{"type":"ptp"},{"Type":"fibguard","LogFile":"/a","MODE":"warn"}]}`,
-			installed: `{"name":"n","plugins":[{"type":"ptp"},` + taking(`,"LogFile":"/a"`, handEntry{1, `,{"Type":"fibguard","LogFile":"/a","MODE":"warn"}`}) + `]}`,
+			installed: `{"name":"n","plugins":[{"type":"ptp"},` + taking(`,"LogFile":"/a"`, handEntry{At: 1, Text: `,{"Type":"fibguard","LogFile":"/a","MODE":"warn"}`}) + `]}`,
 		},
 	}
 	for _, tt := range tests {
@@ -151,7 +151,7 @@ func TestConflistSettingsWin(t *testing.T) {
 		if doc, _, err = c.withEntry(Entry{Mode: ModeEnforce, Options: opts}); err != nil {
 			t.Fatalf("options %s: %v", step.opts, err)
 		}
-		want := `{"name":"n","plugins":[{"type":"ptp"},` + taking(step.want, handEntry{0, cut}) + `]}`
+		want := `{"name":"n","plugins":[{"type":"ptp"},` + taking(step.want, handEntry{At: 0, Text: cut}) + `]}`
 		if string(doc) != want {
 			t.Errorf("options %s:\ngot  %s\nwant %s", step.opts, doc, want)
 		}
@@ -178,10 +178,10 @@ func TestConflistRefusals(t *testing.T) {
 		{name: "plugin not an object", in: `{"plugins":["ptp"]}`, wantErr: "plugin 0"},
 		{name: "empty plugins", in: `{"plugins":[]}`, wantErr: "is empty"},
 		{name: "the installer's entry alone", in: `{"plugins":[` + fgEntry + `]}`, wantErr: "only plugin", remove: true},
-		{name: "a kept entry that is not fibguard's", in: `{"plugins":[{"type":"ptp"},` + taking(``, handEntry{0, `{"type":"evil"},`}) + `]}`, wantErr: "not a fibguard entry that can be put back", remove: true},
-		{name: "a kept entry that is the installer's", in: `{"plugins":[{"type":"ptp"},` + taking(``, handEntry{0, fgEntry + `,`}) + `]}`, wantErr: "not a fibguard entry that can be put back", remove: true},
-		{name: "a kept entry that breaks the list", in: `{"plugins":[{"type":"ptp"},` + taking(``, handEntry{1, `]}`}) + `]}`, wantErr: "not a fibguard entry that can be put back"},
-		{name: "two kept entries in one text", in: `{"plugins":[{"type":"ptp"},` + taking(``, handEntry{1, `,{"type":"fibguard"},{"type":"fibguard"}`}) + `]}`, wantErr: "not a fibguard entry that can be put back", remove: true},
+		{name: "a kept entry that is not fibguard's", in: `{"plugins":[{"type":"ptp"},` + taking(``, handEntry{At: 0, Text: `{"type":"evil"},`}) + `]}`, wantErr: "not a fibguard entry that can be put back", remove: true},
+		{name: "a kept entry that is the installer's", in: `{"plugins":[{"type":"ptp"},` + taking(``, handEntry{At: 0, Text: fgEntry + `,`}) + `]}`, wantErr: "not a fibguard entry that can be put back", remove: true},
+		{name: "a kept entry that breaks the list", in: `{"plugins":[{"type":"ptp"},` + taking(``, handEntry{At: 1, Text: `]}`}) + `]}`, wantErr: "not a fibguard entry that can be put back"},
+		{name: "two kept entries in one text", in: `{"plugins":[{"type":"ptp"},` + taking(``, handEntry{At: 1, Text: `,{"type":"fibguard"},{"type":"fibguard"}`}) + `]}`, wantErr: "not a fibguard entry that can be put back", remove: true},
 		{name: "kept entries not a list", in: `{"plugins":[{"type":"ptp"},{"type":"fibguard","managedBy":"fibguard-install","handWritten":"x"}]}`, wantErr: "reading handWritten"},
 		{name: "fibguard alone, installing", in: `{"plugins":[{"type":"fibguard","mode":"enforce"}]}`, wantErr: "no prevResult"},
 		{name: "fibguard twice and nothing else", in: `{"plugins":[{"type":"fibguard"},{"type":"fibguard"}]}`, wantErr: "only plugin"},
@@ -221,7 +221,9 @@ func FuzzConflist(f *testing.F) {
 		"{\"plugins\":[\n  {\"type\":\"a\"},\n  {\"Type\":\"fibguard\"},\n  {\"type\":\"b\"}\n]}",
 		`{"plugins":[{"type":"fibguard"}]}`,
 		`{"plugins":[{"type":"fibguard","MODE":"warn","logfile":"/x","LogFile":"/y"},{"type":"a"}]}`,
-		`{"plugins":[{"type":"a"},` + taking(``, handEntry{0, `{"type":"fibguard"},`}) + `]}`,
+		`{"plugins":[{"type":"a"},` + taking(``, handEntry{At: 0, Text: `{"type":"fibguard"},`}) + `]}`,
+		// Invalid UTF-8 inside a string, which json.Valid accepts: kept as bytes.
+		"{\"plugins\":[{\"type\":\"fibguard\",\"\":\"\",\"\xff\":\"\",\"\":\"\"},{\"\":\"\"}]}",
 	} {
 		f.Add(s)
 	}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // PluginType is the "type" of fibguard's entry in a conflist, and so also
@@ -102,7 +103,27 @@ func (e Entry) json() ([]byte, error) { return e.installed(nil, nil) }
 // uninstall puts back the very same bytes.
 type handEntry struct {
 	At   int    `json:"at"`
-	Text string `json:"text"`
+	Text string `json:"text,omitempty"`
+	// Bytes holds the cut instead of Text when it is not valid UTF-8
+	// (which JSON strings cannot carry, and json.Valid lets through inside
+	// strings): base64, so that every byte comes back.
+	Bytes []byte `json:"bytes,omitempty"`
+}
+
+// newHandEntry records the cut text taken out at index at.
+func newHandEntry(at int, text []byte) handEntry {
+	if utf8.Valid(text) {
+		return handEntry{At: at, Text: string(text)}
+	}
+	return handEntry{At: at, Bytes: bytes.Clone(text)}
+}
+
+// text is the cut, as it was.
+func (h handEntry) text() string {
+	if h.Bytes != nil {
+		return string(h.Bytes)
+	}
+	return h.Text
 }
 
 // installed renders the entry the installer writes, compactly, with its keys
