@@ -39,21 +39,18 @@ func TestCheckManifestRules(t *testing.T) {
 		err   string // "": must match
 	}{
 		{"exact", map[string]string{"rbac.yaml": head +
-			"- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create, patch]\n" +
-			"- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get]\n"}, ""},
+			"- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create, patch]\n"}, ""},
 		{"grouped differently, among other objects", map[string]string{
 			"sa.yaml": "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: fibguard\n",
 			"rbac.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n---\n" + head +
-				"- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get]\n" +
 				"- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [patch]\n" +
 				"- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create]\n"}, ""},
-		{"more", map[string]string{"rbac.yaml": head +
+		{"more: pods get, the option, not the default", map[string]string{"rbac.yaml": head +
 			"- apiGroups: [\"\"]\n  resources: [events, pods]\n  verbs: [create, patch, get]\n"}, "want exactly"},
 		{"less", map[string]string{"rbac.yaml": head +
-			"- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create, patch]\n"}, "want exactly"},
+			"- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create]\n"}, "want exactly"},
 		{"restricted by name", map[string]string{"rbac.yaml": head +
-			"- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create, patch]\n" +
-			"- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get]\n  resourceNames: [web-0]\n"}, "resourceNames"},
+			"- apiGroups: [\"\"]\n  resources: [events]\n  verbs: [create, patch]\n  resourceNames: [web-0]\n"}, "resourceNames"},
 		{"no ClusterRole", map[string]string{"sa.yaml": "kind: ServiceAccount\n"}, "0 ClusterRoles"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

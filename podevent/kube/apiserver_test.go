@@ -41,15 +41,16 @@ type k8s struct {
 }
 
 // newK8s starts (or reuses) the test binary's API server and sets up a
-// namespace, the account, its ClusterRole from Rules, and a kubeconfig.
-func newK8s(t *testing.T) *k8s {
+// namespace, the account, its ClusterRole from Rules (and the extra rules
+// of an option), and a kubeconfig.
+func newK8s(t *testing.T, extra ...podevent.Rule) *k8s {
 	t.Helper()
 	c := apiservertest.Start(t)
 	ns := c.Namespace(t)
 	acct := c.ServiceAccount(t, ns, "fibguard")
 	role := c.CreateClusterRole(t, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "fibguard-events-"},
-		Rules:      policyRules(podevent.Rules()),
+		Rules:      policyRules(append(podevent.Rules(), extra...)),
 	})
 	c.BindClusterRole(t, acct, role.Name)
 	token, _ := c.RequestToken(t, acct, apiservertest.MinTokenRequestExpiration)
@@ -181,26 +182,46 @@ func TestRecordConcurrent(t *testing.T) {
 }
 
 // TestRecordPodUID: without K8S_POD_UID the Recorder asks for the pod's
-// UID (pods: get), which `kubectl describe` needs to find the Event; a pod
-// that does not exist is an error, and no Event is written.
+// UID, which `kubectl describe` needs to find the Event. With the pods-get
+// option (PodsGetRules) it gets it, and a pod that does not exist is an
+// error; with the default rights it is forbidden, the error names the
+// missing K8S_POD_UID and the option, and no Event is written.
 func TestRecordPodUID(t *testing.T) {
-	k := newK8s(t)
-	ev := k.event(t, "web-2")
-	uid := ev.Pod.UID
-	ev.Pod.UID = ""
-	if _, err := k.rec.Record(context.Background(), ev); err != nil {
-		t.Fatalf("Record: %v", err)
-	}
-	ev.Pod.UID = uid
-	if events := k.eventsAbout(t, ev.Pod); len(events) != 1 {
-		t.Errorf("%d events about pod UID %s, want 1", len(events), uid)
-	}
-
-	ev.Pod = podevent.Pod{Namespace: k.namespace, Name: "absent"}
-	_, err := k.rec.Record(context.Background(), ev)
-	if !apierrors.IsNotFound(err) {
-		t.Errorf("Record about an absent pod: %v, want NotFound", err)
-	}
+	t.Run("pods get granted", func(t *testing.T) {
+		k := newK8s(t, podevent.PodsGetRules()...)
+		ev := k.event(t, "web-2")
+		uid := ev.Pod.UID
+		ev.Pod.UID = ""
+		if _, err := k.rec.Record(context.Background(), ev); err != nil {
+			t.Fatalf("Record: %v", err)
+		}
+		ev.Pod.UID = uid
+		if events := k.eventsAbout(t, ev.Pod); len(events) != 1 {
+			t.Errorf("%d events about pod UID %s, want 1", len(events), uid)
+		}
+		ev.Pod = podevent.Pod{Namespace: k.namespace, Name: "absent"}
+		_, err := k.rec.Record(context.Background(), ev)
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("Record about an absent pod: %v, want NotFound", err)
+		}
+	})
+	t.Run("default rights", func(t *testing.T) {
+		k := newK8s(t)
+		ev := k.event(t, "web-2")
+		uid := ev.Pod.UID
+		ev.Pod.UID = ""
+		_, err := k.rec.Record(context.Background(), ev)
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "K8S_POD_UID") || !strings.Contains(err.Error(), "pods-get") {
+			t.Errorf("Record without the UID: %v, want Forbidden naming K8S_POD_UID and the pods-get option", err)
+		}
+		ev.Pod.UID = uid
+		if events := k.eventsAbout(t, ev.Pod); len(events) != 0 {
+			t.Errorf("%d events about pod UID %s, want none", len(events), uid)
+		}
+		if out, err := k.rec.Record(context.Background(), ev); err != nil || out.Count != 1 {
+			t.Errorf("Record with the UID: %+v, %v; want a new Event", out, err)
+		}
+	})
 }
 
 // TestRecordRights: Rules are needed, not only sufficient: an account

@@ -110,6 +110,12 @@ func (c *client) podUID(ctx context.Context, pod podevent.Pod) (string, error) {
 	var p corev1.Pod
 	err := c.rest.Get().Namespace(pod.Namespace).Resource("pods").Name(pod.Name).
 		MaxRetries(0).Do(ctx).Into(&p)
+	if apierrors.IsForbidden(err) {
+		// The default RBAC grants no get on pods: the runtimes pass
+		// K8S_POD_UID. Say which option a runtime that does not needs.
+		return "", fmt.Errorf("get pod %s for its UID, as the runtime passed no K8S_POD_UID: %w "+
+			"(grant pods get: the kustomize component manifests/components/pods-get, or the chart's rbac.podsGet)", pod, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("get pod %s for its UID: %w", pod, err)
 	}

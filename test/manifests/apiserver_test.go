@@ -210,14 +210,16 @@ func clientFrom(t *testing.T, kubeconfig string) kubernetes.Interface {
 }
 
 // recordTwice records the plugin's Event for pod twice with the plugin's
-// own recorder and the installer's kubeconfig, without the pod's UID (as
-// from a runtime that does not pass K8S_POD_UID), so that the recorder
-// needs every right it has: get the pod, create the Event, patch it.
+// own recorder and the installer's kubeconfig, with the pod's UID, as the
+// runtimes pass it in K8S_POD_UID: create the Event, patch it — the
+// account needs no right on pods. Then, as for a runtime that does not
+// pass the UID, without it: the account may not get the pod, and the
+// recorder says so, naming the option; nothing is recorded.
 func recordTwice(ctx context.Context, t *testing.T, kubeconfig string, pod *corev1.Pod) {
 	t.Helper()
 	rec := &kube.Recorder{Kubeconfig: kubeconfig, Timeout: 30 * time.Second, UserAgent: "fibguard-manifests-test"}
 	ev := podevent.Event{
-		Pod:     podevent.Pod{Namespace: pod.Namespace, Name: pod.Name},
+		Pod:     podevent.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)},
 		Reason:  podevent.ReasonRejected,
 		Message: "FG001 pod IP 127.16.0.2 is unreachable from the host",
 		Action:  "ADD",
@@ -232,6 +234,11 @@ func recordTwice(ctx context.Context, t *testing.T, kubeconfig string, pod *core
 		if out.Count != want {
 			t.Errorf("Event %s has count %d after %d recordings", out.Name, out.Count, want)
 		}
+	}
+	ev.Pod.UID, ev.Reason = "", podevent.ReasonWarning
+	out, err := rec.Record(ctx, ev)
+	if err == nil || !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "K8S_POD_UID") {
+		t.Errorf("recording without the pod's UID and without pods get: %+v, %v; want a 403 naming K8S_POD_UID", out, err)
 	}
 }
 
@@ -269,7 +276,8 @@ func checkForbidden(ctx context.Context, t *testing.T, cs kubernetes.Interface, 
 			_, err := core.Events(ns).Patch(ctx, "fgt-allowed", types.MergePatchType, []byte(`{"count":2}`), metav1.PatchOptions{})
 			return err
 		}},
-		{"get pod", true, func() error { _, err := core.Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{}); return err }},
+		// Only with the pods-get option (podevent.PodsGetRules).
+		{"get pod", false, func() error { _, err := core.Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{}); return err }},
 
 		{"get event", false, func() error { _, err := core.Events(ns).Get(ctx, "fgt-allowed", metav1.GetOptions{}); return err }},
 		{"list events", false, func() error { _, err := core.Events(ns).List(ctx, metav1.ListOptions{}); return err }},

@@ -36,12 +36,15 @@ type chartVariant struct {
 	name, dir, mode string
 	set             map[string]any // values given with --set
 	file            string         // a values file given with -f, relative to the repository root
+	podsGet         bool           // the plugin's account may get pods (the option)
 }
 
 var chartVariants = []chartVariant{
 	{name: "base", dir: "manifests/base", mode: install.ModeEnforce},
 	{name: "warn", dir: "manifests/overlays/warn", mode: install.ModeWarn, set: map[string]any{"mode": "warn"}},
 	{name: "example", dir: "manifests/examples/cluster-ranges", mode: install.ModeWarn, file: "manifests/examples/cluster-ranges/values.yaml"},
+	{name: "pods-get", dir: "manifests/overlays/pods-get", mode: install.ModeEnforce,
+		set: map[string]any{"rbac": map[string]any{"podsGet": true}}, podsGet: true},
 }
 
 // values returns the variant's values as Helm reads them.
@@ -172,7 +175,7 @@ func TestHelmRendered(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			o := renderChart(t, v.values(t))
 			t.Run("Namespace", func(t *testing.T) { checkNamespace(t, o) })
-			t.Run("RBAC", func(t *testing.T) { checkRBAC(t, o) })
+			t.Run("RBAC", func(t *testing.T) { checkRBAC(t, o, v.podsGet) })
 			t.Run("DaemonSet", func(t *testing.T) { checkDaemonSet(t, o, v.mode) })
 		})
 	}
@@ -313,7 +316,7 @@ func TestHelmNamespaceNotCreated(t *testing.T) {
 	if o.ServiceAccount.Namespace != ns || o.DaemonSet.Namespace != ns {
 		t.Errorf("ServiceAccount in %q, DaemonSet in %q; want both in the release namespace %q", o.ServiceAccount.Namespace, o.DaemonSet.Namespace, ns)
 	}
-	checkRBAC(t, o)
+	checkRBAC(t, o, false)
 	if !strings.Contains(notes, "kubectl label namespace "+ns+" pod-security.kubernetes.io/enforce=privileged") {
 		t.Errorf("NOTES.txt does not tell how to label %s:\n%s", ns, notes)
 	}
@@ -381,7 +384,7 @@ func (s *schemaNode) property(t *testing.T, name string) *schemaNode {
 // valueGroups are the values that group others, documented one by one
 // ("image.tag"); every other property of the schema is one value, maps
 // (options, resources) included.
-var valueGroups = []string{"image", "namespace"}
+var valueGroups = []string{"image", "namespace", "rbac"}
 
 // leaves lists the values a user sets, dotted.
 func (s *schemaNode) leaves(t *testing.T) []string {

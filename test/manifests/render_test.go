@@ -28,10 +28,12 @@ import (
 // must configure.
 var variants = []struct {
 	name, dir, mode string
+	podsGet         bool // the plugin's account may get pods (the option)
 }{
-	{"base", "manifests/base", install.ModeEnforce},
-	{"warn", "manifests/overlays/warn", install.ModeWarn},
-	{"example", "manifests/examples/cluster-ranges", install.ModeWarn},
+	{"base", "manifests/base", install.ModeEnforce, false},
+	{"warn", "manifests/overlays/warn", install.ModeWarn, false},
+	{"example", "manifests/examples/cluster-ranges", install.ModeWarn, false},
+	{"pods-get", "manifests/overlays/pods-get", install.ModeEnforce, true},
 }
 
 // The names docs/install.md tells users to look for.
@@ -46,7 +48,7 @@ func TestRendered(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			o := render(t, v.dir)
 			t.Run("Namespace", func(t *testing.T) { checkNamespace(t, o) })
-			t.Run("RBAC", func(t *testing.T) { checkRBAC(t, o) })
+			t.Run("RBAC", func(t *testing.T) { checkRBAC(t, o, v.podsGet) })
 			t.Run("DaemonSet", func(t *testing.T) { checkDaemonSet(t, o, v.mode) })
 		})
 	}
@@ -138,8 +140,18 @@ func checkGrants(t *testing.T, role string, rules []rbacv1.PolicyRule, wantName 
 	}
 }
 
-func checkRBAC(t *testing.T, o *objects) {
-	checkGrants(t, "ClusterRole "+o.ClusterRole.Name, o.ClusterRole.Rules, "podevent.Rules", podevent.Rules())
+// pluginRules are the rights the plugin's ClusterRole must grant: by
+// default podevent.Rules, with the pods-get option PodsGetRules too.
+func pluginRules(podsGet bool) (string, []podevent.Rule) {
+	if podsGet {
+		return "podevent.Rules and PodsGetRules", append(podevent.Rules(), podevent.PodsGetRules()...)
+	}
+	return "podevent.Rules", podevent.Rules()
+}
+
+func checkRBAC(t *testing.T, o *objects, podsGet bool) {
+	name, want := pluginRules(podsGet)
+	checkGrants(t, "ClusterRole "+o.ClusterRole.Name, o.ClusterRole.Rules, name, want)
 	if o.ClusterRole.AggregationRule != nil {
 		t.Errorf("ClusterRole %s aggregates other roles", o.ClusterRole.Name)
 	}
