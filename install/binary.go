@@ -20,7 +20,7 @@ import (
 const binaryPerm = 0o755
 
 // MaxBinary is the largest binary the installer copies: several times the
-// plugin (about 5 MB) and the event binary (about 30 MB, with client-go),
+// plugin (about 4 MB) and the event binary (about 14 MB, with client-go),
 // and a bound on the disk and time a wrong -binary can cost. Binaries are
 // copied and compared in chunks, never held whole in memory.
 const MaxBinary = 128 << 20

@@ -155,7 +155,7 @@ func render(t testing.TB, dir string) *objects {
 // test knows a cached result depends on them.
 func trackInputs(t testing.TB) {
 	t.Helper()
-	for _, dir := range []string{"manifests", "cmd/fibguard-install", "hack/imagebuild", "hack/build-image.sh"} {
+	for _, dir := range []string{"manifests", "charts", "cmd/fibguard-install", "hack/imagebuild", "hack/build-image.sh", "hack/release.sh"} {
 		err := filepath.WalkDir(filepath.Join(setup.root, dir), func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
