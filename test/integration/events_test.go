@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -107,13 +109,22 @@ func (k *k8sNode) token(t *testing.T) string {
 // returns how long ADD took and the chain's error.
 func (k *k8sNode) add(t *testing.T, settings map[string]any) (time.Duration, error) {
 	t.Helper()
+	return k.addArgs(t, settings, true)
+}
+
+// addArgs is add, with K8S_POD_UID in CNI_ARGS as containerd and CRI-O
+// pass it, or without it as cri-dockerd does.
+func (k *k8sNode) addArgs(t *testing.T, settings map[string]any, withUID bool) (time.Duration, error) {
+	t.Helper()
 	p := k.w.newPod()
 	p.rt.Args = [][2]string{
 		{"IgnoreUnknown", "1"},
 		{"K8S_POD_NAMESPACE", k.pod.Namespace},
 		{"K8S_POD_NAME", k.pod.Name},
 		{"K8S_POD_INFRA_CONTAINER_ID", p.rt.ContainerID},
-		{"K8S_POD_UID", string(k.pod.UID)},
+	}
+	if withUID {
+		p.rt.Args = append(p.rt.Args, [2]string{"K8S_POD_UID", string(k.pod.UID)})
 	}
 	fg := map[string]any{"nodeName": "node-1"}
 	for key, v := range settings {
@@ -145,18 +156,32 @@ func (k *k8sNode) events(t *testing.T, reason string) []corev1.Event {
 // starts with prefix, or nil.
 func (w *world) lastRecord(t *testing.T, prefix string) map[string]any {
 	t.Helper()
+	recs := w.records(t, prefix)
+	if len(recs) == 0 {
+		return nil
+	}
+	return recs[len(recs)-1]
+}
+
+// records returns the records of fibguard's log whose message starts with
+// prefix.
+func (w *world) records(t *testing.T, prefix string) []map[string]any {
+	t.Helper()
 	data, err := os.ReadFile(w.logFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // nothing logged yet
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var found map[string]any
+	var found []map[string]any
 	for line := range strings.Lines(string(data)) {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line is not JSON: %v: %s", err, line)
 		}
 		if msg, _ := rec["msg"].(string); strings.HasPrefix(msg, prefix) {
-			found = rec
+			found = append(found, rec)
 		}
 	}
 	return found
@@ -232,6 +257,36 @@ func TestEventsThroughChain(t *testing.T) {
 			t.Errorf("PodNetworkWarning events: %+v, want one with the finding", events)
 		}
 	})
+}
+
+// TestEventsWithoutPodUID: with the default rights (podevent.Rules, no get
+// on pods), a runtime that passes no K8S_POD_UID (cri-dockerd) gets the
+// same verdict, no Event, and one log line per ADD that names the missing
+// K8S_POD_UID and the option that grants pods get. (With the UID, the
+// same rights record the Event: TestEventsThroughChain.)
+func TestEventsWithoutPodUID(t *testing.T) {
+	k := newK8sNode(t)
+	conf := map[string]any{"kubeconfig": k.writeKubeconfig(t, k.token(t))}
+	const prefix = "cannot record Kubernetes event"
+	for i := 1; i <= 2; i++ {
+		before := len(k.w.records(t, prefix))
+		_, err := k.addArgs(t, conf, false)
+		assertRejected(t, err, checker.CodeHostLoopback)
+		if n := len(k.w.records(t, prefix)) - before; n != 1 {
+			t.Errorf("ADD #%d without K8S_POD_UID: %d log records %q, want 1", i, n, prefix)
+		}
+		k.w.assertRecordFailed(t, `K8S_POD_UID.*forbidden.*pods-get.*rbac\.podsGet`)
+	}
+	t.Logf("the log says: %v", k.w.lastRecord(t, prefix)["error"])
+	if n := len(k.events(t, podevent.ReasonRejected)); n != 0 {
+		t.Errorf("%d events recorded without the pod's UID and without pods get", n)
+	}
+	// The same rights, with the UID: recorded.
+	_, err := k.add(t, conf)
+	assertRejected(t, err, checker.CodeHostLoopback)
+	if events := k.events(t, podevent.ReasonRejected); len(events) != 1 || events[0].Count != 1 {
+		t.Errorf("with K8S_POD_UID: events %+v, want one with count 1", events)
+	}
 }
 
 // TestEventsAPIServerDown: with the API server stopped, refusing

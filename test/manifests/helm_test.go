@@ -124,24 +124,30 @@ func renderChart(t *testing.T, vals map[string]any) *objects {
 func TestHelmChartEqualsKustomize(t *testing.T) {
 	for _, v := range chartVariants {
 		t.Run(v.name, func(t *testing.T) {
-			want := render(t, v.dir)
-			got := renderChart(t, v.values(t))
-			if p := got.Namespace.Annotations["helm.sh/resource-policy"]; p != "keep" {
-				t.Errorf("the chart's Namespace has helm.sh/resource-policy %q, want keep", p)
-			}
-			delete(got.Namespace.Annotations, "helm.sh/resource-policy")
-			if len(got.Namespace.Annotations) == 0 {
-				got.Namespace.Annotations = nil
-			}
-			for _, o := range []*objects{want, got} {
-				if err := normalizeEnv(&o.DaemonSet); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("helm template %s (+) differs from kubectl kustomize %s (-):\n%s", chartDir, v.dir, diff.Diff(want, got))
-			}
+			checkChartEquals(t, render(t, v.dir), renderChart(t, v.values(t)), v.dir)
 		})
+	}
+}
+
+// checkChartEquals requires the chart's objects (got) to equal the
+// kustomization's (want, rendered from dir), as TestHelmChartEqualsKustomize
+// explains.
+func checkChartEquals(t *testing.T, want, got *objects, dir string) {
+	t.Helper()
+	if p := got.Namespace.Annotations["helm.sh/resource-policy"]; p != "keep" {
+		t.Errorf("the chart's Namespace has helm.sh/resource-policy %q, want keep", p)
+	}
+	delete(got.Namespace.Annotations, "helm.sh/resource-policy")
+	if len(got.Namespace.Annotations) == 0 {
+		got.Namespace.Annotations = nil
+	}
+	for _, o := range []*objects{want, got} {
+		if err := normalizeEnv(&o.DaemonSet); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("helm template %s (+) differs from kubectl kustomize %s (-):\n%s", chartDir, dir, diff.Diff(want, got))
 	}
 }
 

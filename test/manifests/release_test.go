@@ -39,47 +39,50 @@ func runRelease(t *testing.T, tree string, args ...string) error {
 	return err
 }
 
-// images renders the tree's kustomize base and its chart (with the tree's
-// values.yaml, as `helm install -f` would give them) and returns both
-// DaemonSets' images.
-func images(t *testing.T, tree string) (base, chart string) {
+// renderTree renders the tree's kustomize base and the chart with the
+// tree's values.yaml (as `helm install -f` would give them).
+func renderTree(t *testing.T, tree string) (base, chart *objects) {
 	t.Helper()
 	needKubectl(t)
-	out, err := exec.Command(setup.kubectl, "kustomize", filepath.Join(tree, "manifests", "base")).Output()
+	dir := filepath.Join(tree, "manifests", "base")
+	out, err := exec.Command(setup.kubectl, "kustomize", dir).Output()
 	if err != nil {
-		t.Fatalf("kubectl kustomize: %v", err)
+		t.Fatalf("kubectl kustomize %s: %v", dir, err)
 	}
-	o, err := decode(out)
-	if err != nil {
+	if base, err = decode(out); err != nil {
 		t.Fatal(err)
 	}
 	vals, err := common.ReadValuesFile(filepath.Join(tree, chartDir, "values.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := renderChart(t, vals.AsMap())
-	return o.DaemonSet.Spec.Template.Spec.Containers[0].Image, c.DaemonSet.Spec.Template.Spec.Containers[0].Image
+	return base, renderChart(t, vals.AsMap())
 }
 
+// imageOf is the installer's image in o's DaemonSet.
+func imageOf(o *objects) string { return o.DaemonSet.Spec.Template.Spec.Containers[0].Image }
+
 // TestReleasePinsDigest: hack/release.sh pin makes the kustomize base and
-// the chart render the same repository@sha256:<64 hex>, the digest given;
-// unpin brings back the tag, byte for byte; a malformed digest is refused
-// and changes nothing.
+// the chart render the same repository@sha256:<64 hex>, the digest given,
+// and otherwise still the same objects (the golden comparison of
+// TestHelmChartEqualsKustomize); unpin brings back the tag, byte for byte;
+// a malformed digest is refused.
 func TestReleasePinsDigest(t *testing.T) {
 	tree := copyTree(t)
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
 		t.Fatal(err)
 	}
-	digest := "sha256:" + hex.EncodeToString(b)
+	digest := "sha256:" + hex.EncodeToString(raw)
 	if err := runRelease(t, tree, "pin", digest); err != nil {
 		t.Fatalf("pin: %v", err)
 	}
-	base, chart := images(t, tree)
-	if !pinnedImage.MatchString(base) || base != chart || !strings.HasSuffix(base, "@"+digest) {
-		t.Errorf("pinned: the base deploys %q, the chart %q; want both ghcr.io/fibguard/fibguard@%s", base, chart, digest)
+	base, chart := renderTree(t, tree)
+	if b, c := imageOf(base), imageOf(chart); !pinnedImage.MatchString(b) || b != c || !strings.HasSuffix(b, "@"+digest) {
+		t.Errorf("pinned: the base deploys %q, the chart %q; want both ghcr.io/fibguard/fibguard@%s", b, c, digest)
 	}
-	for _, bad := range []string{"sha256:xyz", "sha512:" + hex.EncodeToString(b) + hex.EncodeToString(b), strings.ToUpper(digest)} {
+	checkChartEquals(t, base, chart, filepath.Join(tree, "manifests", "base"))
+	for _, bad := range []string{"sha256:xyz", "sha512:" + hex.EncodeToString(raw) + hex.EncodeToString(raw), strings.ToUpper(digest)} {
 		if err := runRelease(t, tree, "pin", bad); err == nil {
 			t.Errorf("pin %s: accepted", bad)
 		}
@@ -100,7 +103,8 @@ func TestReleasePinsDigest(t *testing.T) {
 // the same image — both the tag (development) or both the same digest (a
 // release).
 func TestCheckedInImageAgrees(t *testing.T) {
-	base, chart := images(t, setup.root)
+	b, c := renderTree(t, setup.root)
+	base, chart := imageOf(b), imageOf(c)
 	if base != chart {
 		t.Errorf("the base deploys %q, the chart %q", base, chart)
 	}
