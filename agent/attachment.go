@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -101,28 +99,16 @@ func readCacheFile(path string) ([]byte, error) {
 // again once open. flags may add O_NOFOLLOW; why says, in a refusal, why
 // nothing else will do.
 func readRegular(path string, flags int, why string) ([]byte, error) {
-	fd, _, err := filetype.Open(path, unix.O_RDONLY|flags, 0, func(st *unix.Stat_t) error {
+	b, _, err := filetype.ReadFile(path, unix.O_RDONLY|flags, MaxCacheFile, func(st *unix.Stat_t) error {
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return fmt.Errorf("%s is a %s, not a regular file: %s", path, filetype.Name(st.Mode), why)
 		}
-		if st.Size > MaxCacheFile {
-			return fmt.Errorf("%s is larger than %d bytes, the most the agent reads", path, MaxCacheFile)
-		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer func() { _ = f.Close() }() // read-only: nothing to lose
-	b, err := io.ReadAll(io.LimitReader(f, MaxCacheFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(b) > MaxCacheFile {
+	if errors.Is(err, filetype.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d bytes, the most the agent reads", path, MaxCacheFile)
 	}
-	return b, nil
+	return b, err
 }
 
 // guardConfig finds fibguard's entry in the cached network configuration

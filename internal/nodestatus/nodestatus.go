@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -88,23 +87,17 @@ var ErrStale = errors.New("the node status is stale: the agent has not written i
 // link) of at most MaxSize bytes, checked before it is opened and opened
 // without blocking. A verdict older than MaxAge at now is ErrStale.
 func Read(path string, now time.Time) (Status, error) {
-	fd, _, err := filetype.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW, 0, func(st *unix.Stat_t) error {
+	b, _, err := filetype.ReadFile(path, unix.O_RDONLY|unix.O_NOFOLLOW, MaxSize, func(st *unix.Stat_t) error {
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return fmt.Errorf("node status %s is a %s, not a regular file", path, filetype.Name(st.Mode))
 		}
 		return nil
 	})
+	if errors.Is(err, filetype.ErrTooLarge) {
+		return Status{}, fmt.Errorf("node status %s is larger than %d bytes", path, MaxSize)
+	}
 	if err != nil {
 		return Status{}, err
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer func() { _ = f.Close() }() // read-only: nothing to lose
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil {
-		return Status{}, fmt.Errorf("reading the node status: %w", err)
-	}
-	if len(b) > MaxSize {
-		return Status{}, fmt.Errorf("node status %s is larger than %d bytes", path, MaxSize)
 	}
 	var s Status
 	if err := json.Unmarshal(b, &s); err != nil {

@@ -3,7 +3,6 @@ package kube
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -83,54 +82,37 @@ func checkReferences(path string, cfg *clientcmdapi.Config) error {
 }
 
 // checkTrusted checks a file the kubeconfig names, which client-go reads
-// itself; an empty path names none.
+// itself; an empty path names none. It is read as the kubeconfig is, so
+// that every file passes the same checks.
 func checkTrusted(path string) error {
 	if path == "" {
 		return nil
 	}
-	f, err := openTrusted(path)
-	if err != nil {
-		return err
-	}
-	return f.Close()
+	_, err := readTrusted(path)
+	return err
 }
 
-// readTrusted reads path after checking it as trustedConfig describes.
+// readTrusted reads path once the links that lead to it and the file
+// itself pass (checkLinks; trustedFile, through filetype.ReadFile, before
+// and after the open).
 func readTrusted(path string) ([]byte, error) {
-	f, err := openTrusted(path)
-	if err != nil {
+	if err := checkLinks(path); err != nil {
 		return nil, err
 	}
-	defer func() { _ = f.Close() }() // read-only: nothing to lose
-	b, err := io.ReadAll(io.LimitReader(f, MaxKubeconfig+1))
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig file %s: %w", path, err)
-	}
-	if len(b) > MaxKubeconfig {
+	b, _, err := filetype.ReadFile(path, unix.O_RDONLY, MaxKubeconfig, func(st *unix.Stat_t) error { return trustedFile(path, st) })
+	switch {
+	case errors.Is(err, filetype.ErrTooLarge):
 		return nil, fmt.Errorf("%w %s: larger than %d bytes", errUntrusted, path, MaxKubeconfig)
+	case errors.Is(err, errUntrusted):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("kubeconfig file %s: %w", path, err)
 	}
 	return b, nil
 }
 
-// openTrusted opens path once the links that lead to it and the file
-// itself pass (checkLinks; trustedFile, through filetype.Open, before and
-// after the open); the caller closes the file.
-func openTrusted(path string) (*os.File, error) {
-	if err := checkLinks(path); err != nil {
-		return nil, err
-	}
-	fd, _, err := filetype.Open(path, unix.O_RDONLY, 0, func(st *unix.Stat_t) error { return trustedFile(path, st) })
-	if errors.Is(err, errUntrusted) {
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig file %s: %w", path, err)
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
 // checkLinks follows path's symbolic links one at a time and refuses a
-// link owned by another user; what they lead to is openTrusted's to check.
+// link owned by another user; what they lead to is readTrusted's to check.
 func checkLinks(path string) error {
 	p := path
 	for range 40 { // the kernel's own limit on links followed

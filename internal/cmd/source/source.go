@@ -119,21 +119,26 @@ func (e *NotRegularError) Error() string {
 // a FIFO, a socket, a device or a directory named by mistake is a
 // *NotRegularError at once instead of a hang or a read without end.
 func OpenRegular(what, path string) (*os.File, error) {
-	fd, _, err := filetype.Open(path, unix.O_RDONLY, 0, func(st *unix.Stat_t) error {
-		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return &NotRegularError{What: what, Path: path, Type: filetype.Name(st.Mode)}
-		}
-		return nil
-	})
+	fd, _, err := filetype.Open(path, unix.O_RDONLY, 0, regularAs(what, path))
 	if err != nil {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
 
+// regularAs refuses, as a *NotRegularError, what is not a regular file.
+func regularAs(what, path string) func(*unix.Stat_t) error {
+	return func(st *unix.Stat_t) error {
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return &NotRegularError{What: what, Path: path, Type: filetype.Name(st.Mode)}
+		}
+		return nil
+	}
+}
+
 // ErrTooLarge is ReadFile's error for a file past its limit; the error
 // wrapping it names the file and the limit.
-var ErrTooLarge = errors.New("too large")
+var ErrTooLarge = filetype.ErrTooLarge
 
 // ReadFile reads the regular file at path (OpenRegular) whole, as what: at
 // most limit bytes. A larger file is refused by its size before anything
@@ -141,22 +146,9 @@ var ErrTooLarge = errors.New("too large")
 // whose size says nothing) stops there; both are errors wrapping
 // ErrTooLarge that name what, the path and the limit.
 func ReadFile(what, path string, limit int64) ([]byte, error) {
-	file, err := OpenRegular(what, path)
-	if err != nil {
-		return nil, err
+	b, _, err := filetype.ReadFile(path, unix.O_RDONLY, limit, regularAs(what, path))
+	if errors.Is(err, filetype.ErrTooLarge) {
+		return nil, fmt.Errorf("%s %s: %w: larger than %d bytes, the most fibguardctl reads", what, path, ErrTooLarge, limit)
 	}
-	// Read-only: a failed Close loses nothing.
-	defer func() { _ = file.Close() }()
-	tooLarge := fmt.Errorf("%s %s: %w: larger than %d bytes, the most fibguardctl reads", what, path, ErrTooLarge, limit)
-	if fi, err := file.Stat(); err == nil && fi.Size() > limit {
-		return nil, tooLarge
-	}
-	b, err := io.ReadAll(io.LimitReader(file, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s %s: %w", what, path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, tooLarge
-	}
-	return b, nil
+	return b, err
 }
