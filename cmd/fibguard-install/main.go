@@ -25,11 +25,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/fibguard/fibguard/install"
+	"github.com/fibguard/fibguard/internal/envflag"
 )
 
 // softMemoryLimit is the heap size past which the Go runtime collects
@@ -153,34 +153,8 @@ func (p exitPlan) uninstall(ctx context.Context, cfg install.Config, log *slog.L
 // configuration, what to do (run, check or uninstall), and what to do when
 // stopped.
 func parse(args []string, getenv func(string) string) (cfg install.Config, mode string, exit exitPlan, err error) {
-	fs := flag.NewFlagSet("fibguard-install", flag.ContinueOnError)
-	var envErrs []error
-	str := func(name, env, def, usage string) *string {
-		if v := getenv(env); v != "" {
-			def = v
-		}
-		return fs.String(name, def, usage+" ["+env+"]")
-	}
-	boolean := func(name, env string, def bool, usage string) *bool {
-		if v := getenv(env); v != "" {
-			b, err := strconv.ParseBool(v)
-			envErrs = append(envErrs, err)
-			if err == nil {
-				def = b
-			}
-		}
-		return fs.Bool(name, def, usage+" ["+env+"]")
-	}
-	duration := func(name, env string, def time.Duration, usage string) *time.Duration {
-		if v := getenv(env); v != "" {
-			d, err := time.ParseDuration(v)
-			envErrs = append(envErrs, err)
-			if err == nil {
-				def = d
-			}
-		}
-		return fs.Duration(name, def, usage+" ["+env+"]")
-	}
+	fs := envflag.New("fibguard-install", getenv)
+	str, boolean, duration := fs.String, fs.Bool, fs.Duration
 	confDir := str("conf-dir", "CNI_CONF_DIR", "/host/etc/cni/net.d", "the node's CNI configuration directory, as mounted")
 	hostConfDir := str("host-conf-dir", "HOST_CNI_CONF_DIR", "/etc/cni/net.d", "the same directory as the node (and so the plugin) sees it")
 	binDir := str("bin-dir", "CNI_BIN_DIR", "/host/opt/cni/bin", "the node's CNI bin directory, as mounted")
@@ -200,17 +174,11 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 		"this installer's pod: when stopped, fibguard stays installed if the pod's DaemonSet remains (an update); empty: never ask")
 	heartbeat := str("heartbeat-file", "FIBGUARD_HEARTBEAT_FILE", "",
 		"where the run loop records the end of each pass, for -live: a file in the container (an emptyDir), not on the host; empty: none")
-	check := fs.Bool("check", false, "check the installation and exit: 0 if complete (readiness probe)")
-	live := fs.Bool("live", false, "check that the run loop ended a pass within 3 resync periods and 6 s and exit: 0 if so (liveness probe)")
-	uninstall := fs.Bool("uninstall", false, "uninstall and exit")
-	if err := errors.Join(envErrs...); err != nil {
-		return cfg, "", exit, fmt.Errorf("environment: %w", err)
-	}
+	check := fs.FlagSet.Bool("check", false, "check the installation and exit: 0 if complete (readiness probe)")
+	live := fs.FlagSet.Bool("live", false, "check that the run loop ended a pass within 3 resync periods and 6 s and exit: 0 if so (liveness probe)")
+	uninstall := fs.FlagSet.Bool("uninstall", false, "uninstall and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, "", exit, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, "", exit, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	switch {
 	case btoi(*check)+btoi(*uninstall)+btoi(*live) > 1:
