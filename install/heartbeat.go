@@ -7,6 +7,8 @@ import (
 	"time"
 )
 
+// Status is the content of the heartbeat file.
+//
 // The heartbeat is how a liveness probe tells a working installer from a
 // hung one: Run writes, after every pass of its loop, when that pass
 // ended, into a file inside its container (an emptyDir, not the host), and
@@ -17,11 +19,24 @@ import (
 // pass that could not get a directory lock does not count: a loop that
 // keeps waiting on a lock does no work, as one blocked on it would, and
 // the probe's failure then names the lock and its holder.
-type heartbeat struct {
+//
+// The same file tells the node agent, which serves the DaemonSet's
+// metrics, whether the installation is in place and how often the entry
+// had to be put back (fibguard_install_ready,
+// fibguard_conflist_reinserts_total): Status is its content.
+type Status struct {
 	// Pass is when the last counted pass ended (or the loop started).
 	Pass time.Time `json:"pass"`
 	// Blocked, when not empty, is why the passes since Pass did not count.
 	Blocked string `json:"blocked,omitempty"`
+	// Installed: the last pass ended with the binaries in place and
+	// fibguard chained; Error says why not otherwise.
+	Installed bool   `json:"installed"`
+	Error     string `json:"error,omitempty"`
+	// Reinserts counts the passes, since the installer started, that
+	// had to chain fibguard again (or update its entry) after it had been
+	// chained: the primary CNI rewrote its configuration, say.
+	Reinserts uint64 `json:"reinserts"`
 }
 
 // maxHeartbeat bounds the heartbeat file's size, as every file the
@@ -47,9 +62,12 @@ func (in *Installer) beat(passErr error) {
 	if in.cfg.Heartbeat == "" {
 		return
 	}
-	hb := heartbeat{Pass: time.Now().UTC()}
+	hb := Status{Pass: time.Now().UTC(), Installed: passErr == nil, Reinserts: in.reinserts}
 	if errors.Is(passErr, errLocked) {
-		hb = heartbeat{Pass: in.lastBeat, Blocked: passErr.Error()}
+		hb.Pass, hb.Blocked = in.lastBeat, passErr.Error()
+	}
+	if passErr != nil {
+		hb.Error = passErr.Error()
 	}
 	in.lastBeat = hb.Pass
 	b, err := json.Marshal(hb)
@@ -68,13 +86,9 @@ func Live(path string, bound time.Duration, now time.Time) error {
 	if path == "" {
 		return errors.New("no heartbeat file configured (-heartbeat-file): nothing to tell liveness by")
 	}
-	b, _, err := readLimited(path, false, maxHeartbeat)
+	hb, err := ReadStatus(path)
 	if err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
-	}
-	var hb heartbeat
-	if err := json.Unmarshal(b, &hb); err != nil {
-		return fmt.Errorf("heartbeat %s: %w", path, err)
+		return err
 	}
 	age := now.Sub(hb.Pass)
 	if age <= bound {
@@ -86,4 +100,17 @@ func Live(path string, bound time.Duration, now time.Time) error {
 		msg += ": " + hb.Blocked
 	}
 	return errors.New(msg)
+}
+
+// ReadStatus reads the heartbeat file at path.
+func ReadStatus(path string) (Status, error) {
+	b, _, err := readLimited(path, false, maxHeartbeat)
+	if err != nil {
+		return Status{}, fmt.Errorf("heartbeat: %w", err)
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		return Status{}, fmt.Errorf("heartbeat %s: %w", path, err)
+	}
+	return st, nil
 }

@@ -28,7 +28,8 @@ type Config struct {
 	Entry Entry
 	// Kubeconfig, when not nil, is written and kept fresh for the plugin.
 	Kubeconfig *Kubeconfig
-	// Resync is how often Run reconciles even without a change it saw.
+	// Resync is how often Run reconciles even without a change it saw
+	// (DefaultResync in the DaemonSet).
 	Resync time.Duration
 	// TokenPoll is how often Run reads the service account token again.
 	TokenPoll time.Duration
@@ -84,12 +85,19 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// DefaultResync is fibguard-install's -resync.
+const DefaultResync = 30 * time.Second
+
 // Installer installs fibguard on a node according to its Config.
 type Installer struct {
 	cfg Config
 	log *slog.Logger
 	// lastBeat is the time the heartbeat file holds (Run's goroutine only).
 	lastBeat time.Time
+	// chained: a pass of Run has chained fibguard; reinserts counts the
+	// passes since that had to chain it again (Run's goroutine only).
+	chained   bool
+	reinserts uint64
 }
 
 // New validates cfg and returns an installer for it.
@@ -269,6 +277,10 @@ func (in *Installer) pass(last *Change) error {
 	if ch.Action != Unchanged || ch.Path != last.Path {
 		in.log.Info("fibguard chained into the primary configuration", "path", ch.Path, "action", string(ch.Action))
 	}
+	if in.chained && ch.Action != Unchanged {
+		in.reinserts++
+	}
+	in.chained = true
 	*last = ch
 	return nil
 }

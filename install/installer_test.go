@@ -113,6 +113,7 @@ func TestInstallerRun(t *testing.T) {
 	cfg.Resync = time.Hour // changes must be seen by the watch
 	cfg.TokenPoll = 20 * time.Millisecond
 	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	cfg.Heartbeat = filepath.Join(root, "heartbeat")
 	for _, d := range []string{cfg.ConfDir, cfg.BinDir} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -147,15 +148,23 @@ func TestInstallerRun(t *testing.T) {
 		}
 	}
 
+	waitStatus(t, cfg.Heartbeat, "no primary yet", func(st Status) bool {
+		return !st.Installed && strings.Contains(st.Error, "no valid CNI configuration") && st.Reinserts == 0
+	})
+
 	// The primary CNI plugin comes up after the installer.
 	copyDir(t, filepath.Join("testdata", "calico", "in"), cfg.ConfDir)
 	original := readDir(t, filepath.Join("testdata", "calico", "in"))
 	waitCheck("primary written late")
+	waitStatus(t, cfg.Heartbeat, "chained", func(st Status) bool { return st.Installed && st.Error == "" && st.Reinserts == 0 })
 
-	if err := os.WriteFile(filepath.Join(cfg.ConfDir, "10-calico.conflist"), original["10-calico.conflist"], 0o644); err != nil {
-		t.Fatal(err)
+	for n := uint64(1); n <= 2; n++ {
+		if err := os.WriteFile(filepath.Join(cfg.ConfDir, "10-calico.conflist"), original["10-calico.conflist"], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitCheck("primary rewritten")
+		waitStatus(t, cfg.Heartbeat, "rewritten", func(st Status) bool { return st.Installed && st.Reinserts == n })
 	}
-	waitCheck("primary rewritten")
 
 	for _, name := range []string{PluginType, EventBinaryName} {
 		if err := os.Remove(filepath.Join(cfg.BinDir, name)); err != nil {
@@ -182,6 +191,22 @@ func TestInstallerRun(t *testing.T) {
 	}
 	if err := in.Check(); err == nil {
 		t.Error("Check after uninstall: nil, want an error")
+	}
+}
+
+// waitStatus waits up to 5 s for the heartbeat file at path to satisfy ok.
+func waitStatus(t *testing.T, path, what string, ok func(Status) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := ReadStatus(path)
+		if err == nil && ok(st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: heartbeat %+v (err %v) not as expected within 5s", what, st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

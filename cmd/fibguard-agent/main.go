@@ -31,6 +31,7 @@ import (
 
 	"github.com/fibguard/fibguard/agent"
 	"github.com/fibguard/fibguard/agent/cluster"
+	"github.com/fibguard/fibguard/install"
 	"github.com/fibguard/fibguard/internal/envflag"
 	"github.com/fibguard/fibguard/internal/nodestatus"
 	"github.com/fibguard/fibguard/podevent/kube"
@@ -38,17 +39,22 @@ import (
 
 // options are the command's settings.
 type options struct {
-	agent      agent.Config
-	metrics    string // listen address of /metrics and /healthz; "" serves none
-	kubeconfig string // "" records no Events
+	agent   agent.Config
+	metrics string // listen address of /metrics and /healthz; "" serves none
+	// kubeconfig is the kubeconfig to record Events and watch the Node
+	// objects with: "" for the pod's service account, "none" for neither.
+	kubeconfig string
 	node       string
-	// cluster is the kubeconfig to watch the Node objects with: "" for
-	// the pod's service account, "none" for no watch.
-	cluster string
 	// status is the file of the node's verdict for the plugin's STATUS;
 	// "" writes none.
 	status string
+	// heartbeat is the installer's heartbeat file, for its metrics; ""
+	// serves none.
+	heartbeat string
 }
+
+// noAPI is the -kubeconfig value that turns the API off.
+const noAPI = "none"
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -76,13 +82,13 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	netns := fs.String("netns", "FIBGUARD_NETNS", "", `the host's network namespace; "" is the agent's own (hostNetwork)`)
 	confDir := fs.String("conf-dir", "CNI_CONF_DIR", "/etc/cni/net.d",
 		`the node's CNI configuration directory, as mounted (read only): its primary configuration's IPAM ranges are pod networks of the node; "" reads none`)
-	cluster := fs.String("cluster-kubeconfig", "FIBGUARD_CLUSTER_KUBECONFIG", "",
-		`the kubeconfig to watch the Node objects with (list, watch); "" is the pod's service account; "none" watches none`)
 	metrics := fs.String("metrics-bind-address", "FIBGUARD_METRICS_BIND_ADDRESS", ":9743",
 		`where to serve /metrics and /healthz; "" serves neither`)
-	kubeconfig := fs.String("kubeconfig", "FIBGUARD_KUBECONFIG", "/etc/cni/net.d/fibguard-kubeconfig",
-		`the kubeconfig to record Events with (the plugin's, written by the installer); "" records none`)
+	kubeconfig := fs.String("kubeconfig", "KUBECONFIG", "",
+		`the kubeconfig to record Events (events create, patch) and watch the Node objects (nodes list, watch) with; "" is the pod's service account; "none" does neither`)
 	node := fs.String("node-name", "NODE_NAME", "", "this node's name, the Events' reporting instance")
+	heartbeat := fs.String("install-heartbeat-file", "FIBGUARD_INSTALL_HEARTBEAT_FILE", "/run/fibguard-install/heartbeat",
+		`fibguard-install's heartbeat file, as mounted (read only), for its metrics (fibguard_install_ready, fibguard_conflist_reinserts_total); "" serves neither`)
 	status := fs.String("node-status-file", "FIBGUARD_NODE_STATUS_FILE", nodestatus.DefaultPath,
 		`where to write the node's verdict for the plugin's STATUS ("nodeStatus": "on"); "" writes none`)
 	debounce := fs.Duration("debounce", "FIBGUARD_DEBOUNCE", agent.DefaultDebounce, "how long the node must be quiet after a change before a re-check")
@@ -92,12 +98,12 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
-	if (*kubeconfig != "" || *cluster != "none") && *node == "" {
-		return options{}, errors.New(`-node-name (NODE_NAME) is required to record Events and to find this node's Node object; set -kubeconfig "" and -cluster-kubeconfig none to do neither`)
+	if *kubeconfig != noAPI && *node == "" {
+		return options{}, errors.New(`-node-name (NODE_NAME) is required to record Events and to find this node's Node object; -kubeconfig none does neither`)
 	}
 	return options{
-		cluster: *cluster,
-		status:  *status,
+		heartbeat: *heartbeat,
+		status:    *status,
 		agent: agent.Config{
 			ResultsDir: *results, Netns: *netns, ConfDir: *confDir,
 			Debounce: *debounce, MaxDelay: *maxDelay, Resync: *resync,
@@ -123,11 +129,24 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if opts.kubeconfig != "" {
-		rec := &kube.Recorder{Kubeconfig: opts.kubeconfig, Timeout: 5 * time.Second, UserAgent: "fibguard-agent", Log: log}
+	cfg := opts.agent
+	if opts.kubeconfig != noAPI {
+		rc, err := clientConfig(opts.kubeconfig)
+		if err != nil {
+			return err
+		}
+		rec := &kube.Recorder{Config: rc, Timeout: 5 * time.Second, UserAgent: "fibguard-agent", Log: log}
 		ev := agent.NewEvents(ctx, rec, opts.node, log)
 		defer func() { <-ev.Done() }()
 		sinks = append(sinks, ev)
+		if cfg.Cluster, err = cluster.Watch(ctx, rc, opts.node, log); err != nil {
+			return err
+		}
+	}
+	if opts.heartbeat != "" {
+		if err := agent.RegisterInstallMetrics(reg, opts.heartbeat, install.LiveBound(install.DefaultResync)); err != nil {
+			return err
+		}
 	}
 	if opts.metrics != "" {
 		stopServer, err := serve(opts.metrics, reg, h, log)
@@ -136,36 +155,27 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 		}
 		defer stopServer()
 	}
-	cfg := opts.agent
 	cfg.Sink, cfg.Log = sinks, log
-	if opts.cluster != "none" {
-		rc, err := clusterConfig(opts.cluster)
-		if err != nil {
-			return err
-		}
-		if cfg.Cluster, err = cluster.Watch(ctx, rc, opts.node, log); err != nil {
-			return err
-		}
-	}
-	log.Info("fibguard-agent watching", "results", cfg.ResultsDir, "metrics", opts.metrics, "events", opts.kubeconfig != "")
+	log.Info("fibguard-agent watching", "results", cfg.ResultsDir, "metrics", opts.metrics, "api", opts.kubeconfig != noAPI)
 	err = agent.Run(ctx, cfg)
 	cancel()
 	return err
 }
 
-// clusterConfig is the client configuration to watch the Node objects
-// with: the kubeconfig at path, or the pod's service account.
-func clusterConfig(path string) (*rest.Config, error) {
+// clientConfig is the client configuration to record Events and watch
+// the Node objects with: the kubeconfig at path, or the pod's service
+// account (whose token client-go reads again as kubelet rotates it).
+func clientConfig(path string) (*rest.Config, error) {
 	if path == "" {
 		cfg, err := rest.InClusterConfig()
 		if err != nil {
-			return nil, fmt.Errorf("watching the Node objects with the pod's service account: %w", err)
+			return nil, fmt.Errorf("the pod's service account: %w (-kubeconfig none runs without the API)", err)
 		}
 		return cfg, nil
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
-		return nil, fmt.Errorf("watching the Node objects with %s: %w", path, err)
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
 	return cfg, nil
 }

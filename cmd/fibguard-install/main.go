@@ -166,7 +166,7 @@ func parse(args []string, getenv func(string) string) (cfg install.Config, mode 
 	options := str("options", "FIBGUARD_OPTIONS", "", `other fields of fibguard's entry, as a JSON object, e.g. {"serviceCIDRs":["10.96.0.0/12"]}`)
 	saDir := str("service-account-dir", "FIBGUARD_SERVICE_ACCOUNT_DIR", install.DefaultServiceAccountDir, "the pod's service account (token, ca.crt, namespace)")
 	kcName := str("kubeconfig-name", "FIBGUARD_KUBECONFIG_NAME", "fibguard-kubeconfig", `name of the plugin's kubeconfig in the conf dir; "" writes none`)
-	resync := duration("resync", "FIBGUARD_RESYNC", 30*time.Second, "how often to check the installation without a change seen")
+	resync := duration("resync", "FIBGUARD_RESYNC", install.DefaultResync, "how often to check the installation without a change seen")
 	tokenPoll := duration("token-poll", "FIBGUARD_TOKEN_POLL", 30*time.Second, "how often to read the service account token again")
 	onExit := boolean("uninstall-on-exit", "FIBGUARD_UNINSTALL_ON_EXIT", true,
 		"uninstall when stopped (SIGTERM), unless -pod-name's DaemonSet remains")

@@ -15,6 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/fibguard/fibguard/internal/apiservertest"
 	"github.com/fibguard/fibguard/podevent"
@@ -285,4 +287,30 @@ func (k *k8s) resourceRights(t *testing.T, acct apiservertest.Account) map[strin
 		rights[f[0]] = strings.Join(f[3:], " ")
 	}
 	return rights
+}
+
+// TestRecordWithConfig: a Recorder given a client configuration (the
+// agent's service account) records and counts as one given a kubeconfig,
+// and leaves the caller's configuration as it was.
+func TestRecordWithConfig(t *testing.T) {
+	k := newK8s(t)
+	cfg, err := clientcmd.BuildConfigFromFlags("", k.rec.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rest.CopyConfig(cfg)
+	rec := &Recorder{Config: cfg, Timeout: 10 * time.Second, UserAgent: "fibguard-agent-test"}
+	ev := k.event(t, "api-0")
+	for i := int32(1); i <= 2; i++ {
+		out, err := rec.Record(context.Background(), ev)
+		if err != nil || out.Count != i {
+			t.Fatalf("Record #%d: %+v, %v; want count %d", i, out, err, i)
+		}
+	}
+	if n := len(k.eventsAbout(t, ev.Pod)); n != 1 {
+		t.Errorf("%d events about the pod, want 1", n)
+	}
+	if cfg.UserAgent != before.UserAgent || cfg.Timeout != before.Timeout || cfg.APIPath != before.APIPath || cfg.NegotiatedSerializer != nil {
+		t.Errorf("Record changed the caller's configuration: %+v", cfg)
+	}
 }

@@ -71,12 +71,12 @@ type client struct {
 	rest *rest.RESTClient
 }
 
-// client builds the REST client from the kubeconfig. It is built anew on
-// every Record, which is at most once per plugin process.
+// client builds the REST client from Config or the kubeconfig. It is
+// built anew on every Record, which is at most once per plugin process.
 func (r *Recorder) client() (*client, error) {
-	cfg, err := trustedConfig(r.Kubeconfig)
+	cfg, err := r.restConfig()
 	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %s: %w", r.Kubeconfig, err)
+		return nil, err
 	}
 	cfg.Timeout = r.Timeout
 	if r.UserAgent != "" {
@@ -89,9 +89,30 @@ func (r *Recorder) client() (*client, error) {
 	cfg.NegotiatedSerializer = codecs()
 	rc, err := rest.RESTClientFor(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("client for kubeconfig %s: %w", r.Kubeconfig, err)
+		return nil, fmt.Errorf("client for %s: %w", r.source(), err)
 	}
 	return &client{rest: rc}, nil
+}
+
+// restConfig is a configuration of the Recorder's own to change: a copy
+// of Config, or the kubeconfig loaded anew.
+func (r *Recorder) restConfig() (*rest.Config, error) {
+	if r.Config != nil {
+		return rest.CopyConfig(r.Config), nil
+	}
+	cfg, err := trustedConfig(r.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", r.Kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// source names the credentials in errors.
+func (r *Recorder) source() string {
+	if r.Config != nil {
+		return "the client configuration " + r.Config.Host
+	}
+	return "kubeconfig " + r.Kubeconfig
 }
 
 // codecs decode the two kinds fibguard reads, Event and Pod, and the

@@ -6,15 +6,23 @@ import (
 	"log/slog"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/fibguard/fibguard/podevent"
 )
 
-// Recorder records Events with the credentials of a kubeconfig file. Its
-// zero value is not usable: Kubeconfig and Timeout are required.
+// Recorder records Events with the credentials of a kubeconfig file, or
+// of a client configuration a long-running process already holds. Its
+// zero value is not usable: Kubeconfig or Config, and Timeout, are
+// required.
 type Recorder struct {
 	// Kubeconfig is the path of the kubeconfig file; it is read on each
 	// Record, so a rewritten file (a refreshed token) is used at once.
 	Kubeconfig string
+	// Config, when not nil, is used instead of Kubeconfig (a copy of it,
+	// on each Record): the node agent's service account, whose token
+	// file client-go reads again as kubelet rotates it.
+	Config *rest.Config
 	// Timeout bounds a whole Record: reading the kubeconfig, connecting,
 	// and every request.
 	Timeout time.Duration

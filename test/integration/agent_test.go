@@ -218,7 +218,7 @@ func TestAgentBinary(t *testing.T) {
 	}
 	c := apiservertest.Start(t)
 	namespace := c.Namespace(t)
-	acct := eventsAccount(t, c, namespace)
+	acct := eventsAccount(t, c, namespace, agent.Rules()...)
 	token, _ := c.RequestToken(t, acct, apiservertest.MinTokenRequestExpiration)
 	kubeconfig := c.WriteKubeconfig(t, token)
 	pod := c.Pod(t, namespace, "web-0")
@@ -239,7 +239,7 @@ func TestAgentBinary(t *testing.T) {
 	addr := freeAddr(t)
 	statusFile := filepath.Join(t.TempDir(), "status.json")
 	runAgent(t, bin, "-netns", w.host.Path(), "-results-dir", filepath.Join(w.cacheDir, "results"), "-conf-dir", "", "-node-status-file", statusFile,
-		"-kubeconfig", kubeconfig, "-cluster-kubeconfig", c.Kubeconfig, "-node-name", self.Name, "-metrics-bind-address", addr)
+		"-kubeconfig", kubeconfig, "-node-name", self.Name, "-metrics-bind-address", addr)
 	waitFor(t, "/healthz ok and one pod network ok", func() error {
 		if body, err := httpGet(addr, "/healthz"); err != nil || strings.TrimSpace(body) != "ok" {
 			return fmt.Errorf("/healthz: %q, %w", body, err)

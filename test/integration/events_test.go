@@ -79,11 +79,11 @@ func newK8sNode(t *testing.T) *k8sNode {
 
 // eventsAccount creates the ServiceAccount "fibguard" in namespace, bound
 // to a ClusterRole of exactly podevent.Rules (what manifests/base grants).
-func eventsAccount(t *testing.T, c *apiservertest.Cluster, namespace string) apiservertest.Account {
+func eventsAccount(t *testing.T, c *apiservertest.Cluster, namespace string, extra ...podevent.Rule) apiservertest.Account {
 	t.Helper()
 	acct := c.ServiceAccount(t, namespace, "fibguard")
 	var rules []rbacv1.PolicyRule
-	for _, r := range podevent.Rules() {
+	for _, r := range append(podevent.Rules(), extra...) {
 		rules = append(rules, rbacv1.PolicyRule{APIGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs})
 	}
 	role := c.CreateClusterRole(t, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{GenerateName: "fibguard-"}, Rules: rules})
