@@ -34,6 +34,7 @@ import (
 	"github.com/fibguard/fibguard/install"
 	"github.com/fibguard/fibguard/internal/envflag"
 	"github.com/fibguard/fibguard/internal/nodestatus"
+	"github.com/fibguard/fibguard/internal/version"
 	"github.com/fibguard/fibguard/podevent/kube"
 )
 
@@ -57,6 +58,7 @@ type options struct {
 const noAPI = "none"
 
 func main() {
+	version.ExitIfRequested("fibguard-agent", os.Args[1:])
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	opts, err := parse(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
