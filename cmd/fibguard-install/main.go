@@ -30,6 +30,7 @@ import (
 
 	"github.com/fibguard/fibguard/install"
 	"github.com/fibguard/fibguard/internal/envflag"
+	"github.com/fibguard/fibguard/internal/version"
 )
 
 // softMemoryLimit is the heap size past which the Go runtime collects
@@ -41,6 +42,7 @@ import (
 const softMemoryLimit = 48 << 20
 
 func main() {
+	version.ExitIfRequested("fibguard-install", os.Args[1:])
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}
