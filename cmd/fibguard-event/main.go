@@ -22,11 +22,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fibguard/fibguard/internal/version"
 	"github.com/fibguard/fibguard/podevent"
 	"github.com/fibguard/fibguard/podevent/kube"
 )
 
 func main() {
+	version.ExitIfRequested("fibguard-event", os.Args[1:])
 	os.Exit(run(os.Stdin, os.Stdout, os.Stderr))
 }
 

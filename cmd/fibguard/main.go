@@ -9,10 +9,12 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 
+	"github.com/fibguard/fibguard/internal/version"
 	"github.com/fibguard/fibguard/plugin"
 )
 
 func main() {
+	version.ExitIfRequested("fibguard", os.Args[1:])
 	if e := plugin.LimitStdin(os.Getenv("CNI_COMMAND"), plugin.MaxConfigSize); e != nil {
 		// As skel.PluginMainFuncs does: the error JSON on stdout, exit 1.
 		if err := e.Print(); err != nil {
