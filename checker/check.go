@@ -61,9 +61,12 @@ func (r *run) add(c Code, addr netip.Addr, msg, fix string, trace []fib.Step) {
 	if o, ok := r.opts.Severity[c]; ok && o.Valid() {
 		sev = o
 	}
-	f := Finding{Code: c, Severity: sev, Message: msg, Fix: fix, Address: addr}
+	// A rule prints as `ip rule` does, with a tab after the priority: a
+	// finding is read in an Event, a log line or a CNI error, so it holds
+	// single spaces only.
+	f := Finding{Code: c, Severity: sev, Message: untab(msg), Fix: untab(fix), Address: addr}
 	for _, s := range trace {
-		f.Trace = append(f.Trace, s.String())
+		f.Trace = append(f.Trace, untab(s.String()))
 	}
 	r.findings = append(r.findings, f)
 }
@@ -286,9 +289,10 @@ func refusal(res *fib.Result) string {
 }
 
 // ruleText formats a rule on one line, as `ip rule` prints it.
-func ruleText(r *fib.Rule) string {
-	return strings.ReplaceAll(r.String(), "\t", " ")
-}
+func ruleText(r *fib.Rule) string { return untab(r.String()) }
+
+// untab replaces tab characters with spaces.
+func untab(s string) string { return strings.ReplaceAll(s, "\t", " ") }
 
 // isDefaultRule reports whether r is one of the rules every namespace
 // starts with (0 lookup local, 32766 lookup main, 32767 lookup default).
