@@ -140,7 +140,7 @@ func (r *run) judgeHost(ip podIP, w want, res *fib.Result) {
 		if res.Rule != nil && !isDefaultRule(res.Rule) && res.Table != fib.TableMain && res.Table != fib.TableLocal {
 			r.add(CodePolicyRule, a,
 				fmt.Sprintf("pod IP %s would leave through %s%s: rule %q sends it to table %s%s", a, res.Dev, w.notText(), ruleText(res.Rule), res.Table, inParens(route)),
-				policyFix(ip, w, res), res.Trace)
+				r.policyFix(ip, w, res), res.Trace)
 			return
 		}
 		r.add(CodeShadowed, a, shadowedMessage(a, w, res), shadowedFix(ip, w, res), res.Trace)
@@ -284,13 +284,21 @@ func shadowedFix(ip podIP, w want, res *fib.Result) string {
 	return fmt.Sprintf("delete or narrow the route that shadows the pod network (%s), or choose a pod range that does not overlap %s", routeDel(rt, res.Table), rt.Dst)
 }
 
-func policyFix(ip podIP, w want, res *fib.Result) string {
+// policyFix says how to keep a rule from diverting the pod network. A
+// bridge carries the whole pod network, so a route for it in the rule's
+// table also works; with ptp every pod has its own veth and /32 route in
+// table main, which no single route in another table can stand for.
+func (r *run) policyFix(ip podIP, w want, res *fib.Result) string {
 	subnet := ip.prefix.Masked()
 	before := "a rule before it"
 	if p := res.Rule.Priority; p > 0 {
 		before = fmt.Sprintf("ip rule add pref %d to %s lookup main", p-1, subnet)
 	}
-	return fmt.Sprintf("exempt the pod network from rule %d (%s), or route %s through %s in table %s", res.Rule.Priority, before, subnet, w.devs[0], res.Table)
+	exempt := fmt.Sprintf("exempt the pod network from rule %d (%s)", res.Rule.Priority, before)
+	if l, ok := r.in.Host.Link(w.devs[0]); ok && l.Kind != fib.KindBridge {
+		return fmt.Sprintf("%s: each pod is routed through a device of its own (ptp: here %s) by a route for its address alone in table main, which table %s does not have", exempt, l.Name, res.Table)
+	}
+	return fmt.Sprintf("%s, or route %s through %s in table %s", exempt, subnet, w.devs[0], res.Table)
 }
 
 // routeDel is the command that deletes a route; table is where the lookup

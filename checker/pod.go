@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"syscall"
 
 	"github.com/fibguard/fibguard/fib"
 )
@@ -98,6 +99,8 @@ func (r *run) checkGateway(gw, pod netip.Addr, w want) {
 		fix, ok := rejectFix(&res, "the gateway "+gw.String())
 		switch {
 		case ok:
+		case res.Err == syscall.EINVAL && !rejects(&res):
+			fix = fmt.Sprintf("the pod's source %s is a loopback address (127.0.0.0/8), which the kernel uses on no device but lo while route_localnet=0: move the pod network and its gateway out of 127.0.0.0/8 (for example to 10.244.0.0/16 in the IPAM config)", loopbackSource(&res))
 		case !w.known():
 			fix = "give the pod a route to its gateway through its interface: the prefix route of its subnet, or a device route as ptp adds it"
 		default:
