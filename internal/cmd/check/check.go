@@ -4,10 +4,12 @@
 // of a node's model, runs the same checks as the plugin (package checker)
 // and prints the findings with their traces.
 //
-// The node is a live namespace (--netns), a snapshot (--snapshot), or the
-// built-in typical node. The exit code says how it went: 0 no finding at
-// error level (warnings allowed), 1 findings at error level, 2 a usage or
-// input error.
+// The node is a live namespace (--netns), a snapshot (--snapshot), a
+// node's `ip -j` dumps (--ip-dump), or the built-in typical node. The exit
+// code is the plugin's verdict: 0 the pod would be let through (no finding
+// at error level, or the conflist's fibguard entry is in warn mode), 1 the
+// pod would be refused (with --strict: any finding at error level), 2 a
+// usage or input error.
 package check
 
 import (
@@ -21,41 +23,23 @@ import (
 
 	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/cmd/cli"
 	"github.com/fibguard/fibguard/internal/cmd/source"
 	"github.com/fibguard/fibguard/internal/examplenode"
 	"github.com/fibguard/fibguard/plan"
+	"github.com/fibguard/fibguard/plugin"
 )
 
 // Exit codes of `fibguardctl check`.
 const (
-	ExitClean    = 0
-	ExitFindings = 1
-	ExitUsage    = 2
+	ExitClean    = cli.ExitOK
+	ExitFindings = cli.ExitAnswer
+	ExitUsage    = cli.ExitUsage
 )
 
-// ExitError is an error that carries the exit code of the process; main
-// maps it, every other error is a usage or input error (ExitUsage).
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitError) Error() string { return e.Err.Error() }
-
-func (e *ExitError) Unwrap() error { return e.Err }
-
-// ExitCode returns the exit code for an error returned by a command: the
-// code of an ExitError, ExitClean for nil, ExitUsage otherwise.
-func ExitCode(err error) int {
-	if err == nil {
-		return ExitClean
-	}
-	var e *ExitError
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ExitUsage
-}
+// ExitCode returns the exit code for an error returned by a command
+// (cli.Code).
+func ExitCode(err error) int { return cli.Code(err) }
 
 // typicalNode describes the node used when no flag names one.
 const typicalNode = "the built-in typical node (lo 127.0.0.1/8, eth0 10.0.0.10/24, default via 10.0.0.1)"
@@ -63,7 +47,9 @@ const typicalNode = "the built-in typical node (lo 127.0.0.1/8, eth0 10.0.0.10/2
 type flags struct {
 	netns    string
 	snapshot string
+	ipDump   string
 	output   string
+	strict   bool
 }
 
 // NewCommand returns `check`.
@@ -80,44 +66,55 @@ are listed as skipped. The pod is the network's first on the node: host-local
 hands out the first address of its ranges.
 
 The node is a live namespace (--netns), a snapshot saved by
-'fibguardctl snapshot' (--snapshot), or by default ` + typicalNode + `.
+'fibguardctl snapshot' (--snapshot), the ` + "`ip -j`" + ` dumps of a node
+(--ip-dump), or by default ` + typicalNode + `.
 
-Exit codes: 0 no finding at error level (warnings allowed), 1 findings at
-error level (fibguard in enforce mode would refuse the pod), 2 usage or
-input error.`,
+Exit codes, the plugin's verdict in the conflist's own mode: 0 the pod would
+be let through (no finding at error level; or the fibguard entry's mode is
+warn, which lets the pod through with a Warning Event), 1 the pod would be
+refused (with --strict: any finding at error level, whatever the mode),
+2 usage or input error.`,
 		Example: `  fibguardctl check examples/loopback-bridge.conflist
-  fibguardctl check /etc/cni/net.d/10-bridge.conflist --netns /proc/1/ns/net -o json`,
-		Args: cobra.ExactArgs(1),
+  fibguardctl check /etc/cni/net.d/10-bridge.conflist --netns /proc/1/ns/net -o json
+  fibguardctl check 10-bridge.conflist --ip-dump ./node-dumps --strict`,
+		Args: cli.Args("CONFLIST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return run(cmd.OutOrStdout(), &f, args[0])
 		},
 	}
 	cmd.Flags().StringVar(&f.netns, "netns", "", "model the node from this live network namespace: a name under /var/run/netns or a path")
 	cmd.Flags().StringVar(&f.snapshot, "snapshot", "", "model the node saved in this snapshot file")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&f.ipDump, "ip-dump", "", "model the node from the ip -j dumps in `DIR`: link.json, addr.json, route.json, route6.json, rule.json, rule6.json (see docs/fibguardctl.md)")
+	cli.AddOutput(cmd, &f.output)
+	cmd.Flags().BoolVar(&f.strict, "strict", false, "exit 1 on any finding at error level, also when the conflist's fibguard entry is in warn mode")
 	return cmd
 }
 
-// usage wraps an error as a usage or input error.
-func usage(err error) error { return &ExitError{Code: ExitUsage, Err: err} }
+// usage marks an error as a usage or input error.
+func usage(err error) error { return &cli.ExitError{Code: ExitUsage, Err: err} }
 
 // node loads the node's model and says which one it is.
 func (f *flags) node() (*fib.Model, string, error) {
-	if f.netns != "" && f.snapshot != "" {
-		return nil, "", errors.New("--netns and --snapshot exclude each other")
+	src := source.Flags{Netns: f.netns, Snapshot: f.snapshot, IPDump: f.ipDump}
+	if err := src.Validate(); err != nil {
+		return nil, "", err
 	}
-	if f.netns == "" && f.snapshot == "" {
+	var desc string
+	switch {
+	case f.netns != "":
+		desc = "network namespace " + f.netns
+	case f.snapshot != "":
+		desc = "snapshot " + f.snapshot
+	case f.ipDump != "":
+		desc = "the ip -j dumps in " + f.ipDump
+	default:
 		return examplenode.Typical(), typicalNode, nil
 	}
-	src := source.Flags{Netns: f.netns, Snapshot: f.snapshot}
 	m, err := src.Load()
 	if err != nil {
 		return nil, "", err
 	}
-	if f.netns != "" {
-		return m, "network namespace " + f.netns, nil
-	}
-	return m, "snapshot " + f.snapshot, nil
+	return m, desc, nil
 }
 
 // report is everything one check produced, for either output format.
@@ -140,49 +137,83 @@ func (r *report) errors() int {
 }
 
 func run(w io.Writer, f *flags, path string) error {
-	if f.output != "text" && f.output != "json" {
-		return usage(fmt.Errorf("-o %q: want text or json", f.output))
-	}
-	list, err := readConflist(path)
+	format, err := cli.ParseFormat(f.output)
 	if err != nil {
 		return usage(err)
+	}
+	r, err := f.simulate(path)
+	if err != nil {
+		return usage(err)
+	}
+	r.findings = checker.Check(checker.Input{
+		Host:         r.plan.Host,
+		Pod:          r.plan.Pod,
+		Result:       r.plan.Result,
+		ServiceCIDRs: r.guard.serviceCIDRs,
+		ClusterCIDRs: r.guard.clusterCIDRs,
+	}, r.guard.options)
+	if err := write(w, format, r); err != nil {
+		return usage(fmt.Errorf("write output: %w", err))
+	}
+	return r.exit(f.strict)
+}
+
+// write prints the report in the format asked for.
+func write(w io.Writer, format cli.Format, r *report) error {
+	if format == cli.Text {
+		return writeText(w, r)
+	}
+	doc, err := r.document()
+	if err != nil {
+		return err
+	}
+	return cli.Encode(w, format, doc)
+}
+
+// simulate reads the conflist and the node and simulates the conflist's
+// plugins on the node.
+func (f *flags) simulate(path string) (*report, error) {
+	list, err := readConflist(path)
+	if err != nil {
+		return nil, err
 	}
 	g, err := findGuard(list)
 	if err != nil {
-		return usage(fmt.Errorf("%s: %w", path, err))
+		return nil, fmt.Errorf("conflist %s: %w", path, err)
 	}
 	node, desc, err := f.node()
 	if err != nil {
-		return usage(err)
+		return nil, err
 	}
 	p, err := plan.Simulate(node, list, plan.Options{})
 	if errors.Is(err, plan.ErrNoInterfacePlugin) {
-		return usage(fmt.Errorf("%s: nothing to simulate: %w; its plugins: %s", path, err, pluginTypes(list)))
+		return nil, fmt.Errorf("conflist %s: nothing to simulate: %w; its plugins: %s", path, err, pluginTypes(list))
 	}
 	if err != nil {
-		return usage(fmt.Errorf("%s: %w", path, err))
+		return nil, fmt.Errorf("conflist %s: %w", path, err)
 	}
 	if err := g.order(p); err != nil {
-		return usage(fmt.Errorf("%s: %w", path, err))
+		return nil, fmt.Errorf("conflist %s: %w", path, err)
 	}
-	r := &report{path: path, node: desc, plan: p, guard: g}
-	r.findings = checker.Check(checker.Input{
-		Host:         p.Host,
-		Pod:          p.Pod,
-		Result:       p.Result,
-		ServiceCIDRs: g.serviceCIDRs,
-		ClusterCIDRs: g.clusterCIDRs,
-	}, g.options)
-	if f.output == "json" {
-		err = writeJSON(w, r)
-	} else {
-		err = writeText(w, r)
-	}
-	if err != nil {
-		return usage(fmt.Errorf("write output: %w", err))
-	}
-	if n := r.errors(); n > 0 {
-		return &ExitError{Code: ExitFindings, Err: fmt.Errorf("%s: %s at error level", path, plural(n, "finding"))}
+	return &report{path: path, node: desc, plan: p, guard: g}, nil
+}
+
+// warn reports whether the plugin would let the pod through whatever its
+// findings: fibguard's entry is in warn mode.
+func (r *report) warn() bool { return r.guard.mode == string(plugin.ModeWarn) }
+
+// exit is the verdict as an exit status: findings at error level refuse
+// the pod in enforce mode (exit 1); in warn mode the pod goes through
+// (exit 0) unless strict.
+func (r *report) exit(strict bool) error {
+	n := r.errors()
+	switch {
+	case n == 0:
+		return nil
+	case strict && r.warn():
+		return cli.Failed(fmt.Errorf("%s: %s at error level (--strict; in its warn mode fibguard would let the pod through)", r.path, plural(n, "finding")))
+	case strict || !r.warn():
+		return cli.Failed(fmt.Errorf("%s: %s at error level", r.path, plural(n, "finding")))
 	}
 	return nil
 }
@@ -201,9 +232,12 @@ func readConflist(path string) (*libcni.NetworkConfigList, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cli.JSONSyntax(b); err != nil {
+		return nil, fmt.Errorf("conflist %s: %w", path, err)
+	}
 	list, err := libcni.ConfListFromBytes(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, cli.Reword(err, "conflist %s: %s", path, strings.TrimPrefix(err.Error(), "error parsing configuration list: "))
 	}
 	return list, nil
 }

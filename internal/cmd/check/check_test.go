@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/cmd/cli"
 	"github.com/fibguard/fibguard/internal/examplenode"
 	"github.com/fibguard/fibguard/internal/nstest"
 )
@@ -170,11 +172,11 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no conflist", nil, "accepts 1 arg"},
-		{"two conflists", []string{good, good}, "accepts 1 arg"},
-		{"bad output format", []string{good, "-o", "yaml"}, `-o "yaml"`},
-		{"missing file", []string{filepath.Join(t.TempDir(), "none.conflist")}, "no such file"},
-		{"malformed JSON", []string{writeFile(t, "bad.conflist", `{"name": "x", "plugins": [`)}, "error parsing configuration list"},
+		{"no conflist", nil, "check needs CONFLIST"},
+		{"two conflists", []string{good, good}, "check takes CONFLIST only"},
+		{"bad output format", []string{good, "-o", "xml"}, `-o "xml": want text, json or yaml`},
+		{"missing file", []string{filepath.Join(t.TempDir(), "none.conflist")}, "none.conflist: does not exist"},
+		{"malformed JSON", []string{writeFile(t, "bad.conflist", `{"name": "x", "plugins": [`)}, "not valid JSON at line 1, column 26: unexpected end of JSON input"},
 		{"no plugins", []string{writeFile(t, "empty.conflist", `{"cniVersion": "1.0.0", "name": "x", "plugins": []}`)}, "no plugins in list"},
 		{"no cniVersion", []string{writeFile(t, "nov.conflist", `{"name": "x", "plugins": [`+bridgeEntry+`]}`)}, "no cniVersion"},
 		{"nothing to simulate", []string{conf(`{"type": "macvlan", "master": "eth0", "ipam": {"type": "dhcp"}}, {"type": "fibguard"}`)}, "nothing to simulate"},
@@ -187,8 +189,10 @@ func TestUsageErrors(t *testing.T) {
 		{"relative logFile", []string{conf(bridgeEntry + `, {"type": "fibguard", "logFile": "fibguard.log"}`)}, `logFile: "fibguard.log" is not an absolute path`},
 		{"bad eventTimeout", []string{conf(bridgeEntry + `, {"type": "fibguard", "eventTimeout": "soon"}`)}, `eventTimeout: "soon"`},
 		{"netns and snapshot", []string{good, "--netns", "x", "--snapshot", "y"}, "exclude each other"},
-		{"missing snapshot", []string{good, "--snapshot", filepath.Join(t.TempDir(), "none.json")}, "open snapshot"},
-		{"missing netns", []string{good, "--netns", "fibguard-no-such-netns"}, "load namespace"},
+		{"missing snapshot", []string{good, "--snapshot", filepath.Join(t.TempDir(), "none.json")}, "none.json: does not exist"},
+		{"missing netns", []string{good, "--netns", "fibguard-no-such-netns"}, "network namespace fibguard-no-such-netns: "},
+		{"netns and ip-dump", []string{good, "--netns", "x", "--ip-dump", "y"}, "exclude each other"},
+		{"missing ip-dump", []string{good, "--ip-dump", filepath.Join(t.TempDir(), "none")}, "none: does not exist"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,6 +214,7 @@ func TestUsageErrors(t *testing.T) {
 // changes the plugin's: overrides, disabled checks, the mode, the cluster's
 // ranges.
 func TestGuardConfig(t *testing.T) {
+	const warnVerdict = "mode warn: fibguard would let this pod through, with a Warning Event (PodNetworkWarning) on the pod for 1 finding at error level"
 	conf := func(guard string) string {
 		return writeFile(t, "x.conflist", `{"cniVersion": "1.0.0", "name": "x", "plugins": [`+bridgeEntry+`, `+guard+`]}`)
 	}
@@ -219,19 +224,27 @@ func TestGuardConfig(t *testing.T) {
 		code    int
 		codes   []string
 		verdict string
+		strict  bool
 	}{
-		{"defaults", `{"type": "fibguard"}`, ExitFindings, []string{"FG003"}, "fibguard would refuse this pod: 1 finding at error level"},
-		{"downgraded to a warning", `{"type": "fibguard", "checks": {"FG003": "warning"}}`, ExitClean, []string{"FG003"}, "fibguard would accept this pod, with 1 warning"},
-		{"disabled", `{"type": "fibguard", "checks": {"FG003": "off"}}`, ExitClean, []string{}, "fibguard would accept this pod: no findings"},
-		{"warn mode", `{"type": "fibguard", "mode": "warn"}`, ExitFindings, []string{"FG003"}, "mode warn: fibguard would accept this pod but report 1 finding at error level"},
-		{"service CIDR overlap", `{"type": "fibguard", "checks": {"FG003": "off"}, "serviceCIDRs": ["10.0.0.0/16"]}`, ExitFindings, []string{"FG030"}, "fibguard would refuse this pod: 1 finding at error level"},
+		{"defaults", `{"type": "fibguard"}`, ExitFindings, []string{"FG003"}, "fibguard would refuse this pod: 1 finding at error level", false},
+		{"downgraded to a warning", `{"type": "fibguard", "checks": {"FG003": "warning"}}`, ExitClean, []string{"FG003"}, "fibguard would accept this pod, with 1 warning", false},
+		{"disabled", `{"type": "fibguard", "checks": {"FG003": "off"}}`, ExitClean, []string{}, "fibguard would accept this pod: no findings", false},
+		{"warn mode", `{"type": "fibguard", "mode": "warn"}`, ExitClean, []string{"FG003"}, warnVerdict, false},
+		{"warn mode, --strict", `{"type": "fibguard", "mode": "warn"}`, ExitFindings, []string{"FG003"}, warnVerdict, true},
+		{"enforce, --strict", `{"type": "fibguard"}`, ExitFindings, []string{"FG003"}, "fibguard would refuse this pod: 1 finding at error level", true},
+		{"only a warning, --strict", `{"type": "fibguard", "checks": {"FG003": "warning"}}`, ExitClean, []string{"FG003"}, "fibguard would accept this pod, with 1 warning", true},
+		{"service CIDR overlap", `{"type": "fibguard", "checks": {"FG003": "off"}, "serviceCIDRs": ["10.0.0.0/16"]}`, ExitFindings, []string{"FG030"}, "fibguard would refuse this pod: 1 finding at error level", false},
 		// Keys are case-sensitive for the plugin, which ignores "Mode"
 		// and "Checks" and enforces: so does the prediction.
-		{"keys the plugin ignores", `{"type": "fibguard", "Mode": "warn", "Checks": {"FG003": "off"}}`, ExitFindings, []string{"FG003"}, "fibguard would refuse this pod: 1 finding at error level"},
+		{"keys the plugin ignores", `{"type": "fibguard", "Mode": "warn", "Checks": {"FG003": "off"}}`, ExitFindings, []string{"FG003"}, "fibguard would refuse this pod: 1 finding at error level", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, code, err := execute(t, conf(tt.guard), "-o", "json")
+			args := []string{conf(tt.guard), "-o", "json"}
+			if tt.strict {
+				args = append(args, "--strict")
+			}
+			out, code, err := execute(t, args...)
 			if code != tt.code {
 				t.Errorf("exit code %d (%v), want %d", code, err, tt.code)
 			}
@@ -315,7 +328,8 @@ func TestExitCode(t *testing.T) {
 	}{
 		{nil, ExitClean},
 		{io.EOF, ExitUsage},
-		{&ExitError{Code: ExitFindings, Err: io.EOF}, ExitFindings},
+		{&cli.ExitError{Code: ExitFindings, Err: io.EOF}, ExitFindings},
+		{fmt.Errorf("wrapped: %w", cli.Failed(io.EOF)), ExitFindings},
 	} {
 		if got := ExitCode(tt.err); got != tt.want {
 			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)

@@ -44,7 +44,7 @@ func TestConflistInputs(t *testing.T) {
 		{"a directory", p.Dir, []string{p.Dir, "directory, not a regular file"}},
 		{"an endless device", "/dev/zero", []string{"/dev/zero", "character device, not a regular file"}},
 		{"a socket", p.Socket, []string{p.Socket, "socket, not a regular file"}},
-		{"a dangling link", p.Dangling, []string{p.Dangling, "no such file"}},
+		{"a dangling link", p.Dangling, []string{p.Dangling, "does not exist"}},
 		{"a conflist one space past the limit", padded, []string{padded, "larger than 1048576 bytes"}},
 		{"a 10 GB file", huge, []string{huge, "larger than 1048576 bytes"}},
 		{"a link to a conflist", link, nil},

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/internal/cmd/cli"
 	"github.com/fibguard/fibguard/plan"
 )
 
@@ -15,8 +16,8 @@ import (
 func (r *report) verdict() string {
 	errs, warns := r.errors(), len(r.findings)-r.errors()
 	switch {
-	case errs > 0 && r.guard.mode == "warn":
-		return fmt.Sprintf("mode warn: fibguard would accept this pod but report %s at error level", plural(errs, "finding"))
+	case errs > 0 && r.warn():
+		return fmt.Sprintf("mode warn: fibguard would let this pod through, with a Warning Event (PodNetworkWarning) on the pod for %s at error level", plural(errs, "finding"))
 	case errs > 0:
 		return fmt.Sprintf("fibguard would refuse this pod: %s at error level", plural(errs, "finding"))
 	case warns > 0:
@@ -71,7 +72,7 @@ func writeText(w io.Writer, r *report) error {
 		}
 	}
 	b.WriteString("\n" + r.verdict() + "\n")
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, cli.Untab(b.String()))
 	return err
 }
 
@@ -140,17 +141,17 @@ type simulatedJSON struct {
 	Result json.RawMessage `json:"result"`
 }
 
-// writeJSON prints the report for programs: the findings, and what was
-// simulated.
-func writeJSON(w io.Writer, r *report) error {
+// document is the report for programs (-o json, -o yaml): the findings,
+// and what was simulated.
+func (r *report) document() (any, error) {
 	p := r.plan
 	prev, err := p.Result.GetAsVersion(p.CNIVersion)
 	if err != nil {
-		return fmt.Errorf("result: %w", err)
+		return nil, fmt.Errorf("result: %w", err)
 	}
 	res, err := json.Marshal(prev)
 	if err != nil {
-		return fmt.Errorf("result: %w", err)
+		return nil, fmt.Errorf("result: %w", err)
 	}
 	out := jsonReport{
 		Conflist: r.path,
@@ -184,7 +185,5 @@ func writeJSON(w io.Writer, r *report) error {
 		}
 		out.Simulated.Routes = append(out.Simulated.Routes, s)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out, nil
 }

@@ -3,17 +3,16 @@
 package route
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
+	"github.com/fibguard/fibguard/internal/cmd/cli"
 	"github.com/fibguard/fibguard/internal/cmd/source"
 )
 
@@ -30,7 +29,7 @@ type flags struct {
 
 // NewCommand returns `route` with its `get` subcommand.
 func NewCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "route", Short: "Route lookups on the model"}
+	cmd := cli.Group("route", "Route lookups on the model")
 	cmd.AddCommand(newGet())
 	return cmd
 }
@@ -42,8 +41,16 @@ func newGet() *cobra.Command {
 		Short: "Answer like `ip route get`, from the model, with a trace",
 		Long: `Answer where the kernel would send a packet to DST, computed from the model
 (never by asking the kernel), then print every step that decided it.
-With --kernel, also ask the kernel (RTM_GETROUTE) and say whether both agree.`,
-		Args: cobra.ExactArgs(1),
+With --kernel, also ask the kernel (RTM_GETROUTE) and say whether both agree.
+
+Exit codes, as ip route get: 0 the answer is a route, 1 the answer is an
+error (the kernel would refuse the lookup: ENETUNREACH, or a blackhole,
+unreachable or prohibit route or rule) or, with --kernel, the model and the
+kernel disagree; 2 a usage or input error.`,
+		Example: `  fibguardctl route get --example 127.16.0.5
+  fibguardctl route get --netns pod1 --kernel 10.96.0.1
+  fibguardctl route get --ip-dump ./node-dumps -o yaml 10.244.1.7`,
+		Args: cli.Args("DST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return run(cmd.OutOrStdout(), &f, args[0])
 		},
@@ -54,7 +61,7 @@ With --kernel, also ask the kernel (RTM_GETROUTE) and say whether both agree.`,
 	cmd.Flags().StringVar(&f.oif, "oif", "", "output device")
 	cmd.Flags().Uint32Var(&f.mark, "mark", 0, "firewall mark")
 	cmd.Flags().Uint8Var(&f.tos, "tos", 0, "IPv4 TOS byte")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	cli.AddOutput(cmd, &f.output)
 	cmd.Flags().BoolVar(&f.kernel, "kernel", false, "also ask the kernel and compare (live namespaces only)")
 	return cmd
 }
@@ -62,26 +69,36 @@ With --kernel, also ask the kernel (RTM_GETROUTE) and say whether both agree.`,
 func (f *flags) query(dst string) (fib.Query, error) {
 	q := fib.Query{IIF: f.iif, OIF: f.oif, Mark: f.mark, TOS: f.tos}
 	var err error
-	if q.Dst, err = netip.ParseAddr(dst); err != nil {
-		return q, fmt.Errorf("destination: %w", err)
+	if q.Dst, err = cli.ParseAddr("destination", dst); err != nil {
+		return q, err
 	}
 	if f.from != "" {
-		if q.Src, err = netip.ParseAddr(f.from); err != nil {
-			return q, fmt.Errorf("--from: %w", err)
+		if q.Src, err = cli.ParseAddr("--from", f.from); err != nil {
+			return q, err
 		}
 	}
 	return q, nil
 }
 
-func run(w io.Writer, f *flags, dst string) error {
-	if f.output != "text" && f.output != "json" {
-		return fmt.Errorf("-o %q: want text or json", f.output)
+// validate checks the flags before anything is read.
+func (f *flags) validate() (cli.Format, error) {
+	format, err := cli.ParseFormat(f.output)
+	if err != nil {
+		return "", err
 	}
 	if err := f.source.Validate(); err != nil {
-		return err
+		return "", err
 	}
 	if f.kernel && !f.source.Live() {
-		return errors.New("--kernel needs a live namespace, not --snapshot or --example")
+		return "", errors.New("--kernel asks the kernel of a live namespace: it does not go with --snapshot, --ip-dump or --example")
+	}
+	return format, nil
+}
+
+func run(w io.Writer, f *flags, dst string) error {
+	format, err := f.validate()
+	if err != nil {
+		return err
 	}
 	q, err := f.query(dst)
 	if err != nil {
@@ -93,7 +110,7 @@ func run(w io.Writer, f *flags, dst string) error {
 	}
 	res, err := m.Lookup(q)
 	if err != nil {
-		return err
+		return cli.Reword(err, "%s", strings.TrimPrefix(err.Error(), "lookup "))
 	}
 	var kres *fib.Result
 	if f.kernel {
@@ -103,11 +120,34 @@ func run(w io.Writer, f *flags, dst string) error {
 		}
 		kres = &k
 	}
-	if f.output == "json" {
-		return writeJSON(w, &res, kres)
+	if err := write(w, format, &res, kres); err != nil {
+		return fmt.Errorf("write the answer: %w", err)
 	}
-	_, err = io.WriteString(w, text(&res, kres))
+	return verdict(&res, kres)
+}
+
+// write prints the answer in the format asked for.
+func write(w io.Writer, format cli.Format, res, kres *fib.Result) error {
+	if format != cli.Text {
+		return cli.Encode(w, format, document(res, kres))
+	}
+	_, err := io.WriteString(w, text(res, kres))
 	return err
+}
+
+// verdict is the exit status of an answer that was printed: a
+// disagreement with the kernel, or a refusal, is exit 1 (as `ip route get`
+// fails when the kernel refuses), with a line that says which.
+func verdict(res, kres *fib.Result) error {
+	if kres != nil {
+		if d := res.Diff(kres); len(d) > 0 {
+			return cli.Failed(fmt.Errorf("%s: the model and the kernel disagree (%s)", res.Dst, strings.Join(d, "; ")))
+		}
+	}
+	if res.Err != 0 {
+		return cli.Failed(fmt.Errorf("%s: the answer is an error: the kernel refuses the lookup with %s", res.Dst, res.ErrName()))
+	}
+	return nil
 }
 
 // answer is the JSON form of a result.
@@ -127,7 +167,7 @@ type answer struct {
 func toAnswer(r *fib.Result) answer {
 	a := answer{Dst: r.Dst.String(), Error: r.ErrName()}
 	for _, s := range r.Trace {
-		a.Trace = append(a.Trace, s.String())
+		a.Trace = append(a.Trace, cli.Untab(s.String()))
 	}
 	// A refused lookup has no type, table or device; rule and route still
 	// say what led to the refusal.
@@ -144,33 +184,31 @@ func toAnswer(r *fib.Result) answer {
 		}
 	}
 	if r.Rule != nil {
-		a.Rule = r.Rule.String()
+		a.Rule = cli.Untab(r.Rule.String())
 	}
 	if r.Route != nil {
-		a.Route = r.Route.String()
+		a.Route = cli.Untab(r.Route.String())
 	}
 	return a
 }
 
-func writeJSON(w io.Writer, res, kres *fib.Result) error {
-	out := map[string]any{}
+// document is the JSON and YAML form of the answer: the model's answer
+// alone, or with the kernel's and whether they agree.
+func document(res, kres *fib.Result) any {
 	a := toAnswer(res)
 	if kres == nil {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(a)
+		return a
 	}
-	out["model"] = a
-	out["kernel"] = toAnswer(kres)
 	diff := res.Diff(kres)
 	if diff == nil {
 		diff = []string{}
 	}
-	out["agree"] = len(diff) == 0
-	out["differences"] = diff
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return map[string]any{
+		"model":       a,
+		"kernel":      toAnswer(kres),
+		"agree":       len(diff) == 0,
+		"differences": diff,
+	}
 }
 
 // text renders the answer like `ip route get`, then the trace, then the
@@ -182,7 +220,7 @@ func text(res, kres *fib.Result) string {
 		b.WriteString("  " + s.String() + "\n")
 	}
 	if kres == nil {
-		return b.String()
+		return cli.Untab(b.String())
 	}
 	b.WriteString("kernel: " + kres.String() + "\n")
 	if d := res.Diff(kres); len(d) > 0 {
@@ -190,8 +228,8 @@ func text(res, kres *fib.Result) string {
 		for _, l := range d {
 			b.WriteString("  " + l + " (model != kernel)\n")
 		}
-		return b.String()
+		return cli.Untab(b.String())
 	}
 	b.WriteString("model and kernel agree\n")
-	return b.String()
+	return cli.Untab(b.String())
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fibguard/fibguard/internal/cmd/cli"
 	"github.com/fibguard/fibguard/internal/examplenode"
 	"github.com/fibguard/fibguard/internal/nstest"
 )
@@ -16,6 +17,7 @@ import (
 func execute(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	cmd := NewCommand()
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&bytes.Buffer{})
@@ -36,8 +38,8 @@ func TestGetJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		out, err := execute(t, "get", "--example", "-o", "json", tt.dst)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.dst, err)
+		if code := cli.Code(err); (tt.want.Error == "") != (code == cli.ExitOK) || code == cli.ExitUsage {
+			t.Fatalf("%s: exit code %d (%v), want 0 for a route and 1 for an error", tt.dst, code, err)
 		}
 		var got answer
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
@@ -54,8 +56,8 @@ func TestGetJSON(t *testing.T) {
 
 func TestGetText(t *testing.T) {
 	out, err := execute(t, "get", "--example", "127.16.0.5")
-	if err != nil {
-		t.Fatal(err)
+	if code := cli.Code(err); code != cli.ExitAnswer {
+		t.Fatalf("exit code %d (%v), want 1: the answer is an error", code, err)
 	}
 	for _, want := range []string{"127.16.0.5: EINVAL", "table main: matched 127.16.0.0/16 dev cni0", "route_localnet=0 on cni0"} {
 		if !strings.Contains(out, want) {
@@ -90,20 +92,34 @@ func TestGetErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"get", "--example", "not-an-ip"}, "destination"},
-		{[]string{"get", "--example", "--from", "x", "10.0.0.1"}, "--from"},
-		{[]string{"get", "--example", "-o", "yaml", "10.0.0.1"}, "want text or json"},
+		{[]string{"get", "--example", "not-an-ip"}, `destination "not-an-ip" is not an IP address`},
+		{[]string{"get", "--example", "1.2.3.400"}, `destination "1.2.3.400" is not an IP address: want an IPv4 address: four numbers from 0 to 255`},
+		{[]string{"get", "--example", "10.0.0.0/8"}, "want an address, not a prefix"},
+		{[]string{"get", "--example", "fd00::zz"}, "want an IPv6 address"},
+		{[]string{"get", "--example", "--from", "x", "10.0.0.1"}, `--from "x" is not an IP address`},
+		{[]string{"get", "--example", "-o", "xml", "10.0.0.1"}, `-o "xml": want text, json or yaml`},
 		{[]string{"get", "--example", "--snapshot", "x.json", "10.0.0.1"}, "exclude each other"},
-		{[]string{"get", "--example", "--kernel", "10.0.0.1"}, "--kernel needs a live namespace"},
-		{[]string{"get", "--snapshot", "/nonexistent/x.json", "10.0.0.1"}, "open snapshot"},
-		{[]string{"get", "--netns", "/nonexistent/ns", "10.0.0.1"}, "load namespace"},
+		{[]string{"get", "--example", "--ip-dump", "x", "10.0.0.1"}, "exclude each other"},
+		{[]string{"get", "--example", "--kernel", "10.0.0.1"}, "--kernel asks the kernel of a live namespace"},
+		{[]string{"get", "--ip-dump", "/nonexistent", "--kernel", "10.0.0.1"}, "--kernel asks the kernel of a live namespace"},
+		{[]string{"get", "--snapshot", "/nonexistent/x.json", "10.0.0.1"}, "snapshot /nonexistent/x.json: does not exist"},
+		{[]string{"get", "--netns", "/nonexistent/ns", "10.0.0.1"}, "network namespace /nonexistent/ns: does not exist"},
+		{[]string{"get", "--example"}, "route get needs DST"},
+		{[]string{"get", "--example", "10.0.0.1", "10.0.0.2"}, `route get takes DST only, got also ["10.0.0.2"]`},
+		{[]string{"gte", "10.0.0.1"}, `unknown command "gte" for "route": did you mean "get"?`},
 		{[]string{"get", "--example", "--iif", "eth0", "10.0.0.1"}, "needs a source"},
 		{[]string{"get", "--example", "--from", "::1", "10.0.0.1"}, "another family"},
 	}
 	for _, tt := range tests {
-		_, err := execute(t, tt.args...)
+		out, err := execute(t, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
+		}
+		if code := cli.Code(err); code != cli.ExitUsage || out != "" {
+			t.Errorf("%v: exit code %d, output %q: want 2 and no answer", tt.args, code, out)
+		}
+		if err != nil && strings.Contains(err.Error(), "ParseAddr") {
+			t.Errorf("%v: %v: Go's parser's words", tt.args, err)
 		}
 	}
 }
@@ -119,8 +135,8 @@ func TestGetKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := execute(t, "get", "--netns", ns.Name(), "--kernel", "-o", "json", "127.16.0.5")
-	if err != nil {
-		t.Fatal(err)
+	if code := cli.Code(err); code != cli.ExitAnswer {
+		t.Fatalf("exit code %d (%v), want 1: the answer is an error", code, err)
 	}
 	var got struct {
 		Model  answer `json:"model"`

@@ -1,11 +1,13 @@
 // Package source holds the flags that choose which node a command models:
-// a live namespace, a snapshot file, or the built-in example.
+// a live namespace, a snapshot file, the `ip -j` dumps of a node, or the
+// built-in example.
 package source
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -13,14 +15,16 @@ import (
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
+	"github.com/fibguard/fibguard/internal/cmd/cli"
 	"github.com/fibguard/fibguard/internal/examplenode"
 	"github.com/fibguard/fibguard/internal/filetype"
 )
 
-// Flags are --netns, --snapshot and --example.
+// Flags are --netns, --snapshot, --ip-dump and --example.
 type Flags struct {
 	Netns    string
 	Snapshot string
+	IPDump   string
 	Example  bool
 	// Stdin is what --snapshot - reads; nil is os.Stdin.
 	Stdin io.Reader
@@ -30,25 +34,26 @@ type Flags struct {
 func (f *Flags) Add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.Netns, "netns", "", "network namespace to model: a name under /var/run/netns or a path (default: the current one)")
 	cmd.Flags().StringVar(&f.Snapshot, "snapshot", "", "model the node saved in this snapshot file instead of a live namespace (- reads standard input)")
+	cmd.Flags().StringVar(&f.IPDump, "ip-dump", "", "model the node from the ip -j dumps in `DIR`: link.json, addr.json, route.json, route6.json, rule.json, rule6.json (see docs/fibguardctl.md)")
 	cmd.Flags().BoolVar(&f.Example, "example", false, "model the built-in example node: eth0 10.0.0.10/24 and a bridge cni0 given 127.16.0.1/16")
 }
 
 // Validate reports conflicting flags.
 func (f *Flags) Validate() error {
 	n := 0
-	for _, set := range []bool{f.Netns != "", f.Snapshot != "", f.Example} {
+	for _, set := range []bool{f.Netns != "", f.Snapshot != "", f.IPDump != "", f.Example} {
 		if set {
 			n++
 		}
 	}
 	if n > 1 {
-		return errors.New("--netns, --snapshot and --example exclude each other")
+		return errors.New("--netns, --snapshot, --ip-dump and --example exclude each other: give one")
 	}
 	return nil
 }
 
 // Live reports whether the model comes from a live namespace.
-func (f *Flags) Live() bool { return f.Snapshot == "" && !f.Example }
+func (f *Flags) Live() bool { return f.Snapshot == "" && f.IPDump == "" && !f.Example }
 
 // Load builds the model the flags name.
 func (f *Flags) Load() (*fib.Model, error) {
@@ -59,12 +64,23 @@ func (f *Flags) Load() (*fib.Model, error) {
 		return f.decodeStdin()
 	case f.Snapshot != "":
 		return decodeFile(f.Snapshot)
+	case f.IPDump != "":
+		return LoadIPDump(f.IPDump)
 	}
-	m, err := live.Load(f.Netns)
-	if err != nil {
-		return nil, fmt.Errorf("load namespace: %w", err)
+	return LoadLive(f.Netns)
+}
+
+// LoadLive reads the model of a live namespace ("" is the current one);
+// an error names the namespace once.
+func LoadLive(netns string) (*fib.Model, error) {
+	m, err := live.Load(netns)
+	if err == nil {
+		return m, nil
 	}
-	return m, nil
+	if netns == "" {
+		return nil, fmt.Errorf("read the current network namespace: %w", err)
+	}
+	return nil, cli.PathError("network namespace", netns, err)
 }
 
 // decodeStdin reads a snapshot from standard input; fib.Decode stops at
@@ -87,10 +103,10 @@ func decodeFile(path string) (*fib.Model, error) {
 	file, err := OpenRegular("snapshot", path)
 	var nr *NotRegularError
 	if errors.As(err, &nr) {
-		return nil, fmt.Errorf("open snapshot: %w (--snapshot - reads standard input)", err)
+		return nil, fmt.Errorf("%w (--snapshot - reads standard input)", err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open snapshot: %w", err)
+		return nil, cli.PathError("snapshot", path, err)
 	}
 	// Read-only: a failed Close loses nothing.
 	defer func() { _ = file.Close() }()
@@ -149,6 +165,10 @@ func ReadFile(what, path string, limit int64) ([]byte, error) {
 	b, _, err := filetype.ReadFile(path, unix.O_RDONLY, limit, regularAs(what, path))
 	if errors.Is(err, filetype.ErrTooLarge) {
 		return nil, fmt.Errorf("%s %s: %w: larger than %d bytes, the most fibguardctl reads", what, path, ErrTooLarge, limit)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, cli.PathError(what, path, err)
 	}
 	return b, err
 }
