@@ -13,8 +13,16 @@
 // planned changes to another model (Model.Apply), which reproduces the
 // routes the kernel creates as side effects of adding an address.
 //
-// Known limits: IPv4 multipath next-hop choice depends on a flow hash that
-// the model does not reproduce (it reports the first usable next hop and
-// says so in the trace); nexthop objects, VRF device binding of sockets,
-// neighbour state and the route cache are not modelled.
+// A multipath route (several `nexthop`s, or `nhid` naming a nexthop group)
+// is answered with the set of next hops the kernel may pick for the flow
+// (Result.Paths): the kernel picks one per flow by a hash of the flow's
+// addresses, which the model does not reproduce. Dead next hops, and those
+// without carrier on a device that ignores link-down routes, are left out
+// as the kernel leaves them out.
+//
+// Known limits: the multipath hash itself; neighbour state (and so
+// fib_multipath_use_neigh); nexthop objects are known only through the
+// next hops the kernel spells out for the routes that use them
+// (net.ipv4.nexthop_compat_mode=1, the default); VRF device binding of
+// sockets and the route cache are not modelled.
 package fib

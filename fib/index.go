@@ -56,7 +56,8 @@ type shape struct {
 // the hot path touches the Route itself only for the route it returns.
 type entry struct {
 	route *Route
-	// dev is the device of the first next hop (nil if none or unknown).
+	// dev is the device of the first next hop (of an IPv6 multipath
+	// route, the first live one: liveHop6), nil if none or unknown.
 	dev *device
 	// gw4 and src4 are, for IPv4 routes, the first next hop's gateway and
 	// the route's preferred source (0 when unset); IPv6 reads them from
@@ -74,8 +75,8 @@ type entry struct {
 type entryFlags uint8
 
 const (
-	// flagSingle: exactly one next hop; flagDead and flagLinkdown are its
-	// flags.
+	// flagSingle: exactly one next hop of the route's own (not a nexthop
+	// object); flagDead and flagLinkdown are its flags.
 	flagSingle entryFlags = 1 << iota
 	flagHasNH
 	flagDead
@@ -413,11 +414,14 @@ func (ix *index) tableOf(r *Route) *table {
 
 func (ix *index) entryOf(r *Route) entry {
 	e := entry{route: r, typ: r.Type, tos: r.TOS, scope: r.Scope, metric: r.Metric, src4: uint4(r.PrefSrc)}
-	if len(r.NextHops) == 1 {
+	if len(r.NextHops) == 1 && r.NHID == 0 {
+		// A route through a nexthop object picks its source by the
+		// object's scope (fibResult.sourceScope): it takes the general
+		// path even with one next hop.
 		e.flags |= flagSingle
 	}
 	if len(r.NextHops) > 0 {
-		nh := &r.NextHops[0]
+		nh := &r.NextHops[liveHop6(r)]
 		e.flags |= flagHasNH
 		e.dev = ix.devs[nh.Link]
 		e.gw4 = uint4(nh.Gateway)
@@ -429,6 +433,22 @@ func (ix *index) entryOf(r *Route) entry {
 		}
 	}
 	return e
+}
+
+// liveHop6 returns the index of the next hop that stands for an IPv6
+// route in route selection: the first live one of a multipath route (the
+// kernel keeps each as a sibling route of its own, and a dead sibling does
+// not hide the live ones), else the first.
+func liveHop6(r *Route) int {
+	if r.Family != V6 || len(r.NextHops) < 2 {
+		return 0
+	}
+	for i := range r.NextHops {
+		if !r.NextHops[i].Dead {
+			return i
+		}
+	}
+	return 0
 }
 
 // groupInfo is a prefix with several routes while the index is built: its
@@ -472,7 +492,7 @@ func (ix *index) slotOf(i int, e *entry) slot {
 // IPv4 (tableLookup4): no TOS, one next hop that is alive and usable, a
 // known device, a type that routes packets (unicast, local, broadcast,
 // anycast). IPv6 (selectRoute6 without a preferred device takes the first
-// route with a live next hop): a live next hop on a known device and a
+// route with a live next hop): one live next hop on a known device and a
 // type that routes packets.
 func fastShape(e *entry) (shape, bool) {
 	r := e.route
@@ -480,7 +500,7 @@ func fastShape(e *entry) (shape, bool) {
 		return shape{}, false
 	}
 	if r.Family == V6 {
-		if typeError(e.typ) != 0 {
+		if typeError(e.typ) != 0 || !e.has(flagSingle) {
 			return shape{}, false
 		}
 		return shape{dev: e.dev, gw6: r.NextHops[0].Gateway, src6: r.PrefSrc, typ: e.typ,

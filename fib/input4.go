@@ -91,9 +91,24 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 		res.fail(syscall.EINVAL, "martian destination: "+fr.typ.String()+" route cannot be forwarded")
 		return
 	}
+	if len(fr.hops) > 1 {
+		ix.eachPath(res, fr, fr.hops, func(r *Result, fr fibResult) { m.forward4(ix, fl, r, fr, dev) })
+		return
+	}
+	m.forward4(ix, fl, res, fr, dev)
+}
+
+// forward4 is __mkroute_input for a route through a next hop: the
+// reverse-path check against the output device, and the device and
+// gateway the packet is forwarded to.
+func (m *Model) forward4(ix *index, fl *flow, res *Result, fr fibResult, dev *Link) {
+	if fr.dev == nil {
+		res.fail(syscall.ENODEV, "route names an unknown device "+fr.route.Dev())
+		return
+	}
 	out := fr.dev.link
 	if verr := m.validateSource4(ix, fl, dev, out.Index); verr != 0 {
-		res.fail(syscall.EINVAL, "martian source "+src.String()+" on "+dev.Name+" (reverse path check)")
+		res.fail(syscall.EINVAL, "martian source "+fl.src.String()+" on "+dev.Name+" (reverse path check)")
 		return
 	}
 	res.Dev = out.Name

@@ -18,15 +18,21 @@ var (
 // prefix, routes in alias order; a TOS-specific route only for its TOS;
 // reject types answer at once; next hops must be alive, have carrier when
 // the device ignores link-down routes, and match the requested output
-// device.
+// device. A route through a nexthop object none of whose next hops
+// qualifies ends the search of its trie leaf ("goto miss"): the routes of
+// the same network address, whatever their prefix length, are skipped.
 func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscall.Errno) {
+	var missed netip.Addr
 	for es := t.lookup(fl.dst); es != nil; es = t.shorter(es) {
+		if missed.IsValid() && es[0].route.Dst.Addr() == missed {
+			continue
+		}
 		for i := range es {
 			e := &es[i]
 			if e.tos != 0 && e.tos != fl.tos&legacyTOSMask {
 				continue
 			}
-			fr := fibResult{route: e.route, table: t.id, typ: e.typ, prefSrc: addr4(e.src4), scope: e.scope, multipath: !e.has(flagSingle)}
+			fr := fibResult{route: e.route, table: t.id, typ: e.typ, prefSrc: addr4(e.src4), scope: e.scope}
 			if err := typeError(e.typ); err != 0 {
 				res.stepRejected(t.id, e.route, err)
 				return fr, err
@@ -39,20 +45,35 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, 0
 			}
-			for j := range e.route.NextHops {
-				nh := &e.route.NextHops[j]
-				d := m.idx.dev(nh.Link)
-				if nh.Dead || (nh.LinkDown && !fl.ignoreL && d != nil && d.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && nh.Link != fl.oif) {
-					continue
-				}
-				fr.hasNH, fr.dev, fr.gw, fr.nhName = true, d, nh.Gateway, nh.Link
+			if h, ok := m.idx.firstHop4(e.route, fl); ok {
+				fr = m.idx.withHop(fr, h)
+				fr.hops = m.idx.multipathHops4(e.route, fl)
 				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
 				return fr, 0
+			}
+			if e.route.NHID != 0 {
+				missed = e.route.Dst.Addr()
+				break
 			}
 		}
 	}
 	res.step(Step{Kind: StepNoRoute, Table: t.id})
 	return fibResult{}, syscall.EAGAIN
+}
+
+// firstHop4 returns the first next hop of a route of several (or of a
+// nexthop object) that is alive, has carrier if its device ignores
+// link-down routes, and is on the requested output device.
+func (ix *index) firstHop4(r *Route, fl *flow) (hop, bool) {
+	for j := range r.NextHops {
+		nh := &r.NextHops[j]
+		d := ix.dev(nh.Link)
+		if nh.Dead || (nh.LinkDown && !fl.ignoreL && d != nil && d.conf.IgnoreRoutesWithLinkdown) || (fl.oif != "" && nh.Link != fl.oif) {
+			continue
+		}
+		return hop{nh: nh, dev: d}, true
+	}
+	return hop{}, false
 }
 
 // fibLookup4 is the kernel's fib_lookup: while the tables are merged, one
@@ -177,20 +198,35 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 		m.mkroute4(ix, fl, res, fr, ix.lo, saddr)
 		return
 	}
-	devOut = fr.dev
-	if devOut == nil {
-		res.fail(syscall.ENODEV, "route names an unknown device "+fr.route.Dev())
-		return
+	hops := m.preferSource4(ix, fr, saddr)
+	switch {
+	case len(hops) == 1:
+		m.unicast4(ix, fl, res, ix.withHop(fr, hops[0]), saddr)
+	case len(hops) > 1:
+		ix.eachPath(res, fr, hops, func(r *Result, fr fibResult) { m.unicast4(ix, fl, r, fr, saddr) })
+	default:
+		m.unicast4(ix, fl, res, fr, saddr)
 	}
-	if fr.multipath {
-		res.step(Step{Kind: StepDevice, Dev: devOut.link.Name, Note: "multipath route: the model reports the first usable next hop; the kernel picks one by flow hash"})
+}
+
+// unicast4 is the end of output4 for a route through a next hop: the
+// device and source address it gives, and mkroute4's checks.
+func (m *Model) unicast4(ix *index, fl *flow, res *Result, fr fibResult, saddr netip.Addr) {
+	devOut := fr.dev
+	if devOut == nil {
+		name := fr.nhName
+		if name == "" {
+			name = fr.route.Dev()
+		}
+		res.fail(syscall.ENODEV, "route names an unknown device "+name)
+		return
 	}
 	if !saddr.IsValid() {
 		if fr.prefSrc.IsValid() {
 			saddr = fr.prefSrc
 			res.step(Step{Kind: StepSource, Addr: saddr, Note: "the route's preferred source"})
 		} else {
-			saddr = m.selectAddr4(ix, devOut, fr.gw, fr.scope)
+			saddr = m.selectAddr4(ix, devOut, fr.gw, fr.sourceScope())
 			if saddr.IsValid() {
 				res.step(Step{Kind: StepSource, Addr: saddr, Note: "first primary address of suitable scope, preferring the route's device"})
 			}

@@ -26,6 +26,12 @@ func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscal
 			fr := fibResult{route: r.route, table: t.id, typ: r.typ, prefSrc: r.prefSrc(), scope: r.scope}
 			if r.has(flagHasNH) {
 				fr.hasNH, fr.dev, fr.gw = true, r.dev, r.gateway()
+				if hops := m.idx.multipathHops6(r.route, fl); len(hops) > 0 {
+					fr = m.idx.withHop(fr, hops[0])
+					if len(hops) > 1 {
+						fr.hops = hops
+					}
+				}
 			}
 			if err := typeError(r.typ); err != 0 {
 				res.stepRejected(t.id, r.route, err)
@@ -57,7 +63,7 @@ func selectRoute6(entries []entry, oif string, strict bool) *entry {
 			continue
 		}
 		score := 0
-		if oif == "" || (e.dev != nil && e.dev.link.Name == oif) {
+		if oif == "" || e.onDev(oif) {
 			score = 2
 		} else if strict {
 			continue
@@ -67,6 +73,20 @@ func selectRoute6(entries []entry, oif string, strict bool) *entry {
 		}
 	}
 	return best
+}
+
+// onDev reports whether the route has a live next hop on the device (for
+// a route of one next hop: whether that is on it).
+func (e *entry) onDev(name string) bool {
+	if e.has(flagSingle) || len(e.route.NextHops) == 0 {
+		return e.dev != nil && e.dev.link.Name == name
+	}
+	for _, nh := range e.route.NextHops {
+		if !nh.Dead && nh.Link == name {
+			return true
+		}
+	}
+	return false
 }
 
 // fibLookup6 runs the IPv6 rules (the kernel's fast path without custom
@@ -90,7 +110,17 @@ func (m *Model) output6(ix *index, fl *flow, res *Result) {
 		res.failLookup(err, fr)
 		return
 	}
-	m.finish6(ix, fl, fr, res, true)
+	m.paths6(ix, fl, fr, res, true)
+}
+
+// paths6 finishes an IPv6 answer once per next hop the kernel may pick
+// (multipathHops6), or once.
+func (m *Model) paths6(ix *index, fl *flow, fr fibResult, res *Result, output bool) {
+	if len(fr.hops) < 2 || fr.route.Type == TypeLocal || (fr.route.Type == TypeAnycast && fr.route.Protocol == "kernel") {
+		m.finish6(ix, fl, fr, res, output)
+		return
+	}
+	ix.eachPath(res, fr, fr.hops, func(r *Result, fr fibResult) { m.finish6(ix, fl, fr, r, output) })
 }
 
 // output6Fast is output6 for a query without source and output device
@@ -187,7 +217,7 @@ func (m *Model) input6(ix *index, fl *flow, res *Result) {
 		res.failLookup(err, fr)
 		return
 	}
-	m.finish6(ix, fl, fr, res, false)
+	m.paths6(ix, fl, fr, res, false)
 }
 
 // finish6 sets the device (loopback for local and anycast routes, as
@@ -195,6 +225,9 @@ func (m *Model) input6(ix *index, fl *flow, res *Result) {
 func (m *Model) finish6(ix *index, fl *flow, fr fibResult, res *Result, output bool) {
 	r := fr.route
 	res.Dev = r.Dev()
+	if fr.nhName != "" {
+		res.Dev = fr.nhName
+	}
 	// Local routes, and the anycast routes the kernel adds for its own
 	// subnets, deliver to this host; an anycast route a user added goes
 	// out its device (it lacks RTF_ANYCAST).
@@ -212,9 +245,20 @@ func (m *Model) finish6(ix *index, fl *flow, fr fibResult, res *Result, output b
 		res.PrefSrc = fr.prefSrc
 		res.step(Step{Kind: StepSource, Addr: fr.prefSrc, Note: "the route's preferred source"})
 	default:
-		if a := m.selectAddr6(ix, fr.dev, fl.dst); a.IsValid() {
+		if a := m.selectAddr6(ix, ix.sourceDev6(fr), fl.dst); a.IsValid() {
 			res.PrefSrc = a
 			res.step(Step{Kind: StepSource, Addr: a, Note: "RFC 6724 source address selection"})
 		}
 	}
+}
+
+// sourceDev6 is the device whose addresses the source is picked from
+// (ip6_route_get_saddr): the next hop's, but for a route through a nexthop
+// group the first member's (nexthop_fib6_nh), whichever next hop the flow
+// takes.
+func (ix *index) sourceDev6(fr fibResult) *device {
+	if r := fr.route; r.NHID != 0 && len(r.NextHops) > 1 {
+		return ix.dev(r.NextHops[0].Link)
+	}
+	return fr.dev
 }

@@ -50,10 +50,62 @@ type Result struct {
 	PrefSrc netip.Addr
 	// Err is the error the kernel returns for this lookup, 0 if none.
 	Err syscall.Errno
+	// Paths is set when the route is a multipath one (several `nexthop`s,
+	// or a nexthop group) and more than one of its next hops is usable:
+	// the kernel picks one of them per flow, by a hash of the flow's
+	// addresses, so the model answers with all of them, in the route's
+	// order, each with the device, gateway, source and error the packet
+	// gets through it. Dev, Gateway, PrefSrc and Err are those of the
+	// first; the trace follows the first. Nil for a single next hop.
+	Paths []Path
 	// Trace lists every step of the decision.
 	Trace []Step
 
 	noTrace bool
+}
+
+// Path is one next hop of a multipath route that the kernel may choose
+// for the flow, and the answer the packet gets through it.
+type Path struct {
+	Dev     string
+	Gateway netip.Addr
+	// PrefSrc is the source address the kernel reports through this next
+	// hop (the same rules as Result.PrefSrc).
+	PrefSrc netip.Addr
+	// Weight is the next hop's weight in the route (1 if unset).
+	Weight int
+	// Err is the kernel's refusal through this next hop, 0 if none.
+	Err syscall.Errno
+}
+
+// String formats the next hop as `ip route get` prints an answer's.
+func (p Path) String() string {
+	var b strings.Builder
+	if p.Gateway.IsValid() {
+		fmt.Fprintf(&b, "via %s ", p.Gateway)
+	}
+	fmt.Fprintf(&b, "dev %s", p.Dev)
+	if p.PrefSrc.IsValid() {
+		fmt.Fprintf(&b, " src %s", p.PrefSrc)
+	}
+	if p.Weight > 1 {
+		fmt.Fprintf(&b, " weight %d", p.Weight)
+	}
+	if p.Err != 0 {
+		fmt.Fprintf(&b, " (%s)", unix.ErrnoName(p.Err))
+	}
+	return b.String()
+}
+
+// PathResult returns the answer the lookup gives when the kernel picks
+// path i of a multipath answer: the result with that path's device,
+// gateway, source and error, without Paths and trace.
+func (res *Result) PathResult(i int) Result {
+	p := res.Paths[i]
+	r := *res
+	r.Paths, r.Trace = nil, nil
+	r.Dev, r.Gateway, r.PrefSrc, r.Err = p.Dev, p.Gateway, p.PrefSrc, p.Err
+	return r
 }
 
 // ErrName returns the errno name of the kernel's refusal ("EINVAL"), or ""
@@ -66,7 +118,21 @@ func (res *Result) ErrName() string {
 }
 
 // String formats the answer like `ip route get` prints it, or the error.
+// A multipath answer is followed by the next hops the kernel chooses
+// among: "(multipath, one per flow: via A dev X src S | via B dev Y src T)".
 func (res *Result) String() string {
+	s := res.answerString()
+	if len(res.Paths) > 1 {
+		hops := make([]string, len(res.Paths))
+		for i, p := range res.Paths {
+			hops[i] = p.String()
+		}
+		s += " (multipath, one per flow: " + strings.Join(hops, " | ") + ")"
+	}
+	return s
+}
+
+func (res *Result) answerString() string {
 	if res.Err != 0 {
 		return fmt.Sprintf("%s: %s (%s)", res.Dst, res.ErrName(), res.Err.Error())
 	}

@@ -10,7 +10,7 @@ import (
 // MarshalText writes the route as one canonical line in iproute2's words,
 // the form snapshots store:
 //
-//	TYPE DST [from SRC] [tos 0xNN] [via GW] [dev DEV] table TABLE
+//	TYPE DST [from SRC] [tos 0xNN] [nhid N] [via GW] [dev DEV] table TABLE
 //	[proto PROTO] scope SCOPE [src PREFSRC] [metric N] [onlink] [linkdown]
 //	[dead] {nexthop [via GW] dev DEV weight W [onlink] [linkdown] [dead]}
 //
@@ -27,6 +27,10 @@ func (r Route) MarshalText() ([]byte, error) {
 	if r.TOS != 0 {
 		b = append(b, " tos 0x"...)
 		b = strconv.AppendUint(b, uint64(r.TOS), 16)
+	}
+	if r.NHID != 0 {
+		b = append(b, " nhid "...)
+		b = strconv.AppendUint(b, uint64(r.NHID), 10)
 	}
 	single := len(r.NextHops) == 1
 	if single {
@@ -217,6 +221,12 @@ func (r *Route) parse(s string, w *lineParser) error {
 				return fmt.Errorf("tos %q: %w", val, err)
 			}
 			r.TOS = uint8(v)
+		case "nhid":
+			v, err := strconv.ParseUint(val, 10, 32)
+			if err != nil || v == 0 {
+				return fmt.Errorf("nhid %q", val)
+			}
+			r.NHID = uint32(v)
 		case "via", "dev", "weight":
 			if nh == nil {
 				nh = w.addHop(r, NextHop{})

@@ -36,17 +36,20 @@ type fibResult struct {
 	route *Route
 	// typ, prefSrc and scope are the route's; dev and gw are those of the
 	// chosen next hop (nhName names it when dev is unknown).
-	typ       RouteType
-	prefSrc   netip.Addr
-	scope     Scope
-	dev       *device
-	gw        netip.Addr
-	nhName    string
-	hasNH     bool
-	multipath bool
-	gwLocal   bool
-	table     TableID
-	rule      *Rule
+	typ     RouteType
+	prefSrc netip.Addr
+	scope   Scope
+	dev     *device
+	gw      netip.Addr
+	nhName  string
+	hasNH   bool
+	gwLocal bool
+	// hops are, for a multipath route, the next hops the kernel may pick
+	// for the flow (multipathHops4, multipathHops6); dev and gw are the
+	// first's. Nil when there is one choice.
+	hops  []hop
+	table TableID
+	rule  *Rule
 }
 
 // legacyTOSMask keeps the TOS bits that routes and rules compare

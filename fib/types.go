@@ -310,7 +310,13 @@ type Route struct {
 	Scope    Scope        `json:"scope"`
 	Protocol string       `json:"protocol,omitempty"`
 	PrefSrc  netip.Addr   `json:"prefsrc,omitzero"`
-	NextHops []NextHop    `json:"nexthops,omitempty"`
+	// NHID is the id of the nexthop object the route uses (`ip route add
+	// ... nhid N`), 0 for a route with its own next hops. NextHops then
+	// holds the object's next hops (one, or the members of its group), as
+	// the kernel spells them out; the kernel picks among a group's members
+	// by its own rules (see Result.Paths).
+	NHID     uint32    `json:"nhid,omitempty"`
+	NextHops []NextHop `json:"nexthops,omitempty"`
 }
 
 // Dev returns the device of the route's first next hop, or "".
@@ -340,6 +346,9 @@ func (r *Route) String() string {
 	}
 	if r.TOS != 0 {
 		fmt.Fprintf(&b, " tos 0x%x", r.TOS)
+	}
+	if r.NHID != 0 {
+		fmt.Fprintf(&b, " nhid %d", r.NHID)
 	}
 	if len(r.NextHops) == 1 {
 		nh := r.NextHops[0]

@@ -102,12 +102,12 @@ func TestGoldenRoutes(t *testing.T) {
 		{"linkdown", v4(fib.Route{Table: 40, Type: fib.TypeUnicast, Dst: pfx("10.30.0.0/16"), Scope: fib.ScopeLink, Protocol: "boot", PrefSrc: addr("10.9.0.1"), NextHops: []fib.NextHop{{Link: "veth2", LinkDown: true}}})},
 		{"numeric scope and named protocol", v4(fib.Route{Table: 70, Type: fib.TypeUnicast, Dst: pfx("10.72.0.0/16"), Scope: 100, Protocol: "openr", NextHops: dev("veth0")})},
 		{"IPv6 gateway of an IPv4 route", v4(fib.Route{Table: 70, Type: fib.TypeUnicast, Dst: pfx("10.74.0.0/16"), Protocol: "boot", NextHops: via("fe80::1", "veth0")})},
-		{"nexthop object", v4(fib.Route{Table: 70, Type: fib.TypeUnicast, Dst: pfx("10.75.0.0/16"), Protocol: "boot", NextHops: via("10.0.0.1", "veth0")})},
-		{"nexthop object group", v4(fib.Route{Table: 70, Type: fib.TypeUnicast, Dst: pfx("10.76.0.0/16"), Protocol: "boot", NextHops: []fib.NextHop{
+		{"nexthop object", v4(fib.Route{Table: 70, Type: fib.TypeUnicast, Dst: pfx("10.75.0.0/16"), Protocol: "boot", NHID: 1, NextHops: via("10.0.0.1", "veth0")})},
+		{"nexthop object group", v4(fib.Route{Table: 70, Type: fib.TypeUnicast, Dst: pfx("10.76.0.0/16"), Protocol: "boot", NHID: 3, NextHops: []fib.NextHop{
 			{Link: "veth0", Gateway: addr("10.0.0.1"), Weight: 1},
 			{Link: "veth0", Gateway: addr("10.0.0.2"), Weight: 1},
 		}})},
-		{"blackhole nexthop object", v4(fib.Route{Table: 70, Type: fib.TypeBlackhole, Dst: pfx("10.79.0.0/16"), Protocol: "boot", NextHops: dev("lo")})},
+		{"blackhole nexthop object", v4(fib.Route{Table: 70, Type: fib.TypeBlackhole, Dst: pfx("10.79.0.0/16"), Protocol: "boot", NHID: 5, NextHops: dev("lo")})},
 		{"largest metric", v4(fib.Route{Table: 70, Type: fib.TypeUnicast, Dst: pfx("10.77.0.0/16"), Scope: fib.ScopeLink, Metric: math.MaxUint32, Protocol: "boot", NextHops: dev("veth0")})},
 		{"largest table", v4(fib.Route{Table: math.MaxUint32, Type: fib.TypeUnicast, Dst: pfx("10.78.0.0/16"), Scope: fib.ScopeLink, Protocol: "boot", NextHops: dev("veth0")})},
 		{"IPv6 default", v6(fib.Route{Table: fib.TableMain, Type: fib.TypeUnicast, Dst: pfx("::/0"), Metric: 1024, Protocol: "boot", NextHops: via("2001:db8:1::1", "veth0")})},

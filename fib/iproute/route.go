@@ -21,7 +21,8 @@ import (
 // Every route it returns has a masked destination of the family, a table, a
 // supported type, and a device or gateway if its type sends traffic; devices
 // are not checked against any link list. A route that uses a nexthop object
-// ("nhid") is read from the next hops iproute2 prints resolved beside it.
+// ("nhid") is read from the next hops iproute2 prints resolved beside it,
+// and keeps the object's id.
 // IPv6 blackhole, unreachable, prohibit and throw routes keep the "dev lo"
 // the kernel reports for them.
 func ParseRoutes(b []byte, family fib.Family) ([]fib.Route, error) {
@@ -116,6 +117,9 @@ func parseRoute(it *item, family fib.Family) (fib.Route, error) {
 		}
 	}
 	if r.Metric, _, err = it.uint32("metric"); err != nil {
+		return r, err
+	}
+	if r.NHID, _, err = it.uint32("nhid"); err != nil {
 		return r, err
 	}
 	if s, ok, err := it.str("scope"); err != nil {

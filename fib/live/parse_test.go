@@ -111,12 +111,12 @@ func TestParseRoute(t *testing.T) {
 		{
 			name: "nexthop object spelled out",
 			msg:  message(v4, dst, u32Attr(rtaNHID, 5), u32Attr(unix.RTA_OIF, 2)),
-			want: "10.0.0.0/24 dev eth0 table main proto unspec",
+			want: "10.0.0.0/24 nhid 5 dev eth0 table main proto unspec",
 		},
 		{
 			name: "blackhole nexthop object",
 			msg:  message(unix.RtMsg{Family: unix.AF_INET, Table: unix.RT_TABLE_MAIN, Type: unix.RTN_BLACKHOLE, Dst_len: 24}, dst, u32Attr(rtaNHID, 5)),
-			want: "blackhole 10.0.0.0/24 table main proto unspec",
+			want: "blackhole 10.0.0.0/24 nhid 5 table main proto unspec",
 		},
 		{name: "nexthop object only", msg: message(v4, dst, u32Attr(rtaNHID, 5)), errText: "nexthop_compat_mode"},
 		{name: "unknown device", msg: message(v4, dst, u32Attr(unix.RTA_OIF, 9)), wantErr: errChanged},

@@ -113,8 +113,9 @@ func parseRoutes(msgs [][]byte, family fib.Family, table fib.TableID, name linkN
 //
 // A route whose next hops live in a nexthop object (RTA_NH_ID) is only
 // decoded if the kernel also spells the next hops out, as it does while
-// net.ipv4.nexthop_compat_mode is 1 (the default); nexthop objects are not
-// modelled.
+// net.ipv4.nexthop_compat_mode is 1 (the default); the route keeps the
+// object's id (Route.NHID), which decides how the kernel picks among a
+// group's next hops.
 func parseRoute(m []byte, name linkNamer) (fib.Route, error) {
 	hdr, attrs, err := parseMsg(m)
 	if err != nil {
@@ -163,6 +164,7 @@ func parseRoute(m []byte, name linkNamer) (fib.Route, error) {
 			hops, err = parseMultipath(a.Value, name)
 		case rtaNHID:
 			nhID = true
+			r.NHID, err = attrU32(a)
 		}
 		if err != nil {
 			return r, err
