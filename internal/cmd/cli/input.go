@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
+	"regexp"
 	"strings"
 )
 
@@ -91,4 +93,44 @@ func position(b []byte, off int64) (int, int) {
 	before := b[:off-1]
 	line := bytes.Count(before, []byte("\n")) + 1
 	return line, int(off-1) - bytes.LastIndexByte(before, '\n')
+}
+
+// goParse matches what net/netip's parsers say about a bad value:
+// `ParseAddr("10.0.0.300"): IPv4 field has value >255`.
+var goParse = regexp.MustCompile(`(?:netip\.)?Parse(Addr|Prefix)\("((?:[^"\\]|\\.)*)"\): ([^:;()]*)`)
+
+// goReasons are netip's reasons, in words.
+var goReasons = map[string]string{
+	"IPv4 field has value >255":              "a number above 255",
+	"IPv4 field has octet with leading zero": "a number with a leading zero",
+	"unable to parse IP":                     "not an address",
+	"no '/'":                                 "no /length",
+	"bad bits after slash":                   "a bad prefix length",
+	"prefix length out of range":             "a prefix length out of range",
+	"IPv4 address too short":                 "fewer than four numbers",
+	"IPv4 address too long":                  "more than four numbers",
+}
+
+// Unparse rewrites, in an error from a parser fibguardctl calls, what
+// net/netip said about a bad address or prefix into fibguardctl's words
+// — `"10.0.0.300" is not a valid address: a number above 255` — and
+// keeps the rest of the message; errors.Is and errors.As still see the
+// cause.
+func Unparse(err error) error {
+	msg := err.Error()
+	if !goParse.MatchString(msg) {
+		return err
+	}
+	msg = goParse.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := goParse.FindStringSubmatch(m)
+		what, reason := "address", strings.TrimSpace(sub[3])
+		if sub[1] == "Prefix" {
+			what = "prefix"
+		}
+		if r, ok := goReasons[reason]; ok {
+			reason = r
+		}
+		return fmt.Sprintf("%q is not a valid %s (%s)", sub[2], what, reason)
+	})
+	return Reword(err, "%s", msg)
 }

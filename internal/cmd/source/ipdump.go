@@ -153,10 +153,10 @@ func jsonKind(c byte) string {
 func blame(dir string, files map[string][]byte, err error) error {
 	for _, f := range DumpFiles {
 		if ferr := f.parse(files[f.Name]); ferr != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(dir, f.Name), ferr)
+			return fmt.Errorf("%s: %w", filepath.Join(dir, f.Name), cli.Unparse(ferr))
 		}
 	}
-	return fmt.Errorf("the dumps in %s do not describe one node: %w", dir, err)
+	return fmt.Errorf("the dumps in %s do not describe one node: %w", dir, cli.Unparse(err))
 }
 
 // dumpNames lists the six file names.
