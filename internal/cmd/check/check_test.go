@@ -16,6 +16,7 @@ import (
 	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/internal/cmd/cli"
+	"github.com/fibguard/fibguard/internal/cmd/source"
 	"github.com/fibguard/fibguard/internal/examplenode"
 	"github.com/fibguard/fibguard/internal/nstest"
 )
@@ -288,8 +289,26 @@ func TestSnapshot(t *testing.T) {
 	}
 }
 
-// TestLiveNetns models the node from a namespace the test builds: a node
-// with a blackhole route over the pod network refuses the pod.
+// ipDump writes the six `ip -j` dumps of the namespace into a new
+// directory, made with the real ip(8), for --ip-dump.
+func ipDump(t *testing.T, ns *nstest.NS) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range source.DumpFiles {
+		out, err := ns.IP(strings.Fields(f.Command)[1:]...)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Command, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name), out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestLiveNetns models the node from a namespace the test builds, live and
+// from its `ip -j` dumps (--ip-dump): a node with a blackhole route over
+// the pod network refuses the pod.
 func TestLiveNetns(t *testing.T) {
 	ns := nstest.NewWithLoUp(t)
 	if err := ns.Batch([]string{
@@ -305,19 +324,23 @@ func TestLiveNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	healthy := filepath.Join(examples, "healthy-bridge.conflist")
-	out, code, err := execute(t, healthy, "--netns", ns.Path(), "-o", "json")
-	if code != ExitClean {
-		t.Fatalf("clean node: exit code %d (%v)\n%s", code, err, out)
+	for _, src := range [][]string{{"--netns", ns.Path()}, {"--ip-dump", ipDump(t, ns)}} {
+		out, code, err := execute(t, append([]string{healthy, "-o", "json"}, src...)...)
+		if code != ExitClean {
+			t.Fatalf("clean node, %s: exit code %d (%v)\n%s", src[0], code, err, out)
+		}
 	}
 	if _, err := ns.IP("route", "add", "blackhole", "10.244.0.0/24"); err != nil {
 		t.Fatal(err)
 	}
-	out, code, err = execute(t, healthy, "--netns", ns.Name(), "-o", "json")
-	if code != ExitFindings {
-		t.Fatalf("blackholed node: exit code %d (%v)\n%s", code, err, out)
-	}
-	if got := codes(t, out); !slices.Equal(got, []string{"FG004"}) {
-		t.Errorf("findings %q, want FG004 (blackhole)", got)
+	for _, src := range [][]string{{"--netns", ns.Name()}, {"--ip-dump", ipDump(t, ns)}} {
+		out, code, err := execute(t, append([]string{healthy, "-o", "json"}, src...)...)
+		if code != ExitFindings {
+			t.Fatalf("blackholed node, %s: exit code %d (%v)\n%s", src[0], code, err, out)
+		}
+		if got := codes(t, out); !slices.Equal(got, []string{"FG004"}) {
+			t.Errorf("%s: findings %q, want FG004 (blackhole)", src[0], got)
+		}
 	}
 }
 
@@ -333,6 +356,31 @@ func TestExitCode(t *testing.T) {
 	} {
 		if got := ExitCode(tt.err); got != tt.want {
 			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestWarnModeText: a conflist whose fibguard entry is in warn mode
+// prints its findings and says the pod goes through with a Warning
+// Event, and exits 0; --strict makes the same findings exit 1; no tab
+// characters anywhere.
+func TestWarnModeText(t *testing.T) {
+	p := writeFile(t, "warn.conflist", `{"cniVersion": "1.0.0", "name": "x", "plugins": [`+bridgeEntry+`, {"type": "fibguard", "mode": "warn"}]}`)
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{{nil, ExitClean}, {[]string{"--strict"}, ExitFindings}} {
+		out, code, err := execute(t, append([]string{p}, tt.args...)...)
+		if code != tt.code {
+			t.Errorf("%v: exit code %d (%v), want %d", tt.args, code, err, tt.code)
+		}
+		for _, want := range []string{"FG003 error:", "fix: ", "mode warn: fibguard would let this pod through, with a Warning Event (PodNetworkWarning) on the pod for 1 finding at error level\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: output lacks %q:\n%s", tt.args, want, out)
+			}
+		}
+		if strings.ContainsRune(out, '\t') {
+			t.Errorf("%v: a tab in the output:\n%s", tt.args, out)
 		}
 	}
 }
