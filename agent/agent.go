@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Go(func() { w.readKernel(sub, cfg.Log) })
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Go(func() { w.watchCache(ctx, cfg) })
+	wg.Go(func() { w.watchFiles(ctx, cfg) })
 	if cfg.Cluster != nil {
 		wg.Go(func() { w.watchCluster(ctx, cfg.Cluster) })
 	}
@@ -201,11 +201,16 @@ func (w *watcher) readKernel(sub *live.Subscription, log *slog.Logger) {
 	}
 }
 
-// watchCache notes every change of the result cache: a pod set up or torn
-// down. The directory may not exist before the first pod.
-func (w *watcher) watchCache(ctx context.Context, cfg Config) {
+// watchFiles notes every change of the result cache (a pod set up or
+// torn down; the directory may not exist before the first pod) and of the
+// CNI configuration directory (the node's IPAM ranges, fibguard's entry).
+func (w *watcher) watchFiles(ctx context.Context, cfg Config) {
+	dirs := []string{cfg.ResultsDir}
+	if cfg.ConfDir != "" {
+		dirs = append(dirs, cfg.ConfDir)
+	}
 	first := true
-	err := install.Watch(ctx, []string{cfg.ResultsDir}, cfg.Resync, cfg.Log, func() error {
+	err := install.Watch(ctx, dirs, cfg.Resync, cfg.Log, func() error {
 		if first { // Watch's first call is not a change
 			first = false
 			return nil
@@ -214,7 +219,7 @@ func (w *watcher) watchCache(ctx context.Context, cfg Config) {
 		return nil
 	})
 	if err != nil {
-		cfg.Log.Warn("cannot watch the CNI result cache; relying on the resync", "dir", cfg.ResultsDir, "err", err)
+		cfg.Log.Warn("cannot watch the CNI result cache and configuration; relying on the resync", "dirs", dirs, "err", err)
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds fibguard's container image without a container engine: static
-# binaries (CGO_ENABLED=0) of cmd/fibguard-install, cmd/fibguard and
-# cmd/fibguard-event, put on
+# binaries (CGO_ENABLED=0) of cmd/fibguard-install, cmd/fibguard-agent,
+# cmd/fibguard and cmd/fibguard-event, put on
 # an empty (scratch) base by hack/imagebuild (go-containerregistry), written
 # as one archive that is an OCI image layout and also carries Docker's
 # manifest.json. Load it with `kind load image-archive`, `ctr -n k8s.io
@@ -11,6 +11,7 @@
 #
 # In the image:
 #   /usr/local/bin/fibguard-install   the entrypoint (the DaemonSet's installer)
+#   /usr/local/bin/fibguard-agent     the DaemonSet's node agent (its container's command)
 #   /opt/fibguard/fibguard            the plugin it copies to the node
 #   /opt/fibguard/fibguard-event      the event binary it copies next to the plugin
 #                                     (the plugin runs it to record Kubernetes Events)
@@ -55,13 +56,13 @@ revision="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "build-image: building fibguard, fibguard-event and fibguard-install for linux/${arch}" >&2
+echo "build-image: building fibguard, fibguard-event, fibguard-install and fibguard-agent for linux/${arch}" >&2
 # -trimpath and no VCS stamping: the binaries depend on the sources only.
 (cd "$root" && env CGO_ENABLED=0 GOOS=linux GOARCH="$arch" GOWORK=off \
   "$go" build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/fibguard/fibguard/plugin.release=${VERSION}" \
-  -o "${work}/" ./cmd/fibguard ./cmd/fibguard-event ./cmd/fibguard-install)
+  -o "${work}/" ./cmd/fibguard ./cmd/fibguard-event ./cmd/fibguard-install ./cmd/fibguard-agent)
 if command -v file >/dev/null; then
-  for b in fibguard fibguard-event fibguard-install; do
+  for b in fibguard fibguard-event fibguard-install fibguard-agent; do
     info="$(file -b "${work}/${b}")"
     [[ "$info" == *"statically linked"* ]] || { echo "build-image: ${b} is not statically linked: ${info}" >&2; exit 1; }
   done
@@ -74,13 +75,14 @@ fi
 
 "${work}/imagebuild" build -out "$out" -ref "$IMAGE" \
   -add /usr/local/bin/fibguard-install="${work}/fibguard-install" \
+  -add /usr/local/bin/fibguard-agent="${work}/fibguard-agent" \
   -add /opt/fibguard/fibguard="${work}/fibguard" \
   -add /opt/fibguard/fibguard-event="${work}/fibguard-event" \
   -entrypoint /usr/local/bin/fibguard-install \
   -env PATH=/usr/local/bin \
   -os linux -arch "$arch" -variant "$variant" -created "$epoch" \
   -label org.opencontainers.image.title=fibguard \
-  -label org.opencontainers.image.description="fibguard CNI plugin and its installer" \
+  -label org.opencontainers.image.description="fibguard CNI plugin, its installer and its node agent" \
   -label org.opencontainers.image.source=https://github.com/fibguard/fibguard \
   -label org.opencontainers.image.version="$VERSION" \
   -label org.opencontainers.image.revision="$revision" >&2

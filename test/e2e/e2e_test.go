@@ -57,6 +57,7 @@ func TestE2E(t *testing.T) {
 		{"1-silent-failure-without-fibguard", silentFailure},
 		{"2-install-healthy-network", healthyWithFibguard},
 		{"2b-primary-rewrites-its-conflist", primaryRewrite},
+		{"2c-agent-catches-breaks-after-setup", agentCatchesBreaks},
 		{"3-loopback-network-rejected", loopbackRejected},
 		{"4a-node-address-rejected", nodeAddressRejected},
 		{"4b-shadowed-subnet-rejected", shadowedRejected},

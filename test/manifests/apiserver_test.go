@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/fibguard/fibguard/agent"
 	"github.com/fibguard/fibguard/internal/apiservertest"
 	"github.com/fibguard/fibguard/podevent"
 	"github.com/fibguard/fibguard/podevent/kube"
@@ -27,7 +28,7 @@ import (
 // TestAppliedToAPIServer applies the base as users do, `kubectl apply -k
 // manifests/base`, to a real API server, and checks the rights of the
 // plugin's account there: its effective rights beyond those of an account
-// without any binding are exactly podevent.Rules, and its token — taken
+// without any binding are exactly podevent.Rules and agent.Rules, and its token — taken
 // through the kubeconfig the installer writes — records Events with the
 // plugin's own recorder but is refused everything else the plugin does
 // not need.
@@ -170,11 +171,11 @@ func minus(a, b []string) []string {
 	return out
 }
 
-// wantCanI is how kubectl lists podevent.Rules: one row per resource
+// wantCanI is how kubectl lists podevent.Rules and agent.Rules: one row per resource
 // ("events" for the core group, "name.group" otherwise) with its verbs.
 func wantCanI(t *testing.T) []string {
 	t.Helper()
-	perms, err := expand(podevent.Rules())
+	perms, err := expand(append(podevent.Rules(), agent.Rules()...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -390,7 +390,7 @@ func (s *schemaNode) property(t *testing.T, name string) *schemaNode {
 // valueGroups are the values that group others, documented one by one
 // ("image.tag"); every other property of the schema is one value, maps
 // (options, resources) included.
-var valueGroups = []string{"image", "namespace", "rbac"}
+var valueGroups = []string{"image", "namespace", "rbac", "agent"}
 
 // leaves lists the values a user sets, dotted.
 func (s *schemaNode) leaves(t *testing.T) []string {
@@ -476,4 +476,36 @@ func lookup(m map[string]any, path string) (any, bool) {
 		return nil, false
 	}
 	return lookup(sub, rest)
+}
+
+// TestHelmAgentValues: agent.enabled=false leaves the installer alone, as
+// the base has it, without the agent's container, volumes and nodes
+// rights; agent.metricsPort moves the port, the probes and the listener
+// together.
+func TestHelmAgentValues(t *testing.T) {
+	needAgent(t)
+	off := renderChart(t, map[string]any{"agent": map[string]any{"enabled": false}})
+	base := render(t, "manifests/base")
+	pod := &off.DaemonSet.Spec.Template.Spec
+	if names := containerNames(pod); !slices.Equal(names, []string{"install"}) {
+		t.Errorf("agent.enabled=false: containers %v, want install alone", names)
+	}
+	if want := base.DaemonSet.Spec.Template.Spec.Containers[0]; !reflect.DeepEqual(pod.Containers[0], want) {
+		t.Errorf("agent.enabled=false changed the installer's container:\n%s", diff.Diff(want, pod.Containers[0]))
+	}
+	if len(pod.Volumes) != 4 {
+		t.Errorf("agent.enabled=false: %d volumes, want the installer's 4", len(pod.Volumes))
+	}
+	_, rules := pluginRules(false)
+	checkGrants(t, "ClusterRole "+off.ClusterRole.Name, off.ClusterRole.Rules, "podevent.Rules", rules)
+
+	moved := renderChart(t, map[string]any{"agent": map[string]any{"metricsPort": 9800}})
+	c := &moved.DaemonSet.Spec.Template.Spec.Containers[1]
+	if got := agentSetting(c, "metrics-bind-address"); got != ":9800" {
+		t.Errorf("agent.metricsPort=9800: -metrics-bind-address %q, want :9800", got)
+	}
+	checkAgentMetrics(t, c)
+	if _, _, err := helmTemplate(namespace, map[string]any{"agent": map[string]any{"metricsPort": 80}}); err == nil {
+		t.Error("agent.metricsPort=80 rendered; want the schema to refuse a privileged port")
+	}
 }

@@ -52,6 +52,9 @@ var setup struct {
 	installer  string
 	flags      map[string]installerFlag // by flag name, from -help
 	installErr error                    // why cmd/fibguard-install is unavailable
+	agent      string
+	agentFlags map[string]installerFlag // fibguard-agent's, from -help
+	agentErr   error                    // why cmd/fibguard-agent is unavailable
 }
 
 func TestMain(m *testing.M) {
@@ -72,7 +75,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	setup.installer, setup.flags, setup.installErr = buildInstaller(dir)
+	setup.installer, setup.flags, setup.installErr = buildCommand(dir, "fibguard-install",
+		"conf-dir", "host-conf-dir", "bin-dir", "binary", "event-binary", "mode", "options", "service-account-dir", "kubeconfig-name")
+	setup.agent, setup.agentFlags, setup.agentErr = buildCommand(dir, "fibguard-agent",
+		"results-dir", "conf-dir", "node-name", "metrics-bind-address", "install-heartbeat-file", "node-status-file")
 	code := m.Run()
 	if err := apiservertest.Down(); err != nil {
 		fmt.Fprintf(os.Stderr, "manifests: %v\n", err)
@@ -248,26 +254,27 @@ type installerFlag struct {
 	Default string // "" when -help shows none
 }
 
-// buildInstaller builds cmd/fibguard-install into dir and reads its flags,
-// with their environment variables and defaults, from -help: the tests
-// compare the manifests with what the installer really reads.
-func buildInstaller(dir string) (string, map[string]installerFlag, error) {
-	bin := filepath.Join(dir, "fibguard-install")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/fibguard/fibguard/cmd/fibguard-install")
+// buildCommand builds cmd/NAME into dir and reads its flags, with their
+// environment variables and defaults, from -help; each of required must
+// be there. The tests compare the manifests with what the commands
+// really read.
+func buildCommand(dir, name string, required ...string) (string, map[string]installerFlag, error) {
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/fibguard/fibguard/cmd/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("go build cmd/fibguard-install: %w\n%s", err, out)
+		return "", nil, fmt.Errorf("go build cmd/%s: %w\n%s", name, err, out)
 	}
 	var help bytes.Buffer
 	cmd = exec.Command(bin, "-help")
 	cmd.Env = []string{}
 	cmd.Stdout, cmd.Stderr = &help, &help
 	if err := cmd.Run(); err != nil {
-		return "", nil, fmt.Errorf("fibguard-install -help: %w\n%s", err, help.Bytes())
+		return "", nil, fmt.Errorf("%s -help: %w\n%s", name, err, help.Bytes())
 	}
-	flags, err := parseHelp(help.String())
+	flags, err := parseHelp(help.String(), required)
 	if err != nil {
-		return "", nil, fmt.Errorf("fibguard-install -help: %w\n%s", err, help.Bytes())
+		return "", nil, fmt.Errorf("%s -help: %w\n%s", name, err, help.Bytes())
 	}
 	return bin, flags, nil
 }
@@ -279,12 +286,12 @@ func buildInstaller(dir string) (string, map[string]installerFlag, error) {
 //	  	the node's CNI bin directory, as mounted [CNI_BIN_DIR] (default "/host/opt/cni/bin")
 var helpFlag = regexp.MustCompile(`(?m)^  -([a-z-]+)(?: \w+)?\n\s+.*\[([A-Z_]+)\](?: \(default (?:"(.*)"|(\S+))\))?$`)
 
-func parseHelp(help string) (map[string]installerFlag, error) {
+func parseHelp(help string, required []string) (map[string]installerFlag, error) {
 	flags := map[string]installerFlag{}
 	for _, m := range helpFlag.FindAllStringSubmatch(help, -1) {
 		flags[m[1]] = installerFlag{Env: m[2], Default: m[3] + m[4]}
 	}
-	for _, name := range []string{"conf-dir", "host-conf-dir", "bin-dir", "binary", "event-binary", "mode", "options", "service-account-dir", "kubeconfig-name"} {
+	for _, name := range required {
 		if _, ok := flags[name]; !ok {
 			return nil, fmt.Errorf("no flag -%s with an [ENV] in its usage", name)
 		}
@@ -301,9 +308,20 @@ func needInstaller(t testing.TB) {
 	}
 }
 
+// needAgent fails the test when cmd/fibguard-agent did not build.
+func needAgent(t testing.TB) {
+	t.Helper()
+	if setup.agentErr != nil {
+		t.Fatalf("manifests: %v", setup.agentErr)
+	}
+}
+
 // flagByEnv returns the name of the installer's flag set by env.
-func flagByEnv(env string) (string, bool) {
-	for name, f := range setup.flags {
+func flagByEnv(env string) (string, bool) { return flagOf(setup.flags, env) }
+
+// flagOf returns the name of the flag of flags set by env.
+func flagOf(flags map[string]installerFlag, env string) (string, bool) {
+	for name, f := range flags {
 		if f.Env == env {
 			return name, true
 		}

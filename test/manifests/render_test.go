@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/fibguard/fibguard/agent"
 	"github.com/fibguard/fibguard/install"
 	"github.com/fibguard/fibguard/podevent"
 )
@@ -151,6 +152,7 @@ func pluginRules(podsGet bool) (string, []podevent.Rule) {
 
 func checkRBAC(t *testing.T, o *objects, podsGet bool) {
 	name, want := pluginRules(podsGet)
+	name, want = name+" and agent.Rules", append(want, agent.Rules()...)
 	checkGrants(t, "ClusterRole "+o.ClusterRole.Name, o.ClusterRole.Rules, name, want)
 	if o.ClusterRole.AggregationRule != nil {
 		t.Errorf("ClusterRole %s aggregates other roles", o.ClusterRole.Name)
@@ -220,15 +222,24 @@ func checkDaemonSet(t *testing.T, o *objects, mode string) {
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		t.Error("automountServiceAccountToken is not false: the default token would shadow the projected one")
 	}
-	if len(pod.InitContainers) != 0 || len(pod.Containers) != 1 {
-		t.Fatalf("%d init containers and %d containers, want 0 and 1", len(pod.InitContainers), len(pod.Containers))
+	if len(pod.InitContainers) != 0 || len(pod.Containers) != 2 || pod.Containers[0].Name != "install" || pod.Containers[1].Name != "agent" {
+		t.Fatalf("%d init containers and containers %v, want none and install, agent", len(pod.InitContainers), containerNames(pod))
 	}
 	c := &pod.Containers[0]
 	checkImage(t, c)
 	checkResources(t, c)
-	checkSecurity(t, c)
+	checkSecurity(t, c, []corev1.Capability{"CHOWN", "DAC_OVERRIDE"})
 	checkMounts(t, o)
 	checkEnv(t, ds, mode)
+	checkAgent(t, o)
+}
+
+func containerNames(pod *corev1.PodSpec) []string {
+	var names []string
+	for _, c := range pod.Containers {
+		names = append(names, c.Name)
+	}
+	return names
 }
 
 // checkImage compares the container with the image hack/build-image.sh
@@ -318,7 +329,9 @@ func checkResources(t *testing.T, c *corev1.Container) {
 	}
 }
 
-func checkSecurity(t *testing.T, c *corev1.Container) {
+// checkSecurity: not privileged, read-only root, root without any
+// capability but add.
+func checkSecurity(t *testing.T, c *corev1.Container, add []corev1.Capability) {
 	sc := c.SecurityContext
 	if sc == nil {
 		t.Fatal("no securityContext")
@@ -337,7 +350,7 @@ func checkSecurity(t *testing.T, c *corev1.Container) {
 	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
 		t.Error("runAsUser is not 0: the host's CNI directories belong to root")
 	}
-	want := &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"CHOWN", "DAC_OVERRIDE"}}
+	want := &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: add}
 	if !reflect.DeepEqual(sc.Capabilities, want) {
 		t.Errorf("capabilities %+v, want %+v", sc.Capabilities, want)
 	}
@@ -421,8 +434,11 @@ func checkMounts(t *testing.T, o *objects) {
 		t.Errorf("namespace source %+v, want the pod's metadata.namespace as namespace", ns)
 	}
 	checkHeartbeatMount(t, effective("heartbeat-file"), mounts, volumes)
-	if len(c.VolumeMounts) != 4 || len(pod.Volumes) != 4 {
-		t.Errorf("%d mounts of %d volumes, want 4 of 4: the two CNI dirs, the service account and the heartbeat's emptyDir", len(c.VolumeMounts), len(pod.Volumes))
+	if len(c.VolumeMounts) != 4 {
+		t.Errorf("%d mounts, want 4: the two CNI dirs, the service account and the heartbeat's emptyDir", len(c.VolumeMounts))
+	}
+	if len(pod.Volumes) != 6 {
+		t.Errorf("%d volumes, want 6: the installer's 4, the result cache and the node status", len(pod.Volumes))
 	}
 }
 
