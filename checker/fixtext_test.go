@@ -49,6 +49,11 @@ func TestFixAddressesCause(t *testing.T) {
 		if want := "or route 10.244.0.0/24 through cni0 in table 100"; !strings.Contains(f.Fix, want) {
 			t.Errorf("fix %q lacks %q", f.Fix, want)
 		}
+		// The trace has the rule as `ip rule` prints it, but with a space
+		// after the priority: a finding holds no tab.
+		if trace := strings.Join(f.Trace, "\n"); !strings.Contains(trace, "rule 100: from all to 10.244.0.0/16 lookup 100") || strings.ContainsRune(trace, '\t') {
+			t.Errorf("trace without the rule, or with a tab:\n%s", trace)
+		}
 	})
 	t.Run("FG010 loopback gateway", func(t *testing.T) {
 		res := bridgeResult(t, "127.16.0.2/16 127.16.0.1")
