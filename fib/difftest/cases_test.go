@@ -24,6 +24,10 @@ var bridge = []string{
 	"addr add 2001:db8:1::1/64 dev br0 nodad",
 }
 
+// multipath is the bridge namespace with a second network on vp1, for
+// routes with a next hop on each.
+var multipath = with(bridge, "addr add 10.3.0.1/24 dev vp1", "addr add 2001:db8:3::1/64 dev vp1 nodad")
+
 func with(base []string, more ...string) []string {
 	return append(append([]string{}, base...), more...)
 }
@@ -93,6 +97,23 @@ func TestCases(t *testing.T) {
 		{"IPv6 no route", bridge, nil, q("2001:db8:9::1"), "2001:db8:9::1: ENETUNREACH (network is unreachable)"},
 		{"IPv4-mapped is IPv6", bridge, nil, q("::ffff:10.1.2.3"), "::ffff:10.1.2.3: ENETUNREACH (network is unreachable)"},
 		{"IPv6 unreachable route", with(bridge, "route add unreachable 2001:db8:9::/48"), nil, q("2001:db8:9::1"), "2001:db8:9::1: EHOSTUNREACH (no route to host)"},
+		{"multipath: the set of next hops", with(multipath, "route add 10.9.0.0/16 nexthop via 10.1.2.1 dev br0 nexthop via 10.3.0.2 dev vp1 weight 3"), nil,
+			q("10.9.1.1"), "10.9.1.1 via 10.1.2.1 dev br0 src 10.1.2.3 (multipath, one per flow: via 10.1.2.1 dev br0 src 10.1.2.3 | via 10.3.0.2 dev vp1 src 10.3.0.1 weight 3)"},
+		{"multipath: a given source prefers its next hops", with(multipath, "route add 10.9.0.0/16 nexthop via 10.1.2.1 dev br0 nexthop via 10.3.0.2 dev vp1"), nil,
+			fib.Query{Dst: a("10.9.1.1"), Src: a("10.3.0.1")}, "10.9.1.1 via 10.3.0.2 dev vp1"},
+		{"multipath: an output device leaves no choice", with(multipath, "route add 10.9.0.0/16 nexthop via 10.1.2.1 dev br0 nexthop via 10.3.0.2 dev vp1"), nil,
+			fib.Query{Dst: a("10.9.1.1"), OIF: "vp1"}, "10.9.1.1 via 10.3.0.2 dev vp1 src 10.3.0.1"},
+		{"multipath: a dead next hop is left out", with(multipath, "link add br9 type bridge", "link set br9 up", "addr add 10.4.0.1/24 dev br9",
+			"route add 10.9.0.0/16 nexthop via 10.1.2.1 dev br0 nexthop via 10.4.0.2 dev br9 nexthop via 10.3.0.2 dev vp1", "link set br9 down"), nil,
+			q("10.9.1.1"), "10.9.1.1 via 10.1.2.1 dev br0 src 10.1.2.3 (multipath, one per flow: via 10.1.2.1 dev br0 src 10.1.2.3 | via 10.3.0.2 dev vp1 src 10.3.0.1)"},
+		{"multipath: a nexthop group", with(multipath, "nexthop add id 1 via 10.1.2.1 dev br0", "nexthop add id 2 via 10.3.0.2 dev vp1", "nexthop add id 3 group 1/2",
+			"route add 10.9.0.0/16 nhid 3"), nil,
+			q("10.9.1.1"), "10.9.1.1 via 10.1.2.1 dev br0 src 10.1.2.3 (multipath, one per flow: via 10.1.2.1 dev br0 src 10.1.2.3 | via 10.3.0.2 dev vp1 src 10.3.0.1)"},
+		{"multipath: a group ignores a given source", with(multipath, "nexthop add id 1 via 10.1.2.1 dev br0", "nexthop add id 2 via 10.3.0.2 dev vp1", "nexthop add id 3 group 1/2",
+			"route add 10.9.0.0/16 nhid 3"), nil,
+			fib.Query{Dst: a("10.9.1.1"), Src: a("10.3.0.1")}, "10.9.1.1 via 10.1.2.1 dev br0 (multipath, one per flow: via 10.1.2.1 dev br0 | via 10.3.0.2 dev vp1)"},
+		{"multipath: IPv6", with(multipath, "route add 2001:db8:9::/48 nexthop via 2001:db8:1::a dev br0 nexthop via 2001:db8:3::a dev vp1"), nil,
+			q("2001:db8:9::1"), "2001:db8:9::1 via 2001:db8:1::a dev br0 src 2001:db8:1::1 (multipath, one per flow: via 2001:db8:1::a dev br0 src 2001:db8:1::1 | via 2001:db8:3::a dev vp1 src 2001:db8:3::1)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

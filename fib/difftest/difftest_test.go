@@ -81,7 +81,7 @@ func seeds() int {
 
 func TestRandomSetups(t *testing.T) {
 	const queriesPerSetup = 30
-	total, disagree := 0, 0
+	total, multipath, disagree := 0, 0, 0
 	for seed := range uint64(seeds()) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			setup := netgen.New(seed)
@@ -93,8 +93,12 @@ func TestRandomSetups(t *testing.T) {
 			script := fmt.Sprintf("# seed %d\n%s", seed, setup.Script("x"))
 			for _, q := range netgen.Queries(seed, m, setup.Devices, queriesPerSetup) {
 				total++
-				if _, ok := compare(t, ns, m, q, script); !ok {
+				got, ok := compare(t, ns, m, q, script)
+				if !ok {
 					disagree++
+				}
+				if len(got.Paths) > 1 {
+					multipath++
 				}
 			}
 		})
@@ -102,5 +106,42 @@ func TestRandomSetups(t *testing.T) {
 			t.Fatalf("stopping after %d disagreements", disagree)
 		}
 	}
-	t.Logf("%d setups, %d queries, %d disagreements", seeds(), total, disagree)
+	t.Logf("%d setups, %d queries (%d answered by a multipath route), %d disagreements", seeds(), total, multipath, disagree)
+}
+
+// TestRandomMultipath runs the random setups again, querying only the
+// destinations of their multipath routes (routes with several next hops
+// of their own, and routes through nexthop objects and groups): the
+// kernel's choice must be one of the next hops the model answers with.
+func TestRandomMultipath(t *testing.T) {
+	const queriesPerSetup = 30
+	total, multipath, disagree := 0, 0, 0
+	for seed := range uint64(seeds()) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			setup := netgen.New(seed)
+			ns := nstest.New(t)
+			if err := setup.Apply(ns); err != nil {
+				t.Fatal(err)
+			}
+			m := settle(t, ns)
+			script := fmt.Sprintf("# seed %d\n%s", seed, setup.Script("x"))
+			for _, q := range netgen.MultipathQueries(seed, m, setup.Devices, queriesPerSetup) {
+				total++
+				got, ok := compare(t, ns, m, q, script)
+				if !ok {
+					disagree++
+				}
+				if len(got.Paths) > 1 {
+					multipath++
+				}
+			}
+		})
+		if disagree > 20 {
+			t.Fatalf("stopping after %d disagreements", disagree)
+		}
+	}
+	if multipath == 0 {
+		t.Fatal("no query was answered by a multipath route: the generator makes none")
+	}
+	t.Logf("%d setups, %d queries of multipath destinations (%d answered with several next hops), %d disagreements", seeds(), total, multipath, disagree)
 }

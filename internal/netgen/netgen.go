@@ -1,9 +1,11 @@
 // Package netgen generates random, seeded network setups and route queries
 // for differential tests of the fib model against the kernel: bridges and
 // veths up and down; addresses including 127.x, /32s and secondaries;
-// routes of every type in several tables with metrics and TOS; rules with
-// selectors and every action; route_localnet and forwarding; merged and
-// unmerged tables; both families. A setup is a list of `ip` batch commands
+// routes of every type in several tables with metrics and TOS; multipath
+// routes, with their own next hops or through nexthop objects and groups,
+// some of whose next hops then lose their device or its carrier; rules
+// with selectors and every action; route_localnet and forwarding; merged
+// and unmerged tables; both families. A setup is a list of `ip` batch commands
 // and sysctls, so a failure can be reproduced by hand.
 package netgen
 
@@ -61,6 +63,10 @@ type gen struct {
 	devs  []string
 	addrs []netip.Prefix // addresses assigned, both families
 	nets  []netip.Prefix // prefixes routes point into
+	// addrDevs are the devices of addrs.
+	addrDevs []string
+	// nhid is the last nexthop object id given out.
+	nhid int
 }
 
 // New generates the setup for a seed.
@@ -74,6 +80,9 @@ func New(seed uint64) *Setup {
 	g.addresses()
 	g.routes()
 	g.rules()
+	// Last, so that the setups of a seed before multipath routes existed
+	// keep their commands.
+	g.multipath()
 	g.s.Devices = g.devs
 	return &g.s
 }
@@ -143,20 +152,20 @@ func (g *gen) addresses() {
 				flags = " noprefixroute"
 			}
 			g.cmd("addr add %s dev %s%s", p, dev, flags)
-			g.addrs = append(g.addrs, p)
+			g.addrs, g.addrDevs = append(g.addrs, p), append(g.addrDevs, dev)
 			g.nets = append(g.nets, p.Masked())
 			if g.chance(0.25) && bits < 30 {
 				// A second address in the same subnet becomes secondary.
 				sec := netip.PrefixFrom(p.Masked().Addr().Next().Next().Next(), bits)
 				g.cmd("addr add %s dev %s", sec, dev)
-				g.addrs = append(g.addrs, sec)
+				g.addrs, g.addrDevs = append(g.addrs, sec), append(g.addrDevs, dev)
 			}
 		} else {
 			a := g.addr6()
 			bits := []int{64, 64, 48, 128}[g.r.IntN(4)]
 			p := netip.PrefixFrom(a, bits)
 			g.cmd("addr add %s dev %s nodad", p, dev)
-			g.addrs = append(g.addrs, p)
+			g.addrs, g.addrDevs = append(g.addrs, p), append(g.addrDevs, dev)
 			g.nets = append(g.nets, p.Masked())
 		}
 	}
@@ -357,9 +366,14 @@ func Queries(seed uint64, m *fib.Model, devs []string, n int) []fib.Query {
 			dsts = append(dsts, netip.AddrFrom16(p.Addr().As16()).Next())
 		}
 	}
+	var multi []netip.Prefix
 	for _, rt := range m.Routes {
 		dsts = append(dsts, rt.Dst.Addr(), rt.Dst.Addr().Next())
+		if len(rt.NextHops) > 1 {
+			multi = append(multi, rt.Dst)
+		}
 	}
+	dsts = append(dsts, multipathDsts(r.IntN, multi)...)
 	for _, s := range []string{"127.0.0.1", "127.16.0.5", "127.1.2.3", "8.8.8.8", "224.0.0.5", "239.1.1.1", "255.255.255.255", "0.0.0.0", "169.254.1.1",
 		"::1", "ff02::1", "ff05::2", "fe80::1", "2001:db8:5::5", "::ffff:10.0.0.1", "::"} {
 		dsts = append(dsts, netip.MustParseAddr(s))
