@@ -251,7 +251,9 @@ func routeText(r *fib.Route, table fib.TableID) string {
 	default:
 		b.WriteString(r.Dst.String())
 	}
-	if len(r.NextHops) > 0 {
+	// A multipath route's next hops are named by the finding that judges
+	// them (judgePaths); the first is not the route's.
+	if len(r.NextHops) == 1 {
 		nh := r.NextHops[0]
 		if nh.Gateway.IsValid() {
 			fmt.Fprintf(&b, " via %s", nh.Gateway)

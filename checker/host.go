@@ -97,7 +97,7 @@ func (r *run) hostChecks() {
 			// Only an invalid destination makes Lookup fail, and a is valid.
 			continue
 		}
-		r.judgeHost(ip, w, &res)
+		r.judgePaths(&res, func(res *fib.Result) { r.judgeHost(ip, w, res) })
 		r.compareKernel(q, &res)
 	}
 }
@@ -311,7 +311,7 @@ func routeDel(rt *fib.Route, table fib.TableID) string {
 		b.WriteByte(' ')
 	}
 	b.WriteString(rt.Dst.String())
-	if d := rt.Dev(); d != "" {
+	if d := rt.Dev(); d != "" && len(rt.NextHops) == 1 {
 		fmt.Fprintf(&b, " dev %s", d)
 	}
 	if rt.Table != fib.TableUnspec {

@@ -103,6 +103,23 @@ func TestHostToPod(t *testing.T) {
 			},
 		},
 		{
+			name: "multipath route with a next hop to another device",
+			host: func(t *testing.T) *fib.Model {
+				return apply(t, bridgeHost(t, "10.244.0.1/24"), multipathRoute("10.244.0.0/25", fib.NextHop{Link: "cni0"}, fib.NextHop{Link: "eth0", Gateway: netip.MustParseAddr("10.0.0.1")}))
+			},
+			result: func(t *testing.T) *current.Result { return bridgeResult(t, "10.244.0.5/24 10.244.0.1") },
+			want: []expect{
+				{code: CodeShadowed, msg: "pod IP 10.244.0.5 would leave through eth0, not bridge cni0: shadowed by 10.244.0.0/25, table main (multipath route: the kernel picks one of 2 next hops per flow; 1 of them do so: via 10.0.0.1 dev eth0 src 10.0.0.10)"},
+			},
+		},
+		{
+			name: "multipath route with every next hop to the bridge",
+			host: func(t *testing.T) *fib.Model {
+				return apply(t, bridgeHost(t, "10.244.0.1/24"), multipathRoute("10.244.0.0/25", fib.NextHop{Link: "cni0"}, fib.NextHop{Link: "cni0", Gateway: netip.MustParseAddr("10.244.0.254")}))
+			},
+			result: func(t *testing.T) *current.Result { return bridgeResult(t, "10.244.0.5/24 10.244.0.1") },
+		},
+		{
 			name:   "pod network overlaps the node network",
 			host:   func(t *testing.T) *fib.Model { return bridgeHost(t, "10.0.0.1/16") },
 			result: func(t *testing.T) *current.Result { return bridgeResult(t, "10.0.0.5/16 10.0.0.1") },
@@ -320,4 +337,12 @@ func TestHostToPod(t *testing.T) {
 // findings carry the lookup's trace.
 func (c Code) isHost() bool {
 	return c >= CodeHostLoopback && c <= CodeNotUnicast
+}
+
+// multipathRoute is a main-table route to dst with several next hops.
+func multipathRoute(dst string, hops ...fib.NextHop) fib.AddRoute {
+	for i := range hops {
+		hops[i].Weight = 1
+	}
+	return route(fib.Route{Family: fib.V4, Table: fib.TableMain, Type: fib.TypeUnicast, Dst: netip.MustParsePrefix(dst), NextHops: hops})
 }

@@ -85,6 +85,12 @@ func (r *run) checkGateway(gw, pod netip.Addr, w want) {
 	if err != nil {
 		return
 	}
+	r.judgePaths(&res, func(res *fib.Result) { r.judgeGateway(gw, pod, w, res) })
+}
+
+// judgeGateway turns the pod's answer for its gateway into at most one
+// finding.
+func (r *run) judgeGateway(gw, pod netip.Addr, w want, res *fib.Result) {
 	what := fmt.Sprintf("gateway %s of pod IP %s", gw, pod)
 	if !pod.IsValid() {
 		what = "gateway " + gw.String()
@@ -96,17 +102,17 @@ func (r *run) checkGateway(gw, pod netip.Addr, w want) {
 	}
 	switch {
 	case res.Err != 0:
-		fix, ok := rejectFix(&res, "the gateway "+gw.String())
+		fix, ok := rejectFix(res, "the gateway "+gw.String())
 		switch {
 		case ok:
-		case res.Err == syscall.EINVAL && !rejects(&res):
-			fix = fmt.Sprintf("the pod's source %s is a loopback address (127.0.0.0/8), which the kernel uses on no device but lo while route_localnet=0: move the pod network and its gateway out of 127.0.0.0/8 (for example to 10.244.0.0/16 in the IPAM config)", loopbackSource(&res))
+		case res.Err == syscall.EINVAL && !rejects(res):
+			fix = fmt.Sprintf("the pod's source %s is a loopback address (127.0.0.0/8), which the kernel uses on no device but lo while route_localnet=0: move the pod network and its gateway out of 127.0.0.0/8 (for example to 10.244.0.0/16 in the IPAM config)", loopbackSource(res))
 		case !w.known():
 			fix = "give the pod a route to its gateway through its interface: the prefix route of its subnet, or a device route as ptp adds it"
 		default:
 			fix = fmt.Sprintf("give the pod a route to its gateway through %s: the prefix route of its subnet, or a device route as ptp adds it (ip route add %s dev %s scope link)", w.devs[0], gw, w.devs[0])
 		}
-		r.add(CodeGateway, pod, fmt.Sprintf("%s is unreachable inside the pod: the kernel refuses it (%s)", what, refusal(&res)), fix, res.Trace)
+		r.add(CodeGateway, pod, fmt.Sprintf("%s is unreachable inside the pod: the kernel refuses it (%s)", what, refusal(res)), fix, res.Trace)
 	case res.Type == fib.TypeLocal || res.Dev == loopbackName(r.in.Pod):
 		fix := "set the IPAM gateway to the host side's address (the bridge's, or the host veth's in ptp setups), not one of the pod's own"
 		if !podOwns(r.in.Pod, gw) && res.Route != nil {
@@ -144,6 +150,12 @@ func (r *run) checkDefault(f fib.Family) {
 	if err != nil {
 		return
 	}
+	r.judgePaths(&res, func(res *fib.Result) { r.judgeDefault(f, probe, res) })
+}
+
+// judgeDefault turns the pod's answer for the probe of its default route
+// into at most one finding.
+func (r *run) judgeDefault(f fib.Family, probe netip.Addr, res *fib.Result) {
 	w := r.podWant("", f)
 	fam := "IPv4"
 	if f == fib.V6 {
@@ -153,12 +165,12 @@ func (r *run) checkDefault(f fib.Family) {
 	route := routeText(res.Route, res.Table)
 	switch {
 	case res.Err != 0:
-		fix, ok := rejectFix(&res, "the pod's outside traffic")
+		fix, ok := rejectFix(res, "the pod's outside traffic")
 		if !ok {
 			fix = "the CNI result lists a default route but the pod has none that works: check the IPAM config's routes and that the gateway is reachable on the pod's interface"
 		}
 		r.add(CodeDefaultRoute, pod,
-			fmt.Sprintf("the pod's %s default route does not work: the kernel refuses %s inside the pod (%s)", fam, probe, refusal(&res)), fix, res.Trace)
+			fmt.Sprintf("the pod's %s default route does not work: the kernel refuses %s inside the pod (%s)", fam, probe, refusal(res)), fix, res.Trace)
 	case res.Type == fib.TypeLocal || res.Dev == loopbackName(r.in.Pod):
 		fix := "remove the local route that takes all traffic inside the pod"
 		if res.Route != nil {
