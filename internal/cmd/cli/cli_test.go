@@ -106,3 +106,11 @@ func TestEncode(t *testing.T) {
 		t.Errorf("ParseFormat(xml): %v", err)
 	}
 }
+
+func TestUnparseNested(t *testing.T) {
+	_, cause := netip.ParsePrefix("1.2.3.400/24")
+	err := Unparse(fmt.Errorf("addrs[0]: %w", cause))
+	if got, want := err.Error(), `addrs[0]: "1.2.3.400/24" is not a valid prefix (a number above 255)`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

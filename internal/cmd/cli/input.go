@@ -95,9 +95,13 @@ func position(b []byte, off int64) (int, int) {
 	return line, int(off-1) - bytes.LastIndexByte(before, '\n')
 }
 
-// goParse matches what net/netip's parsers say about a bad value:
-// `ParseAddr("10.0.0.300"): IPv4 field has value >255`.
-var goParse = regexp.MustCompile(`(?:netip\.)?Parse(Addr|Prefix)\("((?:[^"\\]|\\.)*)"\): ([^:;()]*)`)
+// goParse matches what net/netip's parsers say about a bad value, one
+// call or nested ones: `ParseAddr("10.0.0.300"): IPv4 field has value
+// >255`, `netip.ParsePrefix("1.2.3.400/24"): ParseAddr("1.2.3.400"): ...`.
+var (
+	goParse     = regexp.MustCompile(`(?:(?:netip\.)?Parse(?:Addr|Prefix)\("(?:[^"\\]|\\.)*"\): )+[^:;()]*`)
+	goParseCall = regexp.MustCompile(`Parse(Addr|Prefix)\("((?:[^"\\]|\\.)*)"\): `)
+)
 
 // goReasons are netip's reasons, in words.
 var goReasons = map[string]string{
@@ -122,15 +126,17 @@ func Unparse(err error) error {
 		return err
 	}
 	msg = goParse.ReplaceAllStringFunc(msg, func(m string) string {
-		sub := goParse.FindStringSubmatch(m)
-		what, reason := "address", strings.TrimSpace(sub[3])
-		if sub[1] == "Prefix" {
-			what = "prefix"
+		calls := goParseCall.FindAllStringSubmatchIndex(m, -1)
+		first, last := calls[0], calls[len(calls)-1]
+		what, value := strings.ToLower(m[first[2]:first[3]]), m[first[4]:first[5]]
+		if what == "addr" {
+			what = "address"
 		}
+		reason := strings.TrimSpace(m[last[1]:])
 		if r, ok := goReasons[reason]; ok {
 			reason = r
 		}
-		return fmt.Sprintf("%q is not a valid %s (%s)", sub[2], what, reason)
+		return fmt.Sprintf("%q is not a valid %s (%s)", value, what, reason)
 	})
 	return Reword(err, "%s", msg)
 }

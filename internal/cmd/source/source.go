@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -38,16 +39,19 @@ func (f *Flags) Add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.Example, "example", false, "model the built-in example node: eth0 10.0.0.10/24 and a bridge cni0 given 127.16.0.1/16")
 }
 
-// Validate reports conflicting flags.
+// Validate reports conflicting flags, naming those given.
 func (f *Flags) Validate() error {
-	n := 0
-	for _, set := range []bool{f.Netns != "", f.Snapshot != "", f.IPDump != "", f.Example} {
-		if set {
-			n++
+	var set []string
+	for _, fl := range []struct {
+		name string
+		set  bool
+	}{{"--netns", f.Netns != ""}, {"--snapshot", f.Snapshot != ""}, {"--ip-dump", f.IPDump != ""}, {"--example", f.Example}} {
+		if fl.set {
+			set = append(set, fl.name)
 		}
 	}
-	if n > 1 {
-		return errors.New("--netns, --snapshot, --ip-dump and --example exclude each other: give one")
+	if len(set) > 1 {
+		return fmt.Errorf("%s exclude each other: give one node", strings.Join(set, " and "))
 	}
 	return nil
 }
@@ -112,7 +116,7 @@ func decodeFile(path string) (*fib.Model, error) {
 	defer func() { _ = file.Close() }()
 	m, err := fib.Decode(file)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("snapshot %s: %w", path, cli.Unparse(err))
 	}
 	return m, nil
 }

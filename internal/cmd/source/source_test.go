@@ -52,6 +52,16 @@ func snapshotFile(t *testing.T) string {
 	return path
 }
 
+// writeSnapshot writes a snapshot file of the given content.
+func writeSnapshot(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "node.json")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // sparseFile makes a file of size bytes that takes no room on disk.
 func sparseFile(t *testing.T, size int64) string {
 	t.Helper()
@@ -118,6 +128,7 @@ func TestSnapshotInputs(t *testing.T) {
 		{"a dangling link", Flags{Snapshot: p.Dangling}, []string{p.Dangling, "does not exist"}},
 		{"a 10 GB file", Flags{Snapshot: sparseFile(t, 10<<30)}, []string{"huge", "256 MiB", "the most a snapshot may be"}},
 		{"an endless standard input", Flags{Snapshot: "-", Stdin: io.MultiReader(strings.NewReader(`{"version":"`), zeros{})}, []string{"standard input", "256 MiB"}},
+		{"a bad address", Flags{Snapshot: writeSnapshot(t, `{"version": "fibguard.snapshot/v1", "addrs": [{"prefix": "1.2.3.400/24", "link": "lo"}]}`)}, []string{`addrs[0]: "1.2.3.400/24" is not a valid prefix (a number above 255)`}},
 		{"a link to a snapshot", Flags{Snapshot: linkTo(t, good)}, nil},
 		{"a snapshot on standard input", Flags{Snapshot: "-", Stdin: bytes.NewReader(encoded)}, nil},
 	} {
