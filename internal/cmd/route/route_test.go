@@ -3,11 +3,14 @@ package route
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/internal/cmd/cli"
 	"github.com/fibguard/fibguard/internal/examplenode"
 	"github.com/fibguard/fibguard/internal/nstest"
@@ -148,5 +151,40 @@ func TestGetKernel(t *testing.T) {
 	}
 	if !got.Agree || got.Model.Error != "EINVAL" || got.Kernel.Error != "EINVAL" {
 		t.Errorf("got %+v", got)
+	}
+}
+
+// TestVerdict: with --kernel, a disagreement exits 1 even when both
+// answers are routes; an answer that is an error exits 1; a route the
+// kernel agrees with exits 0.
+func TestVerdict(t *testing.T) {
+	m := examplenode.Typical()
+	route, err := m.Lookup(fib.Query{Dst: netip.MustParseAddr("8.8.8.8")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := route
+	other.Dev = "cni0"
+	refused := route
+	refused.Err = syscall.ENETUNREACH
+	tests := []struct {
+		name       string
+		res, kres  *fib.Result
+		code       int
+		stderrPart string
+	}{
+		{"route, no kernel", &route, nil, cli.ExitOK, ""},
+		{"route, kernel agrees", &route, &route, cli.ExitOK, ""},
+		{"kernel disagrees", &route, &other, cli.ExitAnswer, "8.8.8.8: the model and the kernel disagree ("},
+		{"refused, kernel agrees", &refused, &refused, cli.ExitAnswer, "refuses the lookup with ENETUNREACH"},
+	}
+	for _, tt := range tests {
+		err := verdict(tt.res, tt.kres)
+		if cli.Code(err) != tt.code || (err != nil && !strings.Contains(err.Error(), tt.stderrPart)) {
+			t.Errorf("%s: %v (exit %d), want exit %d saying %q", tt.name, err, cli.Code(err), tt.code, tt.stderrPart)
+		}
+		if text := text(tt.res, tt.kres); tt.kres != nil && strings.Contains(text, "DISAGREE") != strings.Contains(tt.name, "disagrees") {
+			t.Errorf("%s: text %q", tt.name, text)
+		}
 	}
 }
