@@ -92,7 +92,7 @@ func (m *Model) input4(ix *index, fl *flow, res *Result) {
 		return
 	}
 	if len(fr.hops) > 1 {
-		ix.eachPath(res, fr, fr.hops, func(r *Result, fr fibResult) { m.forward4(ix, fl, r, fr, dev) })
+		m.eachPath(ix, &pathEnd{kind: endInput4, fl: *fl, in: dev}, res, fr, fr.hops)
 		return
 	}
 	m.forward4(ix, fl, res, fr, dev)

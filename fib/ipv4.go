@@ -203,7 +203,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 	case len(hops) == 1:
 		m.unicast4(ix, fl, res, ix.withHop(fr, hops[0]), saddr)
 	case len(hops) > 1:
-		ix.eachPath(res, fr, hops, func(r *Result, fr fibResult) { m.unicast4(ix, fl, r, fr, saddr) })
+		m.eachPath(ix, &pathEnd{kind: endOutput4, fl: *fl, saddr: saddr}, res, fr, hops)
 	default:
 		m.unicast4(ix, fl, res, fr, saddr)
 	}

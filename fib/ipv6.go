@@ -120,7 +120,7 @@ func (m *Model) paths6(ix *index, fl *flow, fr fibResult, res *Result, output bo
 		m.finish6(ix, fl, fr, res, output)
 		return
 	}
-	ix.eachPath(res, fr, fr.hops, func(r *Result, fr fibResult) { m.finish6(ix, fl, fr, r, output) })
+	m.eachPath(ix, &pathEnd{kind: endV6, fl: *fl, output: output}, res, fr, fr.hops)
 }
 
 // output6Fast is output6 for a query without source and output device

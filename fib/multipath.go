@@ -104,19 +104,50 @@ func (ix *index) withHop(fr fibResult, h hop) fibResult {
 	return fr
 }
 
-// eachPath answers the lookup once per next hop of a multipath result:
-// finish completes a result for one next hop. The first answer, with its
-// trace, is res's own; res.Paths gets all of them.
-func (ix *index) eachPath(res *Result, fr fibResult, hops []hop, finish func(*Result, fibResult)) {
+// pathEnd says how eachPath completes a result for one next hop: which
+// end of a lookup, and what it needs besides the next hop. A struct
+// holding a copy of the flow rather than a closure, so that the flow and
+// the result of a lookup do not escape to the heap on every lookup, only
+// this on a multipath one.
+type pathEnd struct {
+	kind   uint8
+	fl     flow
+	saddr  netip.Addr
+	in     *Link
+	output bool
+}
+
+const (
+	endOutput4 uint8 = iota
+	endInput4
+	endV6
+)
+
+// finish completes res for the next hop of fr.
+func (m *Model) finish(ix *index, pe *pathEnd, res *Result, fr fibResult) {
+	switch pe.kind {
+	case endOutput4:
+		m.unicast4(ix, &pe.fl, res, fr, pe.saddr)
+	case endInput4:
+		m.forward4(ix, &pe.fl, res, fr, pe.in)
+	default:
+		m.finish6(ix, &pe.fl, fr, res, pe.output)
+	}
+}
+
+// eachPath answers the lookup once per next hop of a multipath result.
+// The first answer, with its trace, is res's own; res.Paths gets all of
+// them.
+func (m *Model) eachPath(ix *index, pe *pathEnd, res *Result, fr fibResult, hops []hop) {
 	paths := make([]Path, len(hops))
 	for i, h := range hops {
 		sub := *res
 		sub.Trace, sub.noTrace = nil, true
-		finish(&sub, ix.withHop(fr, h))
+		m.finish(ix, pe, &sub, ix.withHop(fr, h))
 		paths[i] = Path{Dev: sub.Dev, Gateway: sub.Gateway, PrefSrc: sub.PrefSrc, Weight: max(h.nh.Weight, 1), Err: sub.Err}
 	}
 	res.step(Step{Kind: StepDevice, Note: multipathNote(fr.route, paths)})
-	finish(res, ix.withHop(fr, hops[0]))
+	m.finish(ix, pe, res, ix.withHop(fr, hops[0]))
 	res.Paths = paths
 }
 
