@@ -21,8 +21,8 @@
 #                      image manifests/base/kustomization.yaml deploys
 #   GOARCH             the platform (linux/GOARCH); default `go env GOARCH`.
 #                      GOARM (arm) sets the variant
-#   VERSION            the version the plugin reports (its CNI "about" text and
-#                      the user agent of its Events); default IMAGE's tag
+#   VERSION            the version the binaries report (--version, the plugin's CNI
+#                      "about" text and the user agent of its Events); default IMAGE's tag
 #   SOURCE_DATE_EPOCH  the time every date in the image says; default the time
 #                      of the HEAD commit, so the same commit gives the same
 #                      image digest
@@ -59,7 +59,7 @@ trap 'rm -rf "$work"' EXIT
 echo "build-image: building fibguard, fibguard-event, fibguard-install and fibguard-agent for linux/${arch}" >&2
 # -trimpath and no VCS stamping: the binaries depend on the sources only.
 (cd "$root" && env CGO_ENABLED=0 GOOS=linux GOARCH="$arch" GOWORK=off \
-  "$go" build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/fibguard/fibguard/plugin.release=${VERSION}" \
+  "$go" build -trimpath -buildvcs=false -ldflags "-s -w -X github.com/fibguard/fibguard/plugin.release=${VERSION} -X github.com/fibguard/fibguard/internal/version.Release=${VERSION}" \
   -o "${work}/" ./cmd/fibguard ./cmd/fibguard-event ./cmd/fibguard-install ./cmd/fibguard-agent)
 if command -v file >/dev/null; then
   for b in fibguard fibguard-event fibguard-install fibguard-agent; do

@@ -31,6 +31,7 @@ func memoryLimit(t *testing.T) int64 {
 			Template struct {
 				Spec struct {
 					Containers []struct {
+						Name      string `json:"name"`
 						Resources struct {
 							Limits map[string]string `json:"limits"`
 						} `json:"resources"`
@@ -42,14 +43,18 @@ func memoryLimit(t *testing.T) int64 {
 	if err := yaml.Unmarshal(b, &ds); err != nil {
 		t.Fatal(err)
 	}
-	if len(ds.Spec.Template.Spec.Containers) != 1 {
-		t.Fatalf("%d containers in the DaemonSet, want 1", len(ds.Spec.Template.Spec.Containers))
+	for _, c := range ds.Spec.Template.Spec.Containers {
+		if c.Name != "install" {
+			continue
+		}
+		q, err := resource.ParseQuantity(c.Resources.Limits["memory"])
+		if err != nil {
+			t.Fatalf("the installer container's memory limit: %v", err)
+		}
+		return q.Value()
 	}
-	q, err := resource.ParseQuantity(ds.Spec.Template.Spec.Containers[0].Resources.Limits["memory"])
-	if err != nil {
-		t.Fatalf("the DaemonSet's memory limit: %v", err)
-	}
-	return q.Value()
+	t.Fatal("no container named install in the DaemonSet")
+	return 0
 }
 
 // justUnder pads a JSON document that ends in closing brackets to size
