@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,35 +13,50 @@ import (
 )
 
 // BenchmarkADD measures what fibguard adds to a pod's ADD: the chain
-// bridge + host-local with fibguard chained, against the same chain with
-// the reference tuning plugin chained instead (the cost of any one more
-// plugin: an exec, a config parse, the netns entered) and against the bare
-// chain. The three run round-robin within each iteration, the first
+// bridge + host-local with fibguard chained with its defaults (the entry
+// {"type": "fibguard"}, as a user appends it), against the same chain
+// with the reference tuning plugin chained instead (the cost of any one
+// more plugin: an exec, a config parse, the netns entered), with the
+// floor, the emptiest Go plugin that can be chained (floorplugin: the
+// exec of a static Go binary and its runtime's start), and the bare
+// chain. Every plugin is a static binary, as the reference plugins are
+// built. The variants run round-robin within each iteration, the first
 // rotating, so that machine noise hits all of them alike; each iteration
 // is one pod per variant, in a fresh pod namespace on the same host
 // namespace and bridge. Only ADD is timed: creating the namespace, DEL
-// and removing the namespace are not.
+// and removing the namespace are not. The plugins' standard error (where
+// fibguard logs by default) goes to a file, as a runtime's goes to its log.
 //
-// It reports each variant's median time per ADD (fibguard-ns/ADD,
-// tuning-ns/ADD, bare-ns/ADD) and the ratios of the medians
-// (fibguard/tuning, fibguard/bare); ns/op is the three ADDs together.
-// With FIBGUARD_BENCH_BASELINE set to the source tree of another commit,
-// that commit's plugin runs as a fourth variant, baseline-ns/ADD, with
-// baseline/tuning and fibguard/baseline.
-// The sub-benchmarks differ in the host: a node with a default route, and
-// the same node with 100,000 more routes in its main table. Run it with at
-// least 100 pods per variant:
+// Two harnesses:
+//   - libcni: the runtime's way. One long-lived process calls libcni,
+//     which execs each plugin of the chain: what containerd and CRI-O do.
+//   - process: cnitool's way. A process per pod (cniadd, cnitool's add
+//     with its own cache directory) loads the conflist and calls libcni:
+//     each ADD also pays that process's start, for every variant alike.
+//
+// The sub-benchmarks differ in the harness and the host: a node with 1,000
+// routes, and one with 100,000, in its main table besides its default
+// route. It reports each variant's median time per ADD
+// (fibguard-ns/ADD, tuning-ns/ADD, floor-ns/ADD, bare-ns/ADD) and the
+// ratios of the medians (fibguard/tuning, fibguard/floor, tuning/floor,
+// fibguard/bare); ns/op is the variants' ADDs together. With
+// FIBGUARD_BENCH_BASELINE set to the source tree of another commit, that
+// commit's plugin, with the same entry, runs as one more variant,
+// baseline-ns/ADD, with baseline/tuning and fibguard/baseline. Run it with
+// at least 100 pods per variant:
 //
 //	go test -run '^$' -bench BenchmarkADD -benchtime 100x ./test/integration/
 func BenchmarkADD(b *testing.B) {
-	for _, bc := range []struct {
-		name   string
-		routes int
-	}{
-		{"routes=0", 0},
-		{"routes=100k", 100_000},
-	} {
-		b.Run(bc.name, func(b *testing.B) { benchmarkADD(b, bc.routes) })
+	for _, harness := range []string{"libcni", "process"} {
+		for _, bc := range []struct {
+			name   string
+			routes int
+		}{
+			{"routes=1k", 1_000},
+			{"routes=100k", 100_000},
+		} {
+			b.Run(harness+"/"+bc.name, func(b *testing.B) { benchmarkADD(b, harness, bc.routes) })
+		}
 	}
 }
 
@@ -63,24 +77,38 @@ func benchHost(routes int) []string {
 	return cmds
 }
 
-func benchmarkADD(b *testing.B, routes int) {
+// benchVariant is one chain of BenchmarkADD and how its ADD runs.
+type benchVariant struct {
+	name string
+	list *libcni.NetworkConfigList
+	add  func(*sandbox) error
+}
+
+func benchmarkADD(b *testing.B, harness string, routes int) {
 	needFibguard(b)
+	floor, err := floorPlugin()
+	if err != nil {
+		b.Fatal(err)
+	}
 	w := newWorld(b, benchHost(routes)...)
+	w.stderrToFile()
 	pods := bridgeNet("10.88.0.0/16")
-	variants := []struct {
+	nets := []struct {
 		name string
-		list *libcni.NetworkConfigList
+		net  network
 	}{
-		// The production log level: one record per accepted pod.
-		{"fibguard", w.load(pods.withFibguard(map[string]any{"logLevel": "info"}))},
-		{"tuning", w.load(pods.withTuning())},
-		{"bare", w.load(pods)},
+		{"fibguard", pods.withEntry(map[string]any{"type": "fibguard"})},
+		{"tuning", pods.withTuning()},
+		{"floor", pods.withEntry(map[string]any{"type": floor})},
+		{"bare", pods},
+	}
+	var variants []benchVariant
+	for _, n := range nets {
+		variants = append(variants, w.benchVariant(b, harness, n.name, w.load(n.net)))
 	}
 	if dir := os.Getenv(baselineEnv); dir != "" {
-		variants = append(variants, struct {
-			name string
-			list *libcni.NetworkConfigList
-		}{"baseline", baselineList(b, w, dir, pods.withFibguard(map[string]any{"logLevel": "info"}))})
+		list := w.load(pods.withEntry(map[string]any{"type": baselinePlugin(b, dir)}))
+		variants = append(variants, w.benchVariant(b, harness, "baseline", list))
 	}
 	times := make([][]time.Duration, len(variants))
 	b.ResetTimer()
@@ -88,43 +116,73 @@ func benchmarkADD(b *testing.B, routes int) {
 		for k := range variants {
 			v := (i + k) % len(variants)
 			b.StopTimer()
-			s, err := w.newSandbox()
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			start := time.Now()
-			_, addErr := w.addSandbox(variants[v].list, s)
-			took := time.Since(start)
-			b.StopTimer()
-			if addErr != nil {
-				b.Fatalf("%s: ADD: %v", variants[v].name, addErr)
-			}
+			took := w.timeADD(b, &variants[v])
 			times[v] = append(times[v], took)
-			if err := w.delSandbox(variants[v].list, s); err != nil {
-				b.Fatalf("%s: DEL: %v", variants[v].name, err)
-			}
-			if err := s.remove(); err != nil {
-				b.Fatal(err)
-			}
 			b.StartTimer()
 		}
 	}
 	b.StopTimer()
-	medians := make([]float64, len(variants))
-	for v, ts := range times {
-		medians[v] = float64(median(ts).Nanoseconds())
-		b.ReportMetric(medians[v], variants[v].name+"-ns/ADD")
+	reportADD(b, variants, times)
+}
+
+// timeADD sets up a sandbox, times the variant's ADD for it, and tears
+// it down again (untimed).
+func (w *world) timeADD(b *testing.B, v *benchVariant) time.Duration {
+	s, err := w.newSandbox()
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(medians[0]/medians[1], "fibguard/tuning")
-	b.ReportMetric(medians[0]/medians[2], "fibguard/bare")
-	if len(medians) > 3 {
-		b.ReportMetric(medians[3]/medians[1], "baseline/tuning")
-		b.ReportMetric(medians[0]/medians[3], "fibguard/baseline")
+	b.StartTimer()
+	start := time.Now()
+	addErr := v.add(s)
+	took := time.Since(start)
+	b.StopTimer()
+	if addErr != nil {
+		b.Fatalf("%s: ADD: %v", v.name, addErr)
+	}
+	if err := w.delSandbox(v.list, s); err != nil {
+		b.Fatalf("%s: DEL: %v", v.name, err)
+	}
+	if err := s.remove(); err != nil {
+		b.Fatal(err)
+	}
+	return took
+}
+
+// reportADD reports each variant's median ADD and the ratios of medians.
+func reportADD(b *testing.B, variants []benchVariant, times [][]time.Duration) {
+	med := map[string]float64{}
+	for v, ts := range times {
+		med[variants[v].name] = float64(median(ts).Nanoseconds())
+		b.ReportMetric(med[variants[v].name], variants[v].name+"-ns/ADD")
+	}
+	for _, r := range [][2]string{
+		{"fibguard", "tuning"}, {"fibguard", "floor"}, {"tuning", "floor"}, {"fibguard", "bare"},
+		{"baseline", "tuning"}, {"fibguard", "baseline"},
+	} {
+		if num, den := med[r[0]], med[r[1]]; num > 0 && den > 0 {
+			b.ReportMetric(num/den, r[0]+"/"+r[1])
+		}
 	}
 	if b.N > 1 && b.N < 100 {
 		b.Logf("medians of %d pods per variant; the figures want at least 100 (-benchtime 100x)", b.N)
 	}
+}
+
+// benchVariant returns the variant name of list, whose ADD runs the
+// harness's way; DEL always runs through libcni in this process, on the
+// same cache.
+func (w *world) benchVariant(b *testing.B, harness, name string, list *libcni.NetworkConfigList) benchVariant {
+	v := benchVariant{name: name, list: list}
+	switch harness {
+	case "libcni":
+		v.add = func(s *sandbox) error { _, err := w.addSandbox(list, s); return err }
+	case "process":
+		v.add = w.processAdd(b, name, list)
+	default:
+		b.Fatalf("harness %q", harness)
+	}
+	return v
 }
 
 // baselineEnv names a source tree of fibguard (a git archive of another
@@ -133,41 +191,19 @@ func benchmarkADD(b *testing.B, routes int) {
 // others: before and after a change in one run, on the same machine load.
 const baselineEnv = "FIBGUARD_BENCH_BASELINE"
 
-// baselineList builds the plugin of the tree dir beside the fibguard under
-// test as fibguard-baseline, the same way (static, written by the Go
-// linker, as the binaries it is compared with), and returns net's chain
-// with it in fibguard's place.
-func baselineList(b *testing.B, w *world, dir string, net network) *libcni.NetworkConfigList {
+// baselinePlugin builds the plugin of the tree dir beside the fibguard
+// under test as fibguard-baseline, the same way (static, written by the
+// Go linker, as the binaries it is compared with), and returns its type.
+func baselinePlugin(b *testing.B, dir string) string {
 	b.Helper()
-	bin := filepath.Join(setup.fgDir, "fibguard-baseline")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/fibguard")
+	const name = "fibguard-baseline"
+	cmd := exec.Command("go", "build", "-o", filepath.Join(setup.fgDir, name), "./cmd/fibguard")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("%s=%s: go build ./cmd/fibguard: %v\n%s", baselineEnv, dir, err, out)
 	}
-	raw, err := net.conflist(w.bridge, w.dataDir, w.logFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var list map[string]any
-	if err := json.Unmarshal(raw, &list); err != nil {
-		b.Fatal(err)
-	}
-	plugins, _ := list["plugins"].([]any)
-	for _, p := range plugins {
-		if conf, ok := p.(map[string]any); ok && conf["type"] == "fibguard" {
-			conf["type"] = "fibguard-baseline"
-		}
-	}
-	if raw, err = json.Marshal(list); err != nil {
-		b.Fatal(err)
-	}
-	l, err := libcni.ConfListFromBytes(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return l
+	return name
 }
 
 // median returns the median of durations (the mean of the middle two for

@@ -28,6 +28,8 @@ type network struct {
 	// after the main plugin (after fibguard, if both): the cost of one
 	// more chained plugin, the benchmark's baseline.
 	tuning bool
+	// entries are chained last, exactly as given (no settings added).
+	entries []map[string]any
 }
 
 // ipRange is one host-local range: a subnet, optionally narrowed to
@@ -90,6 +92,13 @@ func (n network) withTuning() network {
 	return n
 }
 
+// withEntry returns n with entry chained last, exactly as given: a plugin
+// with its defaults, as a user appends {"type": "fibguard"}.
+func (n network) withEntry(entry map[string]any) network {
+	n.entries = append(append([]map[string]any(nil), n.entries...), entry)
+	return n
+}
+
 // withVersion returns n with another cniVersion.
 func (n network) withVersion(v string) network {
 	n.version = v
@@ -128,6 +137,7 @@ func (n network) conflist(bridge, dataDir, logFile string) ([]byte, error) {
 	if n.tuning {
 		plugins = append(plugins, map[string]any{"type": "tuning"})
 	}
+	plugins = append(plugins, n.entries...)
 	return json.Marshal(map[string]any{
 		"cniVersion": n.cniVersion(),
 		"name":       netName,

@@ -44,6 +44,8 @@ type world struct {
 	dataDir  string // host-local's dataDir
 	logFile  string // fibguard's log
 	cacheDir string // libcni's cache: results/ holds one file per attachment
+	// stderr receives the plugins' standard error; nil is the test's own.
+	stderr *os.File
 }
 
 // newWorld creates a host namespace with lo up and DAD off (so IPv6
