@@ -75,41 +75,6 @@ func TestOptions(t *testing.T) {
 	}
 }
 
-func TestOptionsValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		opts Options
-		want []string // pieces of the error, one per problem; none: valid
-	}{
-		{name: "empty"},
-		{name: "valid", opts: Options{Disabled: map[Code]bool{CodeLinkLocal: true}, Severity: map[Code]Severity{CodeHostLoopback: SeverityWarning}}},
-		{
-			name: "every problem at once",
-			opts: Options{Disabled: map[Code]bool{"FG999": true}, Severity: map[Code]Severity{"FG998": SeverityError, CodeShadowed: "fatal"}},
-			want: []string{`disabled check "FG999": unknown code`, `severity of check "FG998": unknown code`, `severity of check "FG003": "fatal" is neither "error" nor "warning"`},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.opts.Validate()
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate: no error, want %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate: %v\nwant it to contain %q", err, w)
-				}
-			}
-		})
-	}
-}
-
 // TestCatalog checks that codes are unique, ordered, FG plus three digits,
 // with a valid default severity, and that each is documented in
 // docs/checks.md with an example and a fix.

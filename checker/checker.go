@@ -7,11 +7,7 @@
 package checker
 
 import (
-	"errors"
-	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
@@ -73,31 +69,12 @@ func (s Severity) Valid() bool {
 	return s == SeverityError || s == SeverityWarning
 }
 
-// Options change which checks run and how bad their findings are.
+// Options change which checks run and how bad their findings are. Check
+// ignores an override of a code it does not know or to a severity that is
+// not valid; the reader of fibguard's configuration refuses both.
 type Options struct {
 	// Disabled checks are not run.
 	Disabled map[Code]bool
 	// Severity overrides a check's default severity.
 	Severity map[Code]Severity
-}
-
-// Validate reports every unknown code and invalid severity in the options
-// at once, so a plugin can refuse its configuration before any pod is
-// checked. Check itself ignores overrides that are not valid.
-func (o Options) Validate() error {
-	var errs []error
-	for _, c := range slices.Sorted(maps.Keys(o.Disabled)) {
-		if !Known(c) {
-			errs = append(errs, fmt.Errorf("disabled check %q: unknown code", c))
-		}
-	}
-	for _, c := range slices.Sorted(maps.Keys(o.Severity)) {
-		if !Known(c) {
-			errs = append(errs, fmt.Errorf("severity of check %q: unknown code", c))
-		}
-		if s := o.Severity[c]; !s.Valid() {
-			errs = append(errs, fmt.Errorf("severity of check %q: %q is neither %q nor %q", c, s, SeverityError, SeverityWarning))
-		}
-	}
-	return errors.Join(errs...)
 }
