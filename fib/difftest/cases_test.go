@@ -2,8 +2,10 @@ package difftest
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/internal/netgen"
@@ -27,6 +29,31 @@ var bridge = []string{
 // multipath is the bridge namespace with a second network on vp1, for
 // routes with a next hop on each.
 var multipath = with(bridge, "addr add 10.3.0.1/24 dev vp1", "addr add 2001:db8:3::1/64 dev vp1 nodad")
+
+// batchSettled runs setup in ns; before its first nexthop object it waits
+// for the kernel to have processed every carrier change (Settle): a
+// bridge gets its carrier from its ports through linkwatch, up to a
+// second later, and `ip nexthop add ... dev br0` is refused ("Carrier for
+// nexthop device is down") until then.
+func batchSettled(t *testing.T, ns *nstest.NS, setup []string) {
+	t.Helper()
+	first := slices.IndexFunc(setup, func(c string) bool { return strings.HasPrefix(c, "nexthop add") })
+	if first < 0 {
+		first = len(setup)
+	}
+	if err := ns.Batch(setup[:first]); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	if first == len(setup) {
+		return
+	}
+	if err := ns.Settle(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Batch(setup[first:]); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+}
 
 func with(base []string, more ...string) []string {
 	return append(append([]string{}, base...), more...)
@@ -123,9 +150,7 @@ func TestCases(t *testing.T) {
 				Commands:   tt.setup,
 				DevSysctls: tt.sysctls,
 			}
-			if err := ns.Batch(tt.setup); err != nil {
-				t.Fatalf("setup: %v", err)
-			}
+			batchSettled(t, ns, tt.setup)
 			for _, kv := range tt.sysctls {
 				k, v, _ := strings.Cut(kv, "=")
 				if err := ns.Sysctl(k, v); err != nil {
