@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
@@ -152,16 +153,46 @@ func verdict(res, kres *fib.Result) error {
 
 // answer is the JSON form of a result.
 type answer struct {
-	Dst     string   `json:"dst"`
-	Type    string   `json:"type"`
-	Table   string   `json:"table"`
-	Dev     string   `json:"dev"`
-	Gateway string   `json:"gateway"`
-	PrefSrc string   `json:"prefsrc"`
-	Error   string   `json:"error"`
-	Rule    string   `json:"rule,omitempty"`
-	Route   string   `json:"route,omitempty"`
-	Trace   []string `json:"trace,omitempty"`
+	Dst     string `json:"dst"`
+	Type    string `json:"type"`
+	Table   string `json:"table"`
+	Dev     string `json:"dev"`
+	Gateway string `json:"gateway"`
+	PrefSrc string `json:"prefsrc"`
+	Error   string `json:"error"`
+	Rule    string `json:"rule,omitempty"`
+	Route   string `json:"route,omitempty"`
+	// Paths are a multipath route's usable next hops, of which the kernel
+	// picks one per flow; dev, gateway and prefsrc are the first's.
+	Paths []path   `json:"paths,omitempty"`
+	Trace []string `json:"trace,omitempty"`
+}
+
+// path is the JSON form of one next hop of a multipath answer.
+type path struct {
+	Dev     string `json:"dev"`
+	Gateway string `json:"gateway,omitempty"`
+	PrefSrc string `json:"prefsrc,omitempty"`
+	Weight  int    `json:"weight"`
+	Error   string `json:"error,omitempty"`
+}
+
+func toPaths(ps []fib.Path) []path {
+	var out []path
+	for _, p := range ps {
+		j := path{Dev: p.Dev, Weight: p.Weight}
+		if p.Gateway.IsValid() {
+			j.Gateway = p.Gateway.String()
+		}
+		if p.PrefSrc.IsValid() {
+			j.PrefSrc = p.PrefSrc.String()
+		}
+		if p.Err != 0 {
+			j.Error = unix.ErrnoName(p.Err)
+		}
+		out = append(out, j)
+	}
+	return out
 }
 
 func toAnswer(r *fib.Result) answer {
@@ -182,6 +213,7 @@ func toAnswer(r *fib.Result) answer {
 		if r.PrefSrc.IsValid() {
 			a.PrefSrc = r.PrefSrc.String()
 		}
+		a.Paths = toPaths(r.Paths)
 	}
 	if r.Rule != nil {
 		a.Rule = cli.Untab(r.Rule.String())

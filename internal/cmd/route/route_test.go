@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -186,5 +187,40 @@ func TestVerdict(t *testing.T) {
 		if text := text(tt.res, tt.kres); tt.kres != nil && strings.Contains(text, "DISAGREE") != strings.Contains(tt.name, "disagrees") {
 			t.Errorf("%s: text %q", tt.name, text)
 		}
+	}
+}
+
+// TestGetMultipathJSON: a multipath answer lists its usable next hops in
+// JSON, the kernel's choice among them, and the dead one left out.
+func TestGetMultipathJSON(t *testing.T) {
+	ns := nstest.NewWithLoUp(t)
+	if err := ns.Batch([]string{
+		"link add va0 type veth peer name vb0", "link add va1 type veth peer name vb1", "link add va2 type veth peer name vb2",
+		"link set va0 up", "link set vb0 up", "link set va1 up", "link set vb1 up", "link set va2 up", "link set vb2 up",
+		"addr add 10.1.0.1/24 dev va0", "addr add 10.2.0.1/24 dev va1", "addr add 10.3.0.1/24 dev va2",
+		"route add 10.9.0.0/16 nexthop via 10.1.0.2 dev va0 weight 2 nexthop via 10.2.0.2 dev va1 nexthop via 10.3.0.2 dev va2",
+		"link set vb2 down",
+		"link set va2 down",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Settle(5e9); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execute(t, "get", "--netns", ns.Name(), "--kernel", "-o", "json", "10.9.1.1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var got struct {
+		Model  answer `json:"model"`
+		Kernel answer `json:"kernel"`
+		Agree  bool   `json:"agree"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := []path{{Dev: "va0", Gateway: "10.1.0.2", PrefSrc: "10.1.0.1", Weight: 2}, {Dev: "va1", Gateway: "10.2.0.2", PrefSrc: "10.2.0.1", Weight: 1}}
+	if !got.Agree || !slices.Equal(got.Model.Paths, want) {
+		t.Errorf("model paths %+v (agree %v), want %+v\n%s", got.Model.Paths, got.Agree, want, out)
 	}
 }
