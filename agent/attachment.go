@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/fibguard/fibguard/install"
 	"github.com/fibguard/fibguard/internal/filetype"
+	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/plugin"
 	"github.com/fibguard/fibguard/podevent"
 )
@@ -39,7 +39,7 @@ type Attachment struct {
 	Pod podevent.Pod
 	// Config is fibguard's entry of the network, with the cached result as
 	// its prevResult: the settings the plugin judged the pod with.
-	Config *plugin.Config
+	Config *netconf.Config
 }
 
 // cacheFile is a libcni cache file, as libcni writes it (cachedInfo).
@@ -116,7 +116,7 @@ func readRegular(path string, flags int, why string) ([]byte, error) {
 // plugin would have on stdin, with the cached result as its prevResult.
 // When the list has several fibguard entries the last one counts: it
 // judged the whole chain.
-func guardConfig(config []byte, result json.RawMessage) (*plugin.Config, error) {
+func guardConfig(config []byte, result json.RawMessage) (*netconf.Config, error) {
 	var list struct {
 		CNIVersion string            `json:"cniVersion"`
 		Name       string            `json:"name"`
@@ -139,7 +139,7 @@ func guardConfig(config []byte, result json.RawMessage) (*plugin.Config, error) 
 		if err := json.Unmarshal(e, &t); err != nil {
 			return nil, fmt.Errorf("cached network configuration: plugin: %w", err)
 		}
-		if t.Type == install.PluginType {
+		if t.Type == netconf.Type {
 			if err := json.Unmarshal(e, &entry); err != nil {
 				return nil, fmt.Errorf("cached network configuration: fibguard's entry: %w", err)
 			}
@@ -160,7 +160,7 @@ func guardConfig(config []byte, result json.RawMessage) (*plugin.Config, error) 
 	if err != nil {
 		return nil, fmt.Errorf("building fibguard's configuration: %w", err)
 	}
-	conf, err := plugin.ParseConfig(stdin)
+	conf, err := netconf.Parse(stdin)
 	if err != nil {
 		return nil, fmt.Errorf("fibguard's entry: %w", err)
 	}

@@ -3,6 +3,8 @@ package plugin
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/fibguard/fibguard/internal/netconf"
 )
 
 // BenchmarkAddInProcess is fibguard's own work on an accepted ADD — the
@@ -10,7 +12,7 @@ import (
 // run, the log record written, the result printed — without the exec and
 // the process start-up that the runtime adds (test/integration's
 // BenchmarkADD and BenchmarkExec measure those). The sub-benchmarks split
-// it: parse is parseConfig alone.
+// it: parse is netconf.Parse alone.
 //
 //	go test -run '^$' -bench AddInProcess -benchtime 2000x ./plugin/
 func BenchmarkAddInProcess(b *testing.B) {
@@ -21,7 +23,7 @@ func BenchmarkAddInProcess(b *testing.B) {
 	})
 	b.Run("parse", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := parseConfig(stdin); err != nil {
+			if _, err := netconf.Parse(stdin); err != nil {
 				b.Fatal(err)
 			}
 		}

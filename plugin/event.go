@@ -13,6 +13,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 
 	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/podevent"
 )
 
@@ -23,7 +24,7 @@ import (
 // logged: the verdict never depends on the API server or on the event
 // binary, which is killed at eventTimeout. Without events on, a
 // kubeconfig or a pod in CNI_ARGS nothing is run.
-func (p *Plugin) recordEvent(log *slog.Logger, conf *Config, cmd string, args *skel.CmdArgs, reason string, findings []checker.Finding) {
+func (p *Plugin) recordEvent(log *slog.Logger, conf *netconf.Config, cmd string, args *skel.CmdArgs, reason string, findings []checker.Finding) {
 	switch {
 	case !conf.Events:
 		log.Debug("no Kubernetes event: events off")

@@ -9,9 +9,11 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/types/create"
+
+	"github.com/fibguard/fibguard/internal/netconf"
 )
 
-// FuzzPassOn: for every prevResult that parseConfig accepts, in any of
+// FuzzPassOn: for every prevResult that netconf.Parse accepts, in any of
 // the versions fibguard speaks, what an accepting ADD prints (passOn) is
 // a result of the configuration's version that the runtime can read, and
 // it says what the checks judged (Config.Result): the pod's interfaces,
@@ -32,7 +34,7 @@ func FuzzPassOn(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, version, prev string) {
 		stdin := `{"cniVersion":` + strconv.Quote(version) + `,"name":"n","type":"fibguard","prevResult":` + prev + `}`
-		conf, err := parseConfig([]byte(stdin))
+		conf, err := netconf.Parse([]byte(stdin))
 		if err != nil || conf.PrevResult == nil {
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fibguard/fibguard/internal/filetype"
+	"github.com/fibguard/fibguard/internal/netconf"
 )
 
 // logger returns the log of one command and a function that closes it.
@@ -23,7 +24,7 @@ import (
 // logFile that cannot be opened, or that openLogFile refuses, is not a
 // reason to fail a pod: the log then goes to stderr with a warning saying
 // why.
-func (p *Plugin) logger(conf *Config, cmd string, args *skel.CmdArgs) (*slog.Logger, func()) {
+func (p *Plugin) logger(conf *netconf.Config, cmd string, args *skel.CmdArgs) (*slog.Logger, func()) {
 	w, level := p.Stderr, max(conf.LogLevel, slog.LevelWarn)
 	closeLog := func() {}
 	var openErr error
@@ -38,7 +39,7 @@ func (p *Plugin) logger(conf *Config, cmd string, args *skel.CmdArgs) (*slog.Log
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With(
-		"plugin", "fibguard", "command", cmd, "network", conf.Name,
+		"plugin", netconf.Type, "command", cmd, "network", conf.Name,
 		"containerID", args.ContainerID, "netns", args.Netns, "ifname", args.IfName)
 	if openErr != nil {
 		log.Warn("cannot open logFile, logging to stderr", "logFile", conf.LogFile, "error", openErr)

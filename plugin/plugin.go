@@ -19,6 +19,7 @@ import (
 	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
+	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/internal/nodestatus"
 	"github.com/fibguard/fibguard/podevent"
 )
@@ -135,8 +136,8 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 // passOn prints the prevResult unchanged, in the configuration's version,
 // as a chained plugin that accepts must: the runtime takes it for the
 // chain's result. FuzzPassOn holds it to that for every prevResult
-// parseConfig accepts.
-func passOn(conf *Config, w io.Writer) error {
+// netconf.Parse accepts.
+func passOn(conf *netconf.Config, w io.Writer) error {
 	res, err := conf.PrevResult.GetAsVersion(conf.CNIVersion)
 	if err != nil {
 		return types.NewError(CodeInternal, fmt.Sprintf("fibguard: internal error: convert prevResult to %s: %v", conf.CNIVersion, err), "")
@@ -168,7 +169,7 @@ func (p *Plugin) Del(*skel.CmdArgs) error { return nil }
 // "nodeStatus": "on" it also fails while the node agent's verdict says
 // the node's pod network is untenable (nodeStatus).
 func (p *Plugin) Status(args *skel.CmdArgs) error {
-	conf, err := parseConfig(args.StdinData)
+	conf, err := netconf.Parse(args.StdinData)
 	if err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "fibguard: not available: "+errMsg(err), "")
 	}
@@ -213,8 +214,8 @@ func errMsg(err error) string {
 // when the pod may pass (no finding of severity error, mode warn, or an
 // internal error that failurePolicy Ignore lets through) and a CNI error
 // otherwise.
-func (p *Plugin) verify(cmd string, args *skel.CmdArgs) (*Config, error) {
-	conf, err := parseConfig(args.StdinData)
+func (p *Plugin) verify(cmd string, args *skel.CmdArgs) (*netconf.Config, error) {
+	conf, err := netconf.Parse(args.StdinData)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +239,7 @@ func (p *Plugin) verify(cmd string, args *skel.CmdArgs) (*Config, error) {
 	switch {
 	case rej == nil:
 		log.Info("pod network accepted", "findings", len(findings))
-	case conf.Mode == ModeWarn:
+	case conf.Mode == netconf.ModeWarn:
 		log.Warn("pod network would be rejected; mode warn lets it pass", "reason", rej.Msg)
 		p.recordEvent(log, conf, cmd, args, podevent.ReasonWarning, findings)
 	default:
@@ -251,7 +252,7 @@ func (p *Plugin) verify(cmd string, args *skel.CmdArgs) (*Config, error) {
 
 // internalError applies the failurePolicy to an error that kept fibguard
 // from judging the pod.
-func internalError(log *slog.Logger, conf *Config, err error) (*Config, error) {
+func internalError(log *slog.Logger, conf *netconf.Config, err error) (*netconf.Config, error) {
 	attrs := []any{"error", err}
 	details := ""
 	var pe *panicError
@@ -259,7 +260,7 @@ func internalError(log *slog.Logger, conf *Config, err error) (*Config, error) {
 		details = string(pe.stack)
 		attrs = append(attrs, "stack", details)
 	}
-	if conf.FailurePolicy == FailurePolicyIgnore {
+	if conf.FailurePolicy == netconf.FailurePolicyIgnore {
 		log.Error("pod network not checked: internal error ignored (failurePolicy Ignore)", attrs...)
 		return conf, nil
 	}
@@ -294,7 +295,7 @@ func (e *panicError) Error() string { return fmt.Sprintf("checks panicked: %v", 
 // evaluate reads the host and pod namespaces and runs the checks. A
 // *types.Error is the caller's mistake (CNI_NETNS); every other error is
 // internal: the input was valid but fibguard could not judge it.
-func (p *Plugin) evaluate(conf *Config, podNetns string) (findings []checker.Finding, err error) {
+func (p *Plugin) evaluate(conf *netconf.Config, podNetns string) (findings []checker.Finding, err error) {
 	if err := checkNetns(podNetns, p.HostNetns); err != nil {
 		return nil, err
 	}
@@ -341,7 +342,7 @@ type hostModel struct {
 // routing table, which LoadFor does not read. The namespace stays open so
 // that the checks ask the kernel over the same socket. A panic becomes an
 // error that carries its stack.
-func (p *Plugin) loadHost(conf *Config) (h hostModel) {
+func (p *Plugin) loadHost(conf *netconf.Config) (h hostModel) {
 	defer func() {
 		if r := recover(); r != nil {
 			h.err = &panicError{value: r, stack: debug.Stack()}

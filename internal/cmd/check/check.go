@@ -26,8 +26,8 @@ import (
 	"github.com/fibguard/fibguard/internal/cmd/cli"
 	"github.com/fibguard/fibguard/internal/cmd/source"
 	"github.com/fibguard/fibguard/internal/examplenode"
+	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/plan"
-	"github.com/fibguard/fibguard/plugin"
 )
 
 // Exit codes of `fibguardctl check`.
@@ -200,7 +200,7 @@ func (f *flags) simulate(path string) (*report, error) {
 
 // warn reports whether the plugin would let the pod through whatever its
 // findings: fibguard's entry is in warn mode.
-func (r *report) warn() bool { return r.guard.mode == string(plugin.ModeWarn) }
+func (r *report) warn() bool { return r.guard.mode == netconf.ModeWarn }
 
 // exit is the verdict as an exit status: findings at error level refuse
 // the pod in enforce mode (exit 1); in warn mode the pod goes through

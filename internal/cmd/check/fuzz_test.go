@@ -11,7 +11,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/fibguard/fibguard/checker"
-	"github.com/fibguard/fibguard/plugin"
+	"github.com/fibguard/fibguard/internal/netconf"
 )
 
 // FuzzGuardAsPlugin: whatever fibguard's entry in a conflist holds,
@@ -32,14 +32,14 @@ func FuzzGuardAsPlugin(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, entry string) {
 		list, err := libcni.ConfListFromBytes([]byte(`{"cniVersion":"1.0.0","name":"pods","plugins":[` + bridgeEntry + `,` + entry + `]}`))
-		if err != nil || len(list.Plugins) != 2 || list.Plugins[1].Network.Type != pluginType {
+		if err != nil || len(list.Plugins) != 2 || list.Plugins[1].Network.Type != netconf.Type {
 			return
 		}
 		stdin, err := libcni.InjectConf(list.Plugins[1], map[string]any{"name": list.Name, "cniVersion": list.CNIVersion})
 		if err != nil {
 			return
 		}
-		conf, perr := plugin.ParseConfig(stdin.Bytes)
+		conf, perr := netconf.Parse(stdin.Bytes)
 		g, gerr := findGuard(list)
 		switch {
 		case perr != nil && gerr == nil:
@@ -49,7 +49,7 @@ func FuzzGuardAsPlugin(f *testing.F) {
 		case perr != nil:
 			return
 		}
-		if g.mode != string(conf.Mode) || !slices.Equal(g.serviceCIDRs, conf.ServiceCIDRs) || !slices.Equal(g.clusterCIDRs, conf.ClusterCIDRs) ||
+		if g.mode != conf.Mode || !slices.Equal(g.serviceCIDRs, conf.ServiceCIDRs) || !slices.Equal(g.clusterCIDRs, conf.ClusterCIDRs) ||
 			!maps.Equal(g.options.Disabled, conf.Options.Disabled) || !maps.Equal(g.options.Severity, conf.Options.Severity) {
 			got, _ := json.Marshal(g.options)
 			want, _ := json.Marshal(conf.Options)

@@ -7,12 +7,9 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/fibguard/fibguard/checker"
+	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/plan"
-	"github.com/fibguard/fibguard/plugin"
 )
-
-// pluginType is fibguard's type in a conflist.
-const pluginType = "fibguard"
 
 // guard is fibguard's entry in the conflist, as far as it changes what the
 // checks report: which checks run and how bad they are, the cluster's
@@ -20,14 +17,14 @@ const pluginType = "fibguard"
 type guard struct {
 	// index is the entry's position in the conflist, -1 if it has none.
 	index        int
-	mode         string
+	mode         netconf.Mode
 	options      checker.Options
 	serviceCIDRs []netip.Prefix
 	clusterCIDRs []netip.Prefix
 }
 
 // findGuard reads the last fibguard entry of the conflist as the plugin
-// reads it when the runtime hands it that entry: plugin.ParseConfig, on
+// reads it when the runtime hands it that entry: netconf.Parse, on
 // the entry with the conflist's name and cniVersion inserted as libcni
 // inserts them. So `check` predicts with the plugin's own reading of every
 // key (a "Mode" the plugin ignores is ignored here too), and an entry the
@@ -35,9 +32,9 @@ type guard struct {
 // prediction. Without an entry the checks run with their defaults, as if
 // fibguard were appended.
 func findGuard(list *libcni.NetworkConfigList) (guard, error) {
-	g := guard{index: -1, mode: string(plugin.ModeEnforce)}
+	g := guard{index: -1, mode: netconf.ModeEnforce}
 	for i, p := range list.Plugins {
-		if p.Network.Type == pluginType {
+		if p.Network.Type == netconf.Type {
 			g.index = i
 		}
 	}
@@ -48,11 +45,11 @@ func findGuard(list *libcni.NetworkConfigList) (guard, error) {
 	if err != nil {
 		return g, fmt.Errorf("fibguard entry: %w", err)
 	}
-	conf, err := plugin.ParseConfig(stdin.Bytes)
+	conf, err := netconf.Parse(stdin.Bytes)
 	if err != nil {
 		return g, fmt.Errorf("fibguard entry, as the plugin reads it: %w", err)
 	}
-	g.mode, g.options = string(conf.Mode), conf.Options
+	g.mode, g.options = conf.Mode, conf.Options
 	g.serviceCIDRs, g.clusterCIDRs = conf.ServiceCIDRs, conf.ClusterCIDRs
 	return g, nil
 }

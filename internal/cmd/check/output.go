@@ -9,6 +9,7 @@ import (
 
 	"github.com/fibguard/fibguard/checker"
 	"github.com/fibguard/fibguard/internal/cmd/cli"
+	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/plan"
 )
 
@@ -41,8 +42,8 @@ func writeText(w io.Writer, r *report) error {
 		if pl.Simulated {
 			note = "simulated: " + note
 		}
-		if pl.Type == pluginType && i == r.guard.index {
-			note += " (mode " + r.guard.mode + ")"
+		if pl.Type == netconf.Type && i == r.guard.index {
+			note += " (mode " + string(r.guard.mode) + ")"
 		}
 		// The tabwriter writes into a strings.Builder: Flush reports errors.
 		_, _ = fmt.Fprintf(tw, "  %d\t%s\t%s\n", i+1, pl.Type, note)
@@ -156,7 +157,7 @@ func (r *report) document() (any, error) {
 	out := jsonReport{
 		Conflist: r.path,
 		Node:     r.node,
-		Mode:     r.guard.mode,
+		Mode:     string(r.guard.mode),
 		Verdict:  r.verdict(),
 		Errors:   r.errors(),
 		Warnings: len(r.findings) - r.errors(),

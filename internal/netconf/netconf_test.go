@@ -1,4 +1,4 @@
-package plugin
+package netconf
 
 import (
 	"encoding/json"
@@ -48,14 +48,14 @@ func confJSON(t testing.TB, cniVersion string, fields map[string]any) []byte {
 	return b
 }
 
-func TestParseConfigDefaults(t *testing.T) {
-	c, err := parseConfig(confJSON(t, "1.0.0", map[string]any{
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse(confJSON(t, "1.0.0", map[string]any{
 		"prevResult":     json.RawMessage(prevResult100),
 		"runtimeConfig":  map[string]any{"portMappings": []any{}},
 		"someRuntimeKey": map[string]any{"x": 1},
 	}))
 	if err != nil {
-		t.Fatalf("parseConfig: %v", err)
+		t.Fatalf("Parse: %v", err)
 	}
 	if c.Mode != ModeEnforce || c.FailurePolicy != FailurePolicyFail || c.LogLevel != slog.LevelInfo ||
 		!c.Events || c.EventTimeout != 2*time.Second || c.LogFile != "" || c.NodeStatus || c.NodeStatusFile != "/run/fibguard/node-status.json" {
@@ -72,8 +72,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 }
 
-func TestParseConfigFields(t *testing.T) {
-	c, err := parseConfig(confJSON(t, "1.1.0", map[string]any{
+func TestParseFields(t *testing.T) {
+	c, err := Parse(confJSON(t, "1.1.0", map[string]any{
 		"mode":           "warn",
 		"checks":         map[string]string{"FG001": "warning", "FG025": "error", "FG040": "off"},
 		"serviceCIDRs":   []string{"10.96.0.1/12", "fd00:96::/108"},
@@ -89,7 +89,7 @@ func TestParseConfigFields(t *testing.T) {
 		"nodeStatusFile": "/run/x/status.json",
 	}))
 	if err != nil {
-		t.Fatalf("parseConfig: %v", err)
+		t.Fatalf("Parse: %v", err)
 	}
 	want := &Config{
 		CNIVersion: "1.1.0",
@@ -116,9 +116,9 @@ func TestParseConfigFields(t *testing.T) {
 	}
 }
 
-// TestParseConfigPrevResultVersions: a prevResult is parsed in the
+// TestParsePrevResultVersions: a prevResult is parsed in the
 // config's version and converted to the current one for the checks.
-func TestParseConfigPrevResultVersions(t *testing.T) {
+func TestParsePrevResultVersions(t *testing.T) {
 	for _, tc := range []struct {
 		cniVersion, prev string
 	}{
@@ -129,9 +129,9 @@ func TestParseConfigPrevResultVersions(t *testing.T) {
 		{"1.1.0", strings.Replace(prevResult100, `"1.0.0"`, `"1.1.0"`, 1)},
 	} {
 		t.Run(tc.cniVersion, func(t *testing.T) {
-			c, err := parseConfig(confJSON(t, tc.cniVersion, map[string]any{"prevResult": json.RawMessage(tc.prev)}))
+			c, err := Parse(confJSON(t, tc.cniVersion, map[string]any{"prevResult": json.RawMessage(tc.prev)}))
 			if err != nil {
-				t.Fatalf("parseConfig: %v", err)
+				t.Fatalf("Parse: %v", err)
 			}
 			if c.Result.CNIVersion != current.ImplementedSpecVersion {
 				t.Errorf("converted result has version %s", c.Result.CNIVersion)
@@ -143,7 +143,7 @@ func TestParseConfigPrevResultVersions(t *testing.T) {
 	}
 }
 
-func TestParseConfigErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		stdin []byte
@@ -206,7 +206,7 @@ func TestParseConfigErrors(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseConfig(tc.stdin)
+			_, err := Parse(tc.stdin)
 			var e *types.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("got %v (%T), want a *types.Error", err, err)
@@ -223,9 +223,10 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
-// FuzzParseConfig: parseConfig never panics, fails only with a CNI error
-// of a spec code, and Validate's problems are never empty strings.
-func FuzzParseConfig(f *testing.F) {
+// FuzzParse: Parse never panics, fails only with a CNI error of a spec
+// code, and the problems of a decoded configuration are never empty
+// strings.
+func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		`{"cniVersion":"1.0.0","name":"n","type":"fibguard","prevResult":` + prevResult100 + `}`,
 		`{"cniVersion":"0.4.0","name":"n","type":"fibguard","prevResult":` + prevResult040 + `}`,
@@ -239,7 +240,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, stdin []byte) {
-		c, err := parseConfig(stdin)
+		c, err := Parse(stdin)
 		if err != nil {
 			var e *types.Error
 			if !errors.As(err, &e) {
@@ -261,18 +262,10 @@ func FuzzParseConfig(f *testing.F) {
 			return
 		}
 		nc.setDefaults()
-		var ce *ConfigError
-		if err := nc.Validate(); errors.As(err, &ce) {
-			if len(ce.Problems) == 0 {
-				t.Fatal("ConfigError without problems")
+		for _, p := range nc.problems() {
+			if strings.TrimSpace(p) == "" {
+				t.Fatalf("empty problem in %q", nc.problems())
 			}
-			for _, p := range ce.Problems {
-				if strings.TrimSpace(p) == "" {
-					t.Fatalf("empty problem in %q", ce.Problems)
-				}
-			}
-		} else if err != nil {
-			t.Fatalf("Validate: %v (%T), want a *ConfigError", err, err)
 		}
 	})
 }

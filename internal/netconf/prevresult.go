@@ -1,0 +1,91 @@
+package netconf
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/types/create"
+)
+
+// parsePrevResult parses the prevResult in the config's version, as the
+// CNI library does (version.ParsePrevResult: a prevResult without a
+// cniVersion, or with an empty one, is read as the config's version), and
+// converts it to the current version for the checks. A prevResult that
+// names another version than the config's is refused with
+// ErrIncompatibleCNIVersion: the runtime must hand over the previous
+// plugin's result in the version it asked that plugin for.
+func parsePrevResult(cniVersion string, raw json.RawMessage) (types.Result, *current.Result, error) {
+	if jsonKind(raw) != "object" {
+		return nil, nil, nil // absent or null; decode refused other kinds
+	}
+	var v struct {
+		CNIVersion string `json:"cniVersion"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
+	}
+	if v.CNIVersion == "" {
+		var err error
+		if raw, err = withVersion(raw, cniVersion); err != nil {
+			return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
+		}
+	}
+	prev, err := create.Create(cniVersion, raw)
+	if err != nil {
+		if v.CNIVersion != "" && v.CNIVersion != cniVersion {
+			return nil, nil, types.NewError(types.ErrIncompatibleCNIVersion,
+				fmt.Sprintf("fibguard: prevResult has cniVersion %q, the configuration %q", v.CNIVersion, cniVersion),
+				err.Error())
+		}
+		return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: could not parse prevResult: "+err.Error(), "")
+	}
+	res, err := current.NewResultFromResult(prev)
+	if err != nil {
+		return nil, nil, types.NewError(types.ErrDecodingFailure,
+			fmt.Sprintf("fibguard: convert prevResult from version %s: %v", cniVersion, err), "")
+	}
+	if err := passable(res); err != nil {
+		return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
+	}
+	return prev, res, nil
+}
+
+// passable refuses a prevResult that cannot be passed on as it came: the
+// CNI library reads an IP without an address, or a route without a
+// destination, and prints it back as "<nil>", which no runtime reads
+// (FuzzPassOn found it). The spec requires both.
+func passable(res *current.Result) error {
+	for i, ipc := range res.IPs {
+		if ipc == nil || ipc.Address.IP == nil {
+			return fmt.Errorf("ips[%d]: no address", i)
+		}
+	}
+	for i, r := range res.Routes {
+		if r == nil || r.Dst.IP == nil {
+			return fmt.Errorf("routes[%d]: no dst", i)
+		}
+	}
+	return nil
+}
+
+// withVersion returns the JSON object obj with its cniVersion set to v.
+func withVersion(obj json.RawMessage, v string) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &m); err != nil {
+		return nil, err
+	}
+	ver, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	for k := range m {
+		if strings.EqualFold(k, "cniVersion") {
+			delete(m, k)
+		}
+	}
+	m["cniVersion"] = ver
+	return json.Marshal(m)
+}
