@@ -10,16 +10,16 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fibguard/fibguard/internal/netconf"
 )
 
-// PluginType is the "type" of fibguard's entry in a conflist, and so also
-// the name of its binary in the CNI bin dir.
-const PluginType = "fibguard"
-
-// Modes of the plugin, as docs/plugin.md describes them.
+// The plugin's type in a conflist — and so also the name of its binary in
+// the CNI bin dir — and its modes, as package netconf defines them.
 const (
-	ModeEnforce = "enforce"
-	ModeWarn    = "warn"
+	PluginType  = netconf.Type
+	ModeEnforce = string(netconf.ModeEnforce)
+	ModeWarn    = string(netconf.ModeWarn)
 )
 
 // The installer's own keys in the entry it writes. managedBy marks the
@@ -59,8 +59,8 @@ type Entry struct {
 // Validate reports every problem of e at once.
 func (e Entry) Validate() error {
 	var errs []error
-	if e.Mode != ModeEnforce && e.Mode != ModeWarn {
-		errs = append(errs, fmt.Errorf("mode %q: want %q or %q", e.Mode, ModeEnforce, ModeWarn))
+	if !netconf.Mode(e.Mode).Valid() {
+		errs = append(errs, fmt.Errorf("mode %q: want %q or %q", e.Mode, netconf.ModeEnforce, netconf.ModeWarn))
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.Options)) {
 		if reserved(k) {

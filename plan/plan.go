@@ -6,9 +6,10 @@
 //
 // The simulation follows the source of github.com/containernetworking/plugins
 // v1.10.0, and a differential test runs the same conflists through the real
-// plugins to keep it honest. host-local allocation reuses that module's own
-// allocator, so ranges, rangeStart, rangeEnd and the gateway are decided by
-// the same code as on a node.
+// plugins to keep it honest. host-local's allocation is written again here
+// (hostlocal.go, after that module's allocator and Range.Canonicalize), so
+// that ranges, rangeStart, rangeEnd and the gateway are decided as on a
+// node; the differential test compares them with the real plugin's.
 //
 // Known limits: the pod is the first one on the node (host-local starts
 // from an empty store, so with the defaults it gets .2); only the plugins
@@ -31,6 +32,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/netconf"
 )
 
 // Defaults for the pod the simulation sets up.
@@ -206,7 +208,7 @@ func (s *sim) plugin(conf *libcni.PluginConfig) error {
 // skipNote says why a plugin type is not simulated.
 func skipNote(typ string) string {
 	switch typ {
-	case "fibguard":
+	case netconf.Type:
 		return "the check itself: its findings follow"
 	case "portmap", "bandwidth", "firewall":
 		return "skipped: changes neither addresses nor routes"
