@@ -43,6 +43,10 @@ type Model struct {
 	// first. While it is false and only the default rules exist, local and
 	// main are one trie searched by a single longest-prefix match.
 	Unmerged bool `json:"unmerged,omitempty"`
+	// Forwarding6 is net.ipv6.conf.all.forwarding: while it is on, every
+	// IPv6 address of an up device has a subnet-router anycast route.
+	// Snapshots do not hold it.
+	Forwarding6 bool `json:"-"`
 
 	idx *index
 }
@@ -94,11 +98,12 @@ func (m *Model) conf(dev string) DevConf {
 // touch the original.
 func (m *Model) Clone() *Model {
 	c := &Model{
-		Links:    slices.Clone(m.Links),
-		Addrs:    slices.Clone(m.Addrs),
-		Routes:   make([]Route, len(m.Routes)),
-		Rules:    make([]Rule, len(m.Rules)),
-		Unmerged: m.Unmerged,
+		Links:       slices.Clone(m.Links),
+		Addrs:       slices.Clone(m.Addrs),
+		Routes:      make([]Route, len(m.Routes)),
+		Rules:       make([]Rule, len(m.Rules)),
+		Unmerged:    m.Unmerged,
+		Forwarding6: m.Forwarding6,
 	}
 	for i, r := range m.Routes {
 		r.NextHops = slices.Clone(r.NextHops)

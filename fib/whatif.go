@@ -135,8 +135,20 @@ func (m *Model) addAddr4(dev Link, a Address) error {
 		}
 	}
 	m.Addrs = slices.Insert(m.Addrs, pos, a)
+	for _, r := range kernelRoutes4(dev, a, prim.Prefix.Addr()) {
+		m.addKernelRoute(r)
+	}
+	return nil
+}
 
-	src := prim.Prefix.Addr()
+// kernelRoutes4 returns the routes fib_add_ifaddr adds for an IPv4
+// address a on dev whose primary address is src: the local route, and on
+// an up device and for a primary address the prefix route (itself local
+// on the loopback device) and the subnet broadcast route. A route other
+// than local through a device without carrier is linkdown (fib_check_nh);
+// a local route has no next-hop scope to flag.
+func kernelRoutes4(dev Link, a Address, src netip.Addr) []Route {
+	addr := a.Prefix.Addr()
 	kernel := func(t RouteType, dst netip.Prefix) Route {
 		table, scope := TableLocal, ScopeHost
 		if t == TypeUnicast {
@@ -145,26 +157,25 @@ func (m *Model) addAddr4(dev Link, a Address) error {
 		if t != TypeLocal {
 			scope = ScopeLink
 		}
-		return Route{Family: V4, Table: table, Type: t, Dst: dst, Scope: scope, Protocol: "kernel", PrefSrc: src, NextHops: []NextHop{{Link: dev.Name, LinkDown: dev.Up && !dev.Carrier && dev.Kind != KindLoopback}}}
+		down := dev.Up && !dev.Carrier && dev.Kind != KindLoopback && t != TypeLocal
+		return Route{Family: V4, Table: table, Type: t, Dst: dst, Scope: scope, Protocol: "kernel", PrefSrc: src, NextHops: []NextHop{{Link: dev.Name, LinkDown: down}}}
 	}
-	m.addKernelRoute(kernel(TypeLocal, netip.PrefixFrom(addr, 32)))
-	if !dev.Up {
-		return nil
-	}
+	routes := []Route{kernel(TypeLocal, netip.PrefixFrom(addr, 32))}
 	prefix := a.Prefix.Masked()
-	if !zeroNet4.Contains(prefix.Addr()) && !a.Secondary && (prefix.Addr() != addr || a.Prefix.Bits() < 32) {
-		if !a.NoPrefixRoute {
-			t := TypeUnicast
-			if dev.Kind == KindLoopback {
-				t = TypeLocal
-			}
-			m.addKernelRoute(kernel(t, prefix))
-		}
-		if a.Prefix.Bits() < 31 {
-			m.addKernelRoute(kernel(TypeBroadcast, netip.PrefixFrom(lastAddr(prefix), 32)))
-		}
+	if !dev.Up || zeroNet4.Contains(prefix.Addr()) || a.Secondary || (prefix.Addr() == addr && a.Prefix.Bits() == 32) {
+		return routes
 	}
-	return nil
+	if !a.NoPrefixRoute {
+		t := TypeUnicast
+		if dev.Kind == KindLoopback {
+			t = TypeLocal
+		}
+		routes = append(routes, kernel(t, prefix))
+	}
+	if a.Prefix.Bits() < 31 {
+		routes = append(routes, kernel(TypeBroadcast, netip.PrefixFrom(lastAddr(prefix), 32)))
+	}
+	return routes
 }
 
 // addAddr6 adds an IPv6 address as addrconf does: the address goes before
@@ -191,15 +202,43 @@ func (m *Model) addAddr6(dev Link, a Address) error {
 		}
 	}
 	m.Addrs = slices.Insert(m.Addrs, pos, a)
-	nh := []NextHop{{Link: dev.Name}}
-	m.addKernelRoute(Route{Family: V6, Table: TableLocal, Type: TypeLocal, Dst: netip.PrefixFrom(addr, 128), Protocol: "kernel", NextHops: nh})
-	if !dev.Up {
-		return nil
-	}
-	if !a.NoPrefixRoute {
-		m.addKernelRoute(Route{Family: V6, Table: TableMain, Type: TypeUnicast, Dst: a.Prefix.Masked(), Protocol: "kernel", Metric: 256, NextHops: slices.Clone(nh)})
+	for _, r := range m.kernelRoutes6(dev, a) {
+		m.addKernelRoute(r)
 	}
 	return nil
+}
+
+// kernelRoutes6 returns the routes addrconf adds for an IPv6 address a on
+// dev: the local route (table local, metric 0) and, on an up device, the
+// prefix route unless noprefixroute (main, metric 256, linkdown without
+// carrier) and, while IPv6 forwarding is on, the subnet-router anycast
+// route of a prefix shorter than /127 (addrconf_join_anycast).
+func (m *Model) kernelRoutes6(dev Link, a Address) []Route {
+	routes := []Route{{Family: V6, Table: TableLocal, Type: TypeLocal, Dst: netip.PrefixFrom(a.Prefix.Addr(), 128), Protocol: "kernel", NextHops: []NextHop{{Link: dev.Name}}}}
+	if !dev.Up {
+		return routes
+	}
+	if !a.NoPrefixRoute {
+		down := !dev.Carrier && dev.Kind != KindLoopback
+		routes = append(routes, Route{Family: V6, Table: TableMain, Type: TypeUnicast, Dst: a.Prefix.Masked(), Protocol: "kernel", Metric: 256, NextHops: []NextHop{{Link: dev.Name, LinkDown: down}}})
+	}
+	if r, ok := anycastRoute6(a); ok && m.Forwarding6 {
+		routes = append(routes, r)
+	}
+	return routes
+}
+
+// anycastRoute6 returns the subnet-router anycast route of an IPv6
+// address: its subnet's first address, answered by this host while
+// forwarding is on. Addresses of /127 and /128 and IPv4-mapped ones have
+// none.
+func anycastRoute6(a Address) (Route, bool) {
+	p := a.Prefix
+	if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() >= 127 || p.Addr() == netip.IPv6Loopback() {
+		return Route{}, false
+	}
+	return Route{Family: V6, Table: TableLocal, Type: TypeAnycast, Dst: netip.PrefixFrom(p.Masked().Addr(), 128),
+		Protocol: "kernel", NextHops: []NextHop{{Link: a.Link}}}, true
 }
 
 // scopeRank6 orders IPv6 address scopes as the kernel's address list does
@@ -219,19 +258,16 @@ func scopeRank6(s Scope) int {
 // addKernelRoute adds a route unless an identical one exists (the kernel
 // adds a local or broadcast route once however many addresses ask for it).
 func (m *Model) addKernelRoute(r Route) {
-	for _, o := range m.Routes {
-		if o.Family == r.Family && o.Table == r.Table && o.Type == r.Type && o.Dst == r.Dst && o.Dev() == r.Dev() && o.Metric == r.Metric {
-			return
-		}
+	if slices.ContainsFunc(m.Routes, func(o Route) bool { return sameKernelRoute(&o, &r) }) {
+		return
 	}
 	m.Routes = append(m.Routes, r)
 }
 
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+// sameKernelRoute reports whether two routes are the same kernel route:
+// family, table, type, destination, device and metric.
+func sameKernelRoute(a, b *Route) bool {
+	return a.Family == b.Family && a.Table == b.Table && a.Type == b.Type && a.Dst == b.Dst && a.Dev() == b.Dev() && a.Metric == b.Metric
 }
 
 func (c AddRoute) apply(m *Model) error {
