@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/fibguard/fibguard/internal/netipx"
 )
 
 // Ranges that are never a pod's or a gateway's address.
@@ -55,19 +57,10 @@ func subnetEdge(a netip.Addr, p netip.Prefix) string {
 	switch a {
 	case net.Addr():
 		return "the network address of " + net.String()
-	case lastAddr(net):
+	case netipx.LastAddr(net):
 		return "the broadcast address of " + net.String()
 	}
 	return ""
-}
-
-// lastAddr returns the highest address of an IPv4 prefix.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	for i := p.Bits(); i < 32; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	return netip.AddrFrom4(b)
 }
 
 // exampleRange names a usable private range of the address's family, for

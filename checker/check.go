@@ -11,6 +11,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/netipx"
 )
 
 // Check runs every enabled check on the pod's network and returns the
@@ -151,7 +152,7 @@ func readResult(res *current.Result) podNet {
 			}
 			iface = ifc.Name
 		}
-		p, ok := prefixOf(ipc.Address)
+		p, ok := netipx.FromIPNet(ipc.Address)
 		if !ok {
 			n.bad = append(n.bad, i)
 			continue
@@ -163,7 +164,7 @@ func readResult(res *current.Result) podNet {
 		if rt == nil {
 			continue
 		}
-		dst, ok := prefixOf(rt.Dst)
+		dst, ok := netipx.FromIPNet(rt.Dst)
 		if !ok {
 			continue
 		}
@@ -177,47 +178,16 @@ func readResult(res *current.Result) podNet {
 	return n
 }
 
-// prefixOf converts a CNI address (the address itself with its subnet's
-// mask) to a netip.Prefix. The mask's length tells the family: a 4-byte
-// mask is IPv4 whatever the IP's length, a 16-byte mask over an IPv4
-// address keeps it IPv4-mapped, as it was written.
-func prefixOf(n net.IPNet) (netip.Prefix, bool) {
-	ones, bits := n.Mask.Size()
-	var a netip.Addr
-	switch bits {
-	case 32:
-		ip4 := n.IP.To4()
-		if ip4 == nil {
-			return netip.Prefix{}, false
-		}
-		a = netip.AddrFrom4([4]byte(ip4))
-	case 128:
-		ip16 := n.IP.To16()
-		if ip16 == nil {
-			return netip.Prefix{}, false
-		}
-		a = netip.AddrFrom16([16]byte(ip16))
-	default:
-		return netip.Prefix{}, false
-	}
-	return netip.PrefixFrom(a, ones), true
-}
-
 // addrOf converts a CNI gateway. Go keeps IPv4 addresses in 16 bytes too,
 // so an IPv4 gateway cannot be told from an IPv4-mapped one: it is taken
 // as IPv4, and as IPv4-mapped only next to an IPv6 address (where it is of
 // the wrong family either way).
 func addrOf(ip net.IP, family netip.Addr) netip.Addr {
-	if ip == nil {
-		return netip.Addr{}
+	if len(ip) == net.IPv6len && !family.Is4() {
+		a, _ := netip.AddrFromSlice(ip) // as written: IPv4-mapped stays so
+		return a
 	}
-	if ip4 := ip.To4(); ip4 != nil && (family.Is4() || len(ip) == net.IPv4len) {
-		return netip.AddrFrom4([4]byte(ip4))
-	}
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return netip.Addr{}
-	}
+	a, _ := netipx.FromIP(ip)
 	return a
 }
 

@@ -10,6 +10,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/netipx"
 )
 
 // bridgeConf is the part of the bridge plugin's configuration that decides
@@ -169,7 +170,7 @@ func (s *sim) vethPair(hostName string, master int) error {
 func calcGateways(res *current.Result, isGW, isDefaultGW bool) (gws4, gws6 []netip.Prefix, err error) {
 	found := map[bool]bool{}
 	for _, ipc := range res.IPs {
-		addr, ok := addrOf(ipc.Address.IP)
+		addr, ok := netipx.FromIP(ipc.Address.IP)
 		if !ok {
 			return nil, nil, fmt.Errorf("unknown IP object: %v", ipc)
 		}
@@ -195,7 +196,7 @@ func calcGateways(res *current.Result, isGW, isDefaultGW bool) (gws4, gws6 []net
 			}
 		}
 		if isGW {
-			gw, ok := addrOf(ipc.Gateway)
+			gw, ok := netipx.FromIP(ipc.Gateway)
 			if !ok {
 				return nil, nil, fmt.Errorf("gateway %v of %v is not an IP address", ipc.Gateway, ipc.Address)
 			}

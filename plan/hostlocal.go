@@ -11,6 +11,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/fibguard/fibguard/internal/netipx"
 )
 
 // hostLocalNet is the part of a configuration host-local reads
@@ -83,7 +85,7 @@ func (c hlRange) canonical() (ipRange, error) {
 	r.subnet = pfx
 	r.gateway = pfx.Addr().Next()
 	if c.Gateway != nil {
-		gw, ok := addrOf(c.Gateway)
+		gw, ok := netipx.FromIP(c.Gateway)
 		if !ok || !pfx.Contains(gw) {
 			return r, fmt.Errorf("gateway %s not in network %s", c.Gateway, pfx)
 		}
@@ -91,18 +93,18 @@ func (c hlRange) canonical() (ipRange, error) {
 	}
 	r.start = pfx.Addr().Next()
 	if c.RangeStart != nil {
-		a, ok := addrOf(c.RangeStart)
+		a, ok := netipx.FromIP(c.RangeStart)
 		if !ok || !pfx.Contains(a) {
 			return r, fmt.Errorf("RangeStart %s not in network %s", c.RangeStart, pfx)
 		}
 		r.start = a
 	}
-	r.end = lastAddr(pfx)
+	r.end = netipx.LastAddr(pfx)
 	if pfx.Addr().Is4() {
 		r.end = r.end.Prev()
 	}
 	if c.RangeEnd != nil {
-		a, ok := addrOf(c.RangeEnd)
+		a, ok := netipx.FromIP(c.RangeEnd)
 		if !ok || !r.contains(a) {
 			return r, fmt.Errorf("RangeEnd %s not in network %s", c.RangeEnd, pfx)
 		}
@@ -112,17 +114,6 @@ func (c hlRange) canonical() (ipRange, error) {
 		return r, fmt.Errorf("RangeStart %s is after RangeEnd %s in network %s", r.start, r.end, pfx)
 	}
 	return r, nil
-}
-
-// lastAddr is the last address of a prefix.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().AsSlice()
-	for i := range b {
-		keep := min(max(p.Bits()-8*i, 0), 8)
-		b[i] |= byte(0xff >> keep)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 // hostLocal returns what host-local's cmdAdd prints for the first pod of a

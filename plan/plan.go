@@ -33,6 +33,7 @@ import (
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/internal/netconf"
+	"github.com/fibguard/fibguard/internal/netipx"
 )
 
 // Defaults for the pod the simulation sets up.
@@ -336,7 +337,7 @@ func (s *sim) configureIface(plugin string, res *current.Result) error {
 		if err := s.apply(plugin, NetnsPod, fmt.Sprintf("addr add %s dev %s", pfx, ifName), fib.AddAddress{Address: fib.Address{Prefix: pfx, Link: ifName}}); err != nil {
 			return err
 		}
-		gw, _ := addrOf(ipc.Gateway)
+		gw, _ := netipx.FromIP(ipc.Gateway)
 		if gw.Is4() && !v4gw.IsValid() {
 			v4gw = gw
 		} else if !gw.Is4() && !v6gw.IsValid() {
@@ -348,7 +349,7 @@ func (s *sim) configureIface(plugin string, res *current.Result) error {
 		if err != nil {
 			return fmt.Errorf("route: %w", err)
 		}
-		gw, _ := addrOf(r.GW)
+		gw, _ := netipx.FromIP(r.GW)
 		if !gw.IsValid() {
 			gw = v6gw
 			if dst.Addr().Is4() {
@@ -409,17 +410,9 @@ func asPrevResult(res *current.Result, cniVersion string) (*current.Result, erro
 	return out, nil
 }
 
-// addrOf converts a net.IP, IPv4 in its 4-byte form; ok is false for nil.
-func addrOf(ip net.IP) (netip.Addr, bool) {
-	if v4 := ip.To4(); v4 != nil {
-		ip = v4
-	}
-	return netip.AddrFromSlice(ip)
-}
-
 // prefixOf converts an address with its mask, keeping the host bits.
 func prefixOf(n net.IPNet) (netip.Prefix, error) {
-	a, ok := addrOf(n.IP)
+	a, ok := netipx.FromIP(n.IP)
 	if !ok {
 		return netip.Prefix{}, fmt.Errorf("invalid address %v", n.IP)
 	}

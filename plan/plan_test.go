@@ -411,16 +411,3 @@ func TestSimulateErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestLastAddr(t *testing.T) {
-	for _, tt := range []struct{ p, want string }{
-		{"10.244.0.0/24", "10.244.0.255"},
-		{"10.0.0.0/12", "10.15.255.255"},
-		{"fd00::/64", "fd00::ffff:ffff:ffff:ffff"},
-		{"fd00::/125", "fd00::7"},
-	} {
-		if got := lastAddr(netip.MustParsePrefix(tt.p)); got.String() != tt.want {
-			t.Errorf("lastAddr(%s) = %s, want %s", tt.p, got, tt.want)
-		}
-	}
-}

@@ -10,6 +10,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/netipx"
 )
 
 // ptp simulates the ptp plugin's cmdAdd. In the pod: each address with its
@@ -41,7 +42,7 @@ func (s *sim) ptp(conf []byte) error {
 		if err != nil {
 			return err
 		}
-		gw, ok := addrOf(ipc.Gateway)
+		gw, ok := netipx.FromIP(ipc.Gateway)
 		if !ok || gw.Is4() != p.Addr().Is4() {
 			return fmt.Errorf("address %s has no gateway of its family: ptp cannot route it", p)
 		}

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/fibguard/fibguard/fib"
+	"github.com/fibguard/fibguard/internal/netipx"
 )
 
 // Setup is one generated namespace state.
@@ -359,7 +360,7 @@ func Queries(seed uint64, m *fib.Model, devs []string, n int) []fib.Query {
 		if p.Addr().Is4() {
 			srcs4 = append(srcs4, p.Addr())
 			if p.Bits() < 31 {
-				dsts = append(dsts, lastOf(p))
+				dsts = append(dsts, netipx.LastAddr(p))
 			}
 		} else {
 			srcs6 = append(srcs6, p.Addr())
@@ -411,11 +412,4 @@ func Queries(seed uint64, m *fib.Model, devs []string, n int) []fib.Query {
 		qs = append(qs, q)
 	}
 	return qs
-}
-
-func lastOf(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v |= uint32(1)<<(32-p.Bits()) - 1
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
