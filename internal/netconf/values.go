@@ -1,6 +1,7 @@
 package netconf
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -79,27 +80,13 @@ func logLevelNames() []string {
 
 // setDefaults fills the fields left out.
 func (nc *NetConf) setDefaults() {
-	if nc.Mode == "" {
-		nc.Mode = ModeEnforce
-	}
-	if nc.FailurePolicy == "" {
-		nc.FailurePolicy = FailurePolicyFail
-	}
-	if nc.LogLevel == "" {
-		nc.LogLevel = defaultLogLevel
-	}
-	if nc.Events == "" {
-		nc.Events = defaultEvents
-	}
-	if nc.EventTimeout == "" {
-		nc.EventTimeout = defaultEventTimeout.String()
-	}
-	if nc.NodeStatus == "" {
-		nc.NodeStatus = defaultNodeStatus
-	}
-	if nc.NodeStatusFile == "" {
-		nc.NodeStatusFile = nodestatus.DefaultPath
-	}
+	nc.Mode = cmp.Or(nc.Mode, ModeEnforce)
+	nc.FailurePolicy = cmp.Or(nc.FailurePolicy, FailurePolicyFail)
+	nc.LogLevel = cmp.Or(nc.LogLevel, defaultLogLevel)
+	nc.Events = cmp.Or(nc.Events, defaultEvents)
+	nc.EventTimeout = cmp.Or(nc.EventTimeout, defaultEventTimeout.String())
+	nc.NodeStatus = cmp.Or(nc.NodeStatus, defaultNodeStatus)
+	nc.NodeStatusFile = cmp.Or(nc.NodeStatusFile, nodestatus.DefaultPath)
 }
 
 // problems lists what is wrong with the values of a defaulted NetConf,
