@@ -21,6 +21,7 @@ import (
 	"github.com/fibguard/fibguard/fib/live"
 	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/internal/nodestatus"
+	"github.com/fibguard/fibguard/internal/phase"
 	"github.com/fibguard/fibguard/podevent"
 )
 
@@ -126,11 +127,14 @@ func recovered(cmd string, f func(*skel.CmdArgs) error) func(*skel.CmdArgs) erro
 // unchanged; in enforce mode a finding of severity error rejects the pod
 // with CodeRejected.
 func (p *Plugin) Add(args *skel.CmdArgs) error {
+	phase.End("skel")
 	conf, err := p.verify("ADD", args)
 	if err != nil {
 		return err
 	}
-	return passOn(conf, p.Stdout)
+	err = passOn(conf, p.Stdout)
+	phase.End("result")
+	return err
 }
 
 // passOn prints the prevResult unchanged, in the configuration's version,
@@ -219,11 +223,13 @@ func (p *Plugin) verify(cmd string, args *skel.CmdArgs) (*netconf.Config, error)
 	if err != nil {
 		return nil, err
 	}
+	phase.End("config")
 	if conf.PrevResult == nil {
 		return nil, types.NewError(types.ErrInvalidNetworkConfig, msgNoPrevResult, "")
 	}
 	log, closeLog := p.logger(conf, cmd, args)
 	defer closeLog()
+	phase.End("log open")
 
 	findings, err := p.evaluate(conf, args.Netns)
 	var cniErr *types.Error
@@ -239,6 +245,7 @@ func (p *Plugin) verify(cmd string, args *skel.CmdArgs) (*netconf.Config, error)
 	switch {
 	case rej == nil:
 		log.Info("pod network accepted", "findings", len(findings))
+		phase.End("log record")
 	case conf.Mode == netconf.ModeWarn:
 		log.Warn("pod network would be rejected; mode warn lets it pass", "reason", rej.Msg)
 		p.recordEvent(log, conf, cmd, args, podevent.ReasonWarning, findings)
@@ -299,6 +306,7 @@ func (p *Plugin) evaluate(conf *netconf.Config, podNetns string) (findings []che
 	if err := checkNetns(podNetns, p.HostNetns); err != nil {
 		return nil, err
 	}
+	phase.End("netns check")
 	// The two reads run one after the other on this goroutine: on two
 	// goroutines they cost thread hand-offs that, on a loaded node, take
 	// longer than the overlap saves (docs/performance.md, CNI ADD).
@@ -309,10 +317,12 @@ func (p *Plugin) evaluate(conf *netconf.Config, podNetns string) (findings []che
 	if h.err != nil {
 		return nil, h.err
 	}
+	phase.End("host model")
 	pod, err := live.Load(podNetns)
 	if err != nil {
 		return nil, fmt.Errorf("read pod namespace: %w", err)
 	}
+	phase.End("pod model")
 	defer func() {
 		if r := recover(); r != nil {
 			findings, err = nil, &panicError{value: r, stack: debug.Stack()}
@@ -322,11 +332,26 @@ func (p *Plugin) evaluate(conf *netconf.Config, podNetns string) (findings []che
 		Host:         h.model,
 		Pod:          pod,
 		Result:       conf.Result,
-		Kernel:       h.ns.RouteGet,
+		Kernel:       timedRouteGet(h.ns.RouteGet),
 		ServiceCIDRs: conf.ServiceCIDRs,
 		ClusterCIDRs: conf.ClusterCIDRs,
 	}
-	return checker.Check(in, conf.Options), nil
+	findings = checker.Check(in, conf.Options)
+	phase.End("checks")
+	return findings, nil
+}
+
+// timedRouteGet counts the kernel's route queries of the checks as a
+// phase of their own when phases are recorded; otherwise it is get.
+func timedRouteGet(get func(fib.Query) (fib.Result, error)) func(fib.Query) (fib.Result, error) {
+	if !phase.Enabled() {
+		return get
+	}
+	return func(q fib.Query) (fib.Result, error) {
+		start := time.Now()
+		defer func() { phase.Add("kernel route queries", time.Since(start)) }()
+		return get(q)
+	}
 }
 
 // hostModel is the host namespace, open for the checks' kernel lookups,
