@@ -118,6 +118,15 @@ cmd_up() {
     ip netns add "$netns"
   fi
   ip -n "$netns" link set lo up
+  # kind bind-mounts /lib/modules into every node (read-only, for modprobe and
+  # kube-proxy); Docker refuses a bind mount whose source is missing, as it is
+  # on VMs with a kernel without modules. Create it empty, and say so: down
+  # removes it again.
+  if [[ ! -e /lib/modules ]]; then
+    mkdir /lib/modules
+    touch "${run}/created-lib-modules"
+    log "created an empty /lib/modules (this kernel has no modules; kind mounts it into its nodes)"
+  fi
   # --cgroup-parent: every container's cgroup under one root that down removes.
   # --iptables/--ip-forward act on the namespace's own tables and sysctls.
   start_daemon dockerd "$dockerd_bin" \
@@ -182,6 +191,9 @@ cmd_down() {
     ip netns delete "$netns"
   fi
   remove_cgroups
+  if [[ -e "${run}/created-lib-modules" ]]; then
+    rmdir /lib/modules 2>/dev/null || log "/lib/modules, which up created, is not empty: left"
+  fi
   rm -rf "$run"
   log "down (data root ${dir}/docker kept)"
 }
