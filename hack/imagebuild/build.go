@@ -9,14 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -178,7 +177,7 @@ func (s Spec) Validate() error {
 
 // Build assembles the image of spec and writes its archive to out (through
 // a temporary file and a rename). It returns the image's manifest digest.
-func Build(spec Spec, out string) (digest v1.Hash, err error) {
+func Build(spec Spec, out string) (v1.Hash, error) {
 	if err := spec.Validate(); err != nil {
 		return v1.Hash{}, err
 	}
@@ -186,25 +185,15 @@ func Build(spec Spec, out string) (digest v1.Hash, err error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	digest, err = img.Digest()
+	digest, err := img.Digest()
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("computing the image digest: %w", err)
 	}
-	// The layout is written to a directory first (go-containerregistry
-	// writes layouts only to directories), then packed into one tar.
-	dir, err := os.MkdirTemp("", "imagebuild-")
+	files, err := archiveFiles(spec, img)
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("creating a work directory: %w", err)
-	}
-	defer func() {
-		if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
-			err = fmt.Errorf("removing the work directory: %w", rmErr)
-		}
-	}()
-	if err := writeLayout(dir, spec, img); err != nil {
 		return v1.Hash{}, err
 	}
-	if err := packDir(dir, out, spec.Created); err != nil {
+	if err := writeTar(out, files); err != nil {
 		return v1.Hash{}, err
 	}
 	return digest, nil
@@ -212,9 +201,13 @@ func Build(spec Spec, out string) (digest v1.Hash, err error) {
 
 // image builds the image: the config, then one layer with the files.
 func image(spec Spec) (v1.Image, error) {
-	layerTar, err := layerTar(spec)
+	files, err := layerFiles(spec)
 	if err != nil {
 		return nil, err
+	}
+	layerTar, err := tarBytes(files)
+	if err != nil {
+		return nil, fmt.Errorf("writing the layer: %w", err)
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
@@ -256,64 +249,62 @@ func image(spec Spec) (v1.Image, error) {
 	return img, nil
 }
 
-// layerTar returns the layer's uncompressed tar: the files (0755) and
-// their parent directories (0755), sorted by path so that a directory comes
-// before what it holds, all owned by root and dated spec.Created.
-func layerTar(spec Spec) ([]byte, error) {
-	sources := map[string]string{} // entry name → source file; "" for a directory
+// layerFiles returns the files of the layer: spec's files (0755) and their
+// parent directories (0755), all dated spec.Created. Written with
+// tar.Writer.AddFS, they come in path order, a directory before what it
+// holds, owned by uid and gid 0.
+func layerFiles(spec Spec) (fstest.MapFS, error) {
+	files := fstest.MapFS{}
 	for _, f := range spec.Files {
-		sources[strings.TrimPrefix(f.Path, "/")] = f.Source
+		data, err := os.ReadFile(f.Source)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s for %s: %w", f.Source, f.Path, err)
+		}
+		files[f.Path[1:]] = &fstest.MapFile{Data: data, Mode: 0o755, ModTime: spec.Created}
 		for d := path.Dir(f.Path); d != "/"; d = path.Dir(d) {
-			sources[strings.TrimPrefix(d, "/")+"/"] = ""
+			files[d[1:]] = &fstest.MapFile{Mode: fs.ModeDir | 0o755, ModTime: spec.Created}
 		}
 	}
+	return files, nil
+}
+
+// tarBytes returns the tar archive of files.
+func tarBytes(files fs.FS) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, name := range slices.Sorted(maps.Keys(sources)) {
-		h := &tar.Header{
-			Typeflag: tar.TypeDir, Name: name, Mode: 0o755, ModTime: spec.Created,
-			Uname: "root", Gname: "root", Format: tar.FormatPAX,
-		}
-		var data []byte
-		if src := sources[name]; src != "" {
-			var err error
-			if data, err = os.ReadFile(src); err != nil {
-				return nil, fmt.Errorf("reading %s for /%s: %w", src, name, err)
-			}
-			h.Typeflag, h.Size = tar.TypeReg, int64(len(data))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, fmt.Errorf("writing the layer: %w", err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			return nil, fmt.Errorf("writing the layer: %w", err)
-		}
+	if err := tw.AddFS(files); err != nil {
+		return nil, err
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("writing the layer: %w", err)
+		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-// dockerManifest is one entry of the manifest.json of `docker save`.
-type dockerManifest struct {
-	Config   string
-	RepoTags []string
-	Layers   []string
-}
-
-// writeLayout writes img as an OCI image layout into dir, with the
-// annotations that name it, and Docker's manifest.json beside it pointing
-// at the same blobs.
-func writeLayout(dir string, spec Spec, img v1.Image) error {
+// archiveFiles returns the files of the archive: img as an OCI image
+// layout, with the annotations that name it, and Docker's manifest.json
+// beside it pointing at the same blobs; files 0644, directories 0755, all
+// dated spec.Created.
+func archiveFiles(spec Spec, img v1.Image) (files fstest.MapFS, err error) {
 	tag, err := name.NewTag(spec.Ref, name.StrictValidation)
 	if err != nil {
-		return fmt.Errorf("image name: %w", err)
+		return nil, fmt.Errorf("image name: %w", err)
 	}
 	full := canonical(tag)
+	// go-containerregistry writes layouts only to directories: write one
+	// and read it back.
+	dir, err := os.MkdirTemp("", "imagebuild-")
+	if err != nil {
+		return nil, fmt.Errorf("creating a work directory: %w", err)
+	}
+	defer func() {
+		if rmErr := os.RemoveAll(dir); rmErr != nil && err == nil {
+			err = fmt.Errorf("removing the work directory: %w", rmErr)
+		}
+	}()
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
-		return fmt.Errorf("writing the image layout: %w", err)
+		return nil, fmt.Errorf("writing the image layout: %w", err)
 	}
 	platform := v1.Platform{OS: spec.OS, Architecture: spec.Arch, Variant: spec.Variant}
 	if err := p.AppendImage(img,
@@ -322,32 +313,60 @@ func writeLayout(dir string, spec Spec, img v1.Image) error {
 			annotationContainerdName: full,
 			annotationRefName:        tag.TagStr(),
 		})); err != nil {
-		return fmt.Errorf("writing the image layout: %w", err)
+		return nil, fmt.Errorf("writing the image layout: %w", err)
 	}
+	files = fstest.MapFS{}
+	err = fs.WalkDir(os.DirFS(dir), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || name == "." {
+			return err
+		}
+		f := &fstest.MapFile{Mode: fs.ModeDir | 0o755, ModTime: spec.Created}
+		if !d.IsDir() {
+			f.Mode = 0o644
+			f.Data, err = os.ReadFile(filepath.Join(dir, name))
+		}
+		files[name] = f
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the image layout: %w", err)
+	}
+	m, err := dockerManifest(img, full)
+	if err != nil {
+		return nil, err
+	}
+	files["manifest.json"] = &fstest.MapFile{Data: m, Mode: 0o644, ModTime: spec.Created}
+	return files, nil
+}
+
+// dockerManifest returns the manifest.json of `docker save` for img, named
+// full, pointing at the blobs of the OCI layout.
+func dockerManifest(img v1.Image, full string) ([]byte, error) {
 	cfg, err := img.ConfigName()
 	if err != nil {
-		return fmt.Errorf("reading the config digest: %w", err)
+		return nil, fmt.Errorf("reading the config digest: %w", err)
 	}
 	layers, err := img.Layers()
 	if err != nil {
-		return fmt.Errorf("reading the layers: %w", err)
+		return nil, fmt.Errorf("reading the layers: %w", err)
 	}
-	m := dockerManifest{Config: blobPath(cfg), RepoTags: []string{full}}
+	m := struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}{Config: blobPath(cfg), RepoTags: []string{full}}
 	for _, l := range layers {
 		d, err := l.Digest()
 		if err != nil {
-			return fmt.Errorf("reading a layer digest: %w", err)
+			return nil, fmt.Errorf("reading a layer digest: %w", err)
 		}
 		m.Layers = append(m.Layers, blobPath(d))
 	}
-	data, err := json.Marshal([]dockerManifest{m})
+	data, err := json.Marshal([]any{m})
 	if err != nil {
-		return fmt.Errorf("encoding manifest.json: %w", err)
+		return nil, fmt.Errorf("encoding manifest.json: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), data, 0o644); err != nil {
-		return fmt.Errorf("writing manifest.json: %w", err)
-	}
-	return nil
+	return data, nil
 }
 
 func blobPath(h v1.Hash) string { return path.Join("blobs", h.Algorithm, h.Hex) }
@@ -363,24 +382,13 @@ func canonical(tag name.Tag) string {
 	return reg + "/" + tag.RepositoryStr() + ":" + tag.TagStr()
 }
 
-// packDir writes the files under dir into the tar archive out, sorted by
-// path, with fixed owners, modes and times, through a temporary file and a
-// rename: an interrupted build leaves no half-written archive.
-func packDir(dir, out string, created time.Time) (err error) {
-	var names []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != dir {
-			names = append(names, p)
-		}
-		return nil
-	})
+// writeTar writes the tar archive of files to out through a temporary file
+// and a rename: an interrupted build leaves no half-written archive.
+func writeTar(out string, files fs.FS) (err error) {
+	data, err := tarBytes(files)
 	if err != nil {
-		return fmt.Errorf("listing the image layout: %w", err)
+		return fmt.Errorf("writing %s: %w", out, err)
 	}
-	slices.Sort(names)
 	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
@@ -389,60 +397,20 @@ func packDir(dir, out string, created time.Time) (err error) {
 		if err != nil {
 			_ = f.Close()
 			_ = os.Remove(f.Name())
+			err = fmt.Errorf("writing %s: %w", out, err)
 		}
 	}()
-	tw := tar.NewWriter(f)
-	for _, p := range names {
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return fmt.Errorf("packing the image layout: %w", err)
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return fmt.Errorf("packing the image layout: %w", err)
-		}
-		h := &tar.Header{Name: filepath.ToSlash(rel), ModTime: created, Uname: "root", Gname: "root", Format: tar.FormatPAX}
-		switch {
-		case fi.IsDir():
-			h.Typeflag, h.Name, h.Mode = tar.TypeDir, h.Name+"/", 0o755
-		case fi.Mode().IsRegular():
-			h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o644, fi.Size()
-		default:
-			return fmt.Errorf("packing the image layout: %s is neither a file nor a directory", p)
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return fmt.Errorf("writing %s: %w", out, err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			if err := copyFile(tw, p); err != nil {
-				return fmt.Errorf("writing %s: %w", out, err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	if err := os.Rename(f.Name(), out); err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	return nil
-}
-
-func copyFile(w io.Writer, p string) error {
-	src, err := os.Open(p)
-	if err != nil {
+	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	defer func() { _ = src.Close() }() // read-only: nothing to lose on close
-	_, err = io.Copy(w, src)
-	return err
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), out)
 }

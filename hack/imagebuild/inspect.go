@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"testing/fstest"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -75,55 +76,42 @@ func Inspect(archive string, w *strings.Builder) (err error) {
 	return checkDockerManifest(archive, images, w)
 }
 
-// unpack extracts archive into dir, refusing names that leave it.
+// unpack extracts archive into dir, refusing names that leave it and
+// entries other than files and directories.
 func unpack(archive, dir string) error {
 	f, err := os.Open(archive)
 	if err != nil {
 		return fmt.Errorf("reading the archive: %w", err)
 	}
 	defer func() { _ = f.Close() }() // read-only: nothing to lose on close
-	tr := tar.NewReader(f)
-	for {
+	files := fstest.MapFS{}
+	for tr := tar.NewReader(f); ; {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			break
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", archive, err)
 		}
 		name := strings.TrimSuffix(h.Name, "/")
-		if !filepath.IsLocal(name) {
+		switch {
+		case !filepath.IsLocal(name):
 			return fmt.Errorf("%s: entry %q is outside the archive", archive, h.Name)
-		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return fmt.Errorf("unpacking %s: %w", archive, err)
+		case h.Typeflag == tar.TypeDir: // made with the files in it
+		case h.Typeflag == tar.TypeReg:
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", archive, err)
 			}
-		case tar.TypeReg:
-			if err := writeEntry(target, tr); err != nil {
-				return fmt.Errorf("unpacking %s: %w", archive, err)
-			}
+			files[name] = &fstest.MapFile{Data: data, Mode: 0o644}
 		default:
 			return fmt.Errorf("%s: entry %q has type %q; want files and directories", archive, h.Name, h.Typeflag)
 		}
 	}
-}
-
-func writeEntry(target string, r io.Reader) error {
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return err
+	if err := os.CopyFS(dir, files); err != nil {
+		return fmt.Errorf("unpacking %s: %w", archive, err)
 	}
-	out, err := os.Create(target)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, r); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
+	return nil
 }
 
 // describe prints the config and the layers of img, and checks its files.
