@@ -193,7 +193,7 @@ func addrOf(ip net.IP, family netip.Addr) netip.Addr {
 
 // loopbackName is the name of a model's loopback device.
 func loopbackName(m *fib.Model) string {
-	for _, l := range m.Links {
+	for l := range m.Links() {
 		if l.Kind == fib.KindLoopback {
 			return l.Name
 		}

@@ -110,8 +110,7 @@ func withBridgeAddrs(t *testing.T, m *fib.Model, cni0 ...string) *fib.Model {
 func podModel(t *testing.T, addrs []string, gws ...string) *fib.Model {
 	t.Helper()
 	m := fib.NewModel()
-	m.Links[0].Up, m.Links[0].Carrier = true, true
-	apply(t, m, addr("lo", "127.0.0.1/8"), addr("lo", "::1/128"), link("eth0", fib.KindVeth))
+	apply(t, m, fib.LinkUp{Name: "lo"}, addr("lo", "127.0.0.1/8"), addr("lo", "::1/128"), link("eth0", fib.KindVeth))
 	for _, a := range addrs {
 		apply(t, m, addr("eth0", a))
 	}

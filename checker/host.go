@@ -185,7 +185,7 @@ func loopbackSource(res *fib.Result) string {
 func (r *run) loopbackFix(a netip.Addr, devs []string) string {
 	fix := "move the pod network out of 127.0.0.0/8 (for example to 10.244.0.0/16 in the IPAM config)"
 	var dels []string
-	for _, ad := range r.in.Host.Addrs {
+	for ad := range r.in.Host.Addrs() {
 		if slices.Contains(devs, ad.Link) && ad.Link != loopbackName(r.in.Host) && loopbackNet4.Contains(ad.Prefix.Addr()) {
 			d := fmt.Sprintf("ip addr del %s dev %s", ad.Prefix, ad.Link)
 			if !slices.Contains(dels, d) {
@@ -218,7 +218,7 @@ func (r *run) localFix(a netip.Addr, res *fib.Result, w want) string {
 // nodeAddress finds the node's own address equal to a pod IP: the device
 // that holds it (other than the loopback device) and its prefix.
 func nodeAddress(m *fib.Model, a netip.Addr, lo string, res *fib.Result) (string, netip.Prefix, bool) {
-	for _, ad := range m.Addrs {
+	for ad := range m.Addrs() {
 		if ad.Prefix.Addr() == a && ad.Link != lo {
 			return ad.Link, ad.Prefix, true
 		}

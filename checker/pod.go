@@ -133,7 +133,7 @@ func (r *run) judgeGateway(gw, pod netip.Addr, w want, res *fib.Result) {
 
 // podOwns reports whether an address is one of the pod's own.
 func podOwns(m *fib.Model, a netip.Addr) bool {
-	for _, ad := range m.Addrs {
+	for ad := range m.Addrs() {
 		if ad.Prefix.Addr() == a {
 			return true
 		}
@@ -198,7 +198,7 @@ func (r *run) probe(f fib.Family) netip.Addr {
 		cands = probes6
 	}
 	covered := func(a netip.Addr) bool {
-		for _, rt := range r.in.Pod.Routes {
+		for rt := range r.in.Pod.Routes() {
 			if rt.Dst.Bits() > 0 && rt.Dst.Contains(a) {
 				return true
 			}

@@ -17,13 +17,13 @@ var benchSizes = []int{1_000, 100_000, 1_000_000}
 func benchModel(f Family, n int) (*Model, []netip.Addr) {
 	r := rand.New(rand.NewPCG(42, uint64(n)))
 	m := NewModel()
-	m.Links = append(m.Links, Link{Index: 2, Name: "eth0", Kind: KindOther, Up: true, Carrier: true})
-	m.Addrs = []Address{{Prefix: netip.MustParsePrefix("10.255.0.10/16"), Link: "eth0"}, {Prefix: netip.MustParsePrefix("2001:db8::10/64"), Link: "eth0"}}
-	m.Routes = randomRoutes(r, f, n)
+	m.st.Links = append(m.st.Links, Link{Index: 2, Name: "eth0", Kind: KindOther, Up: true, Carrier: true})
+	m.st.Addrs = []Address{{Prefix: netip.MustParsePrefix("10.255.0.10/16"), Link: "eth0"}, {Prefix: netip.MustParsePrefix("2001:db8::10/64"), Link: "eth0"}}
+	m.st.Routes = randomRoutes(r, f, n)
 	dsts := make([]netip.Addr, 4096)
 	for i := range dsts {
 		if i%2 == 0 {
-			dsts[i] = m.Routes[r.IntN(n)].Dst.Addr()
+			dsts[i] = m.st.Routes[r.IntN(n)].Dst.Addr()
 		} else {
 			dsts[i] = randomAddr(r, f)
 		}
@@ -62,7 +62,7 @@ func BenchmarkPlainLPM(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/routes=%d", f, n), func(b *testing.B) {
 				m, dsts := benchModel(f, n)
 				var t bart.Table[int]
-				for i, r := range m.Routes {
+				for i, r := range m.st.Routes {
 					t.Insert(r.Dst, i)
 				}
 				i := 0

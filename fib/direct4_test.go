@@ -54,8 +54,8 @@ func checkDirect4Slots(t *testing.T, m *Model) {
 			t.Fatalf("table %s: %d slots in the direct table, %d prefixes in the trie", tab.id, len(tab.dir.slots), len(want))
 		}
 		for i, p := range want {
-			if got := tab.dir.slots[i]; got != p.s || key4(m.Routes[got.idx].Dst) != p.key {
-				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v", tab.id, i, got, m.Routes[got.idx].Dst, p.s)
+			if got := tab.dir.slots[i]; got != p.s || key4(m.st.Routes[got.idx].Dst) != p.key {
+				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v", tab.id, i, got, m.st.Routes[got.idx].Dst, p.s)
 			}
 		}
 	}
@@ -175,7 +175,7 @@ func TestDirect4Threshold(t *testing.T) {
 	for range 50000 {
 		dst := dsts[r.IntN(len(dsts))]
 		if r.IntN(2) == 0 {
-			p := m.Routes[r.IntN(len(m.Routes))].Dst
+			p := m.st.Routes[r.IntN(len(m.st.Routes))].Dst
 			dst = ipv4(uint4(p.Addr()) | r.Uint32()>>p.Bits())
 		}
 		got, want := fastAndGeneral(t, m, Query{Dst: dst, NoTrace: true})

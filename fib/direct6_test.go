@@ -60,8 +60,8 @@ func checkDirect6Slots(t *testing.T, m *Model) {
 			t.Fatalf("table %s: %d slots in the direct table, %d prefixes in the region", tab.id, len(tab.dir6.slots), want)
 		}
 		for i, s := range tab.dir6.slots {
-			if got, ok := tab.trie.Get(m.Routes[s.idx].Dst); !ok || got != s {
-				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v %t", tab.id, i, s, m.Routes[s.idx].Dst, got, ok)
+			if got, ok := tab.trie.Get(m.st.Routes[s.idx].Dst); !ok || got != s {
+				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v %t", tab.id, i, s, m.st.Routes[s.idx].Dst, got, ok)
 			}
 		}
 	}
@@ -294,7 +294,7 @@ func TestDirect6Threshold(t *testing.T) {
 	for range 50000 {
 		dst := dsts[r.IntN(len(dsts))]
 		if r.IntN(2) == 0 {
-			p := m.Routes[r.IntN(len(m.Routes))].Dst
+			p := m.st.Routes[r.IntN(len(m.st.Routes))].Dst
 			b := p.Addr().As16()
 			hi := binary.BigEndian.Uint64(b[:8])
 			dst = ipv6(hi|r.Uint64()>>p.Bits(), r.Uint64())

@@ -12,8 +12,8 @@ import (
 // and the Docker mistake 127.16.0.1/16.
 func node() *fib.Model {
 	m := fib.NewModel()
-	m.Links[0].Up, m.Links[0].Carrier = true, true
 	err := m.Apply(
+		fib.LinkUp{Name: "lo"},
 		fib.AddAddress{Address: fib.Address{Prefix: netip.MustParsePrefix("127.0.0.1/8"), Link: "lo"}},
 		fib.AddLink{Link: fib.Link{Name: "cni0", Kind: fib.KindBridge, Up: true, Carrier: true}},
 		fib.AddAddress{Address: fib.Address{Prefix: netip.MustParsePrefix("10.1.2.1/24"), Link: "cni0"}},
@@ -75,7 +75,8 @@ func ExampleDecode() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(len(m.Links), "links,", len(m.Routes), "routes")
+	st := m.State()
+	fmt.Println(len(st.Links), "links,", len(st.Routes), "routes")
 	// Output:
 	// 2 links, 9 routes
 }

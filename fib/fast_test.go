@@ -20,7 +20,7 @@ import (
 // select every flow, and rules with selectors.
 func fastModel(r *rand.Rand) (*Model, []netip.Addr) {
 	m := NewModel()
-	m.Links[0].Up = true
+	m.st.Links[0].Up = true
 	devs := []string{"lo"}
 	for i := range 4 {
 		name := fmt.Sprintf("d%d", i)
@@ -76,23 +76,23 @@ func fastModel(r *rand.Rand) (*Model, []netip.Addr) {
 				rt.NextHops = append(rt.NextHops, nh)
 			}
 		}
-		m.Routes = append(m.Routes, rt)
+		m.st.Routes = append(m.st.Routes, rt)
 		dsts = append(dsts, p.Addr(), p.Addr().Next())
 	}
 	switch r.IntN(4) {
 	case 0:
-		m.Unmerged = true
+		m.st.Unmerged = true
 	case 1:
-		m.Unmerged = true
-		m.Rules = append(m.Rules, Rule{Family: V4, Priority: uint32(r.IntN(40000)), Action: ActionLookup, Table: []TableID{100, 101}[r.IntN(2)], SuppressPrefixLen: -1, SuppressIfGroup: -1})
+		m.st.Unmerged = true
+		m.st.Rules = append(m.st.Rules, Rule{Family: V4, Priority: uint32(r.IntN(40000)), Action: ActionLookup, Table: []TableID{100, 101}[r.IntN(2)], SuppressPrefixLen: -1, SuppressIfGroup: -1})
 	case 2:
-		m.Unmerged = true
-		m.Rules = append(m.Rules, Rule{Family: V4, Priority: 100, Action: ActionLookup, Table: 100, Mark: 1, Mask: 1, SuppressPrefixLen: -1, SuppressIfGroup: -1})
+		m.st.Unmerged = true
+		m.st.Rules = append(m.st.Rules, Rule{Family: V4, Priority: 100, Action: ActionLookup, Table: 100, Mark: 1, Mask: 1, SuppressPrefixLen: -1, SuppressIfGroup: -1})
 	}
 	for _, s := range []string{"8.8.8.8", "127.0.0.1", "224.0.0.1", "255.255.255.255", "0.0.0.0", "240.0.0.1", "223.255.255.255", "239.1.2.3", "224.0.0.251", "250.1.1.1"} {
 		dsts = append(dsts, netip.MustParseAddr(s))
 	}
-	m.Invalidate()
+	m.idx = nil
 	return m, dsts
 }
 
@@ -137,7 +137,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 					}
 					got, want := fastAndGeneral(t, m, q)
 					if !reflect.DeepEqual(got, want) {
-						t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Rules)
+						t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v rules %v", round, q, &got, got, &want, want, m.st.Routes, m.st.Rules)
 					}
 				}
 			}
@@ -152,6 +152,14 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 	}
 }
 
+// reference answers q on the general path alone, the reference that
+// Lookup's accelerated paths must agree with.
+func (m *Model) reference(q Query) Result {
+	res := Result{Dst: q.Dst, noTrace: q.NoTrace}
+	m.lookup(m.index(), q, &res)
+	return res
+}
+
 // fastAndGeneral answers q twice on m: as Lookup does (the fast path where
 // it applies) and on the general path alone.
 func fastAndGeneral(t *testing.T, m *Model, q Query) (fast, general Result) {
@@ -160,12 +168,7 @@ func fastAndGeneral(t *testing.T, m *Model, q Query) (fast, general Result) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.idx.slowOnly = true
-	defer func() { m.idx.slowOnly = false }()
-	general, err = m.Lookup(q)
-	if err != nil {
-		t.Fatal(err)
-	}
+	general = m.reference(q)
 	return fast, general
 }
 
@@ -177,8 +180,8 @@ func TestResolveGateways4(t *testing.T) {
 	for round := range 300 {
 		m, _ := fastModel(r)
 		ix := m.index()
-		for i := range m.Routes {
-			rt := &m.Routes[i]
+		for i := range m.st.Routes {
+			rt := &m.st.Routes[i]
 			e := &ix.entries[i]
 			if e.gw4 == 0 || !e.has(flagSingle) || rt.NextHops[0].OnLink {
 				continue
@@ -218,8 +221,8 @@ func slowGatewayScope(m *Model, merged bool, rt *Route, dev *device) Scope {
 		for bits := 32; bits >= 0; bits-- {
 			p := netip.PrefixFrom(gw, bits).Masked()
 			var found []*Route
-			for i := range m.Routes {
-				o := &m.Routes[i]
+			for i := range m.st.Routes {
+				o := &m.st.Routes[i]
 				if o.Family == V4 && tableOf(o.Table) == id && o.Dst == p {
 					found = append(found, o)
 				}
@@ -254,7 +257,7 @@ func slowGatewayScope(m *Model, merged bool, rt *Route, dev *device) Scope {
 // or a rule with a selector.
 func fastModel6(r *rand.Rand) (*Model, []netip.Addr) {
 	m := NewModel()
-	m.Links[0].Up = true
+	m.st.Links[0].Up = true
 	devs := []string{"lo"}
 	for i := range 3 {
 		name := fmt.Sprintf("d%d", i)
@@ -300,19 +303,19 @@ func fastModel6(r *rand.Rand) (*Model, []netip.Addr) {
 			}
 			rt.NextHops = append(rt.NextHops, nh)
 		}
-		m.Routes = append(m.Routes, rt)
+		m.st.Routes = append(m.st.Routes, rt)
 		dsts = append(dsts, p.Addr(), p.Addr().Next())
 	}
 	switch r.IntN(3) {
 	case 0:
-		m.Rules = append(m.Rules, Rule{Family: V6, Priority: uint32(r.IntN(40000)), Action: ActionLookup, Table: []TableID{100, 101}[r.IntN(2)], SuppressPrefixLen: -1, SuppressIfGroup: -1})
+		m.st.Rules = append(m.st.Rules, Rule{Family: V6, Priority: uint32(r.IntN(40000)), Action: ActionLookup, Table: []TableID{100, 101}[r.IntN(2)], SuppressPrefixLen: -1, SuppressIfGroup: -1})
 	case 1:
-		m.Rules = append(m.Rules, Rule{Family: V6, Priority: 100, Action: ActionLookup, Table: 100, Mark: 1, Mask: 1, SuppressPrefixLen: -1, SuppressIfGroup: -1})
+		m.st.Rules = append(m.st.Rules, Rule{Family: V6, Priority: 100, Action: ActionLookup, Table: 100, Mark: 1, Mask: 1, SuppressPrefixLen: -1, SuppressIfGroup: -1})
 	}
 	for _, s := range []string{"::1", "ff02::1", "ff05::2", "fe80::1", "2001:db8:5::5", "::ffff:10.0.0.1", "::", "2002::1", "fd00::1"} {
 		dsts = append(dsts, netip.MustParseAddr(s))
 	}
-	m.Invalidate()
+	m.idx = nil
 	return m, dsts
 }
 
@@ -354,7 +357,7 @@ func TestFastPath6MatchesGeneral(t *testing.T) {
 					}
 					got, want := fastAndGeneral(t, m, q)
 					if !reflect.DeepEqual(got, want) {
-						t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v addrs %v rules %v", round, q, &got, got, &want, want, m.Routes, m.Addrs, m.Rules)
+						t.Fatalf("round %d, %+v:\nfast    %s %+v\ngeneral %s %+v\nmodel routes %v addrs %v rules %v", round, q, &got, got, &want, want, m.st.Routes, m.st.Addrs, m.st.Rules)
 					}
 				}
 			}
@@ -439,7 +442,7 @@ func TestSelectAddr6(t *testing.T) {
 			}
 			got, want := m.selectAddr6(ix, dev, dst), refSelectAddr6(ix, dev, dst)
 			if got != want {
-				t.Fatalf("round %d: source for %s via %v: %s, want %s (addresses %v)", round, dst, dev, got, want, m.Addrs)
+				t.Fatalf("round %d: source for %s via %v: %s, want %s (addresses %v)", round, dst, dev, got, want, m.st.Addrs)
 			}
 		}
 	}

@@ -216,9 +216,6 @@ type index struct {
 	main4, default4 *table
 	// customLocal is set once a route of type local was added by a user.
 	customLocal bool
-	// slowOnly turns the fast path off, for tests that compare it with
-	// the general one.
-	slowOnly bool
 	// owned mirrors the tries while the index of a model with at least
 	// direct4MinPrefixes routes is built (nil otherwise): owned[i] is the
 	// slot of route i's prefix when route i is the route the slot names
@@ -229,14 +226,10 @@ type index struct {
 	owned []slot
 }
 
-// Freeze builds the lookup structure now. Lookups build it on first use;
-// call Freeze before sharing a model between goroutines. Any change to the
-// model's fields afterwards must be followed by Invalidate.
+// Freeze builds the lookup structure now. Lookups build it on first use,
+// and Apply drops it; call Freeze before sharing a model between
+// goroutines.
 func (m *Model) Freeze() { m.index() }
-
-// Invalidate drops the lookup structure after the model's fields were
-// changed directly.
-func (m *Model) Invalidate() { m.idx = nil }
 
 func (m *Model) index() *index {
 	if m.idx == nil {
@@ -248,11 +241,11 @@ func (m *Model) index() *index {
 func buildIndex(m *Model) *index {
 	ix := &index{
 		tables: make(map[tableKey]*table),
-		devs:   make(map[string]*device, len(m.Links)),
-		routes: m.Routes,
+		devs:   make(map[string]*device, len(m.st.Links)),
+		routes: m.st.Routes,
 	}
-	for i := range m.Links {
-		l := &m.Links[i]
+	for i := range m.st.Links {
+		l := &m.st.Links[i]
 		d := &device{link: l, conf: m.conf(l.Name)}
 		d.loopbackOK = d.conf.RouteLocalnet || l.Kind == KindLoopback || l.Kind == KindVRF
 		ix.devs[l.Name] = d
@@ -265,8 +258,8 @@ func buildIndex(m *Model) *index {
 		ix.lo = &device{link: &Link{Name: "lo", Kind: KindLoopback, Index: 1}, loopbackOK: true}
 	}
 	slices.SortStableFunc(ix.byIndex, func(a, b *device) int { return cmp.Compare(a.link.Index, b.link.Index) })
-	for i := range m.Addrs {
-		a := &m.Addrs[i]
+	for i := range m.st.Addrs {
+		a := &m.st.Addrs[i]
 		d := ix.devs[a.Link]
 		if d == nil {
 			continue
@@ -292,22 +285,22 @@ func buildIndex(m *Model) *index {
 			}
 		}
 	}
-	for i := range m.Rules {
-		r := &m.Rules[i]
+	for i := range m.st.Rules {
+		r := &m.st.Rules[i]
 		ix.rules[fam(r.Family)] = append(ix.rules[fam(r.Family)], r)
 	}
 	for _, rules := range ix.rules {
 		slices.SortStableFunc(rules, func(a, b *Rule) int { return cmp.Compare(a.Priority, b.Priority) })
 	}
-	ix.merged = !m.Unmerged && onlyDefaultRules(ix.rules[fam(V4)])
+	ix.merged = !m.st.Unmerged && onlyDefaultRules(ix.rules[fam(V4)])
 
-	ix.entries = make([]entry, len(m.Routes))
+	ix.entries = make([]entry, len(m.st.Routes))
 	ix.groupOf = make(map[uint32]uint32)
 	ix.shapeIDs = make(map[shape]uint32)
-	if len(m.Routes) >= direct4MinPrefixes {
+	if len(m.st.Routes) >= direct4MinPrefixes {
 		// Only a model this big may have a table that gets a direct
 		// table.
-		ix.owned = make([]slot, len(m.Routes))
+		ix.owned = make([]slot, len(m.st.Routes))
 		for i := range ix.owned {
 			ix.owned[i].idx = ^uint32(0)
 		}
@@ -342,8 +335,8 @@ func buildIndex(m *Model) *index {
 	// checked before the map.
 	var lastKey tableKey
 	var lastTable *table
-	for i := range m.Routes {
-		r := &m.Routes[i]
+	for i := range m.st.Routes {
+		r := &m.st.Routes[i]
 		if r.Type == TypeLocal && r.Protocol != "kernel" {
 			ix.customLocal = true
 		}
@@ -360,7 +353,7 @@ func buildIndex(m *Model) *index {
 	for gi := range ix.groupInfo {
 		g := &ix.groupInfo[gi]
 		g.key = g.routes[0]
-		slices.SortStableFunc(g.routes, func(a, b uint32) int { return aliasOrder(&m.Routes[a], &m.Routes[b]) })
+		slices.SortStableFunc(g.routes, func(a, b uint32) int { return aliasOrder(&m.st.Routes[a], &m.st.Routes[b]) })
 		es := make([]entry, len(g.routes))
 		for j, ri := range g.routes {
 			es[j] = ix.entries[ri]

@@ -50,8 +50,8 @@ func TestIndexGolden(t *testing.T) {
 	for _, f := range []Family{V4, V6} {
 		r := rand.New(rand.NewPCG(1, uint64(f)))
 		for round := range 20 {
-			m := &Model{Links: []Link{{Index: 1, Name: "eth0", Kind: KindOther, Up: true}}}
-			m.Routes = randomRoutes(r, f, 50+r.IntN(400))
+			m := &Model{st: State{Links: []Link{{Index: 1, Name: "eth0", Kind: KindOther, Up: true}}}}
+			m.st.Routes = randomRoutes(r, f, 50+r.IntN(400))
 			ix := m.index()
 			tab := ix.table(f, TableMain)
 			// The direct table of the fast path, with at most one
@@ -65,19 +65,19 @@ func TestIndexGolden(t *testing.T) {
 			for range 500 {
 				dst := randomAddr(r, f)
 				if r.IntN(2) == 0 {
-					rt := m.Routes[r.IntN(len(m.Routes))]
+					rt := m.st.Routes[r.IntN(len(m.st.Routes))]
 					dst = rt.Dst.Addr()
 				}
 				var got []netip.Prefix
 				for es := tab.lookup(dst); es != nil; es = tab.shorter(es) {
 					got = append(got, es[0].route.Dst)
 				}
-				want := slowCovering(m.Routes, dst)
+				want := slowCovering(m.st.Routes, dst)
 				s, ok := tab.lookup6(dst)
 				if f == V4 {
 					s, ok = tab.lookup4(uint4(dst), dst)
 				}
-				if ok != (len(want) > 0) || (ok && m.Routes[s.idx].Dst != want[0]) {
+				if ok != (len(want) > 0) || (ok && m.st.Routes[s.idx].Dst != want[0]) {
 					t.Fatalf("%s round %d: %s: direct table found %t %v, want %v", f, round, dst, ok, s, want)
 				}
 				if len(got) != len(want) {

@@ -178,8 +178,8 @@ func (m *Model) validateSource4(ix *index, fl *flow, dev *Link, oif int) syscall
 
 // ownerOf4Addr reports whether a is assigned to any device.
 func (m *Model) ownerOf4Addr(a netip.Addr) bool {
-	for i := range m.Addrs {
-		if m.Addrs[i].Prefix.Addr() == a {
+	for i := range m.st.Addrs {
+		if m.st.Addrs[i].Prefix.Addr() == a {
 			return true
 		}
 	}

@@ -27,7 +27,7 @@ func (m *Model) Lookup(q Query) (Result, error) {
 	}
 	ix := m.index()
 	res := Result{Dst: q.Dst, noTrace: q.NoTrace}
-	if q.IIF == "" && q.OIF == "" && !q.Src.IsValid() && !ix.slowOnly {
+	if q.IIF == "" && q.OIF == "" && !q.Src.IsValid() {
 		if q.Dst.Is4() && m.output4Fast(ix, q.Dst, &res) {
 			return res, nil
 		}
@@ -35,6 +35,15 @@ func (m *Model) Lookup(q Query) (Result, error) {
 			return res, nil
 		}
 	}
+	m.lookup(ix, q, &res)
+	return res, nil
+}
+
+// lookup is the reference: the kernel's decisions step by step (rules,
+// tables, route types, device and source), for every query. Lookup answers
+// common queries faster where an accelerated path applies; tests compare
+// those answers, traces included, with this one's.
+func (m *Model) lookup(ix *index, q Query, res *Result) {
 	fl := flow{
 		family: FamilyOf(q.Dst), dst: q.Dst, src: q.Src, hasSrc: q.Src.IsValid(), hasSrcGiven: q.Src.IsValid(),
 		iif: q.IIF, oif: q.OIF, mark: q.Mark, tos: q.TOS, uid: q.UID,
@@ -45,15 +54,14 @@ func (m *Model) Lookup(q Query) (Result, error) {
 	}
 	switch {
 	case fl.family == V4 && q.IIF != "":
-		m.input4(ix, &fl, &res)
+		m.input4(ix, &fl, res)
 	case fl.family == V4:
-		m.output4(ix, &fl, &res)
+		m.output4(ix, &fl, res)
 	case q.IIF != "":
-		m.input6(ix, &fl, &res)
+		m.input6(ix, &fl, res)
 	default:
-		m.output6(ix, &fl, &res)
+		m.output6(ix, &fl, res)
 	}
-	return res, nil
 }
 
 func unspecified(f Family) netip.Addr {

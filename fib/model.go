@@ -3,6 +3,8 @@ package fib
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"net/netip"
 	"slices"
 )
@@ -24,14 +26,11 @@ type DevConf struct {
 // ConfAll is the key of Model.Conf that holds net.ipv4.conf.all.
 const ConfAll = "all"
 
-// Model is the routing state of one network namespace. The zero value is an
-// empty namespace with merged local and main tables and no rules; use
-// NewModel for one that has the default rules and a loopback device.
-//
-// A Model is not safe for concurrent use while it is being changed; lookups
-// on a model that is no longer changed may run concurrently once Freeze
-// has been called.
-type Model struct {
+// State is the data of a model: the devices, addresses, routes, rules
+// and sysctls of one network namespace, as a loader reads them (fib/live
+// from the kernel, fib/iproute from `ip -j` dumps) or a snapshot holds
+// them. FromState makes a Model of it; Model.State returns a copy.
+type State struct {
 	Links  []Link    `json:"links"`
 	Addrs  []Address `json:"addrs"`
 	Routes []Route   `json:"routes"`
@@ -47,45 +46,107 @@ type Model struct {
 	// IPv6 address of an up device has a subnet-router anycast route.
 	// Snapshots do not hold it.
 	Forwarding6 bool `json:"-"`
+}
 
+// Model is the routing state of one network namespace and the kernel's
+// decisions on it: Lookup answers as the kernel would, and Apply makes
+// changes with the side effects the kernel gives them. The zero value is
+// an empty namespace with merged local and main tables and no rules; use
+// NewModel for one that has the default rules and a loopback device, and
+// FromState for one a loader read.
+//
+// A Model is not safe for concurrent use while it is being changed; lookups
+// on a model that is no longer changed may run concurrently once Freeze
+// has been called.
+type Model struct {
+	st  State
 	idx *index
+}
+
+// FromState returns the model of a namespace's state. The model takes
+// the state's slices and map: the caller must not change them afterwards.
+// Validate checks the state.
+func FromState(s State) *Model { return &Model{st: s} }
+
+// State returns a copy of the model's data, which the caller may change
+// and make a new model of.
+func (m *Model) State() State { return m.Clone().st }
+
+// Links returns the model's devices, in the model's order.
+func (m *Model) Links() iter.Seq[Link] { return values(m.st.Links) }
+
+// Addrs returns the model's addresses, in the kernel's order within each
+// device and family.
+func (m *Model) Addrs() iter.Seq[Address] { return values(m.st.Addrs) }
+
+// Routes returns the model's routes, in the model's (dump) order. A route's
+// NextHops must not be changed.
+func (m *Model) Routes() iter.Seq[Route] { return values(m.st.Routes) }
+
+// Rules returns the model's rules, in the model's order. A rule's UIDs
+// must not be changed.
+func (m *Model) Rules() iter.Seq[Rule] { return values(m.st.Rules) }
+
+// DevConf returns the IPv4 sysctls set for a device (or ConfAll), without
+// those of ConfAll combined in.
+func (m *Model) DevConf(name string) DevConf { return m.st.Conf[name] }
+
+// Unmerged reports whether the kernel keeps the IPv4 local and main tables
+// apart (see State.Unmerged).
+func (m *Model) Unmerged() bool { return m.st.Unmerged }
+
+// values yields copies of a slice's elements.
+func values[T any](s []T) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		for _, v := range s {
+			if !yield(v) {
+				return
+			}
+		}
+	}
 }
 
 // NewModel returns the state of a new network namespace: the default rules
 // of both families and a loopback device "lo" that is down.
 func NewModel() *Model {
-	m := &Model{
-		Links: []Link{{Index: 1, Name: "lo", Kind: KindLoopback}},
-	}
-	m.Rules = append(DefaultRules(V4), DefaultRules(V6)...)
+	m := &Model{st: State{Links: []Link{{Index: 1, Name: "lo", Kind: KindLoopback}}}}
+	m.st.Rules = append(DefaultRules(V4), DefaultRules(V6)...)
 	return m
 }
 
 // Link returns the device with the given name.
-func (m *Model) Link(name string) (*Link, bool) {
-	for i := range m.Links {
-		if m.Links[i].Name == name {
-			return &m.Links[i], true
+func (m *Model) Link(name string) (Link, bool) {
+	if l := m.link(name); l != nil {
+		return *l, true
+	}
+	return Link{}, false
+}
+
+// link returns the model's own device of that name, nil if none.
+func (m *Model) link(name string) *Link {
+	for i := range m.st.Links {
+		if m.st.Links[i].Name == name {
+			return &m.st.Links[i]
 		}
 	}
-	return nil, false
+	return nil
 }
 
 // LinkByIndex returns the device with the given index.
-func (m *Model) LinkByIndex(index int) (*Link, bool) {
-	for i := range m.Links {
-		if m.Links[i].Index == index {
-			return &m.Links[i], true
+func (m *Model) LinkByIndex(index int) (Link, bool) {
+	for i := range m.st.Links {
+		if m.st.Links[i].Index == index {
+			return m.st.Links[i], true
 		}
 	}
-	return nil, false
+	return Link{}, false
 }
 
 // conf returns the effective IPv4 sysctls of a device, combining the
 // device's own values with net.ipv4.conf.all the way the kernel does.
 func (m *Model) conf(dev string) DevConf {
-	all := m.Conf[ConfAll]
-	d := m.Conf[dev]
+	all := m.st.Conf[ConfAll]
+	d := m.st.Conf[dev]
 	return DevConf{
 		RouteLocalnet:            all.RouteLocalnet || d.RouteLocalnet,
 		Forwarding:               d.Forwarding,
@@ -97,32 +158,27 @@ func (m *Model) conf(dev string) DevConf {
 // Clone returns a deep copy of the model, for what-if changes that must not
 // touch the original.
 func (m *Model) Clone() *Model {
-	c := &Model{
-		Links:       slices.Clone(m.Links),
-		Addrs:       slices.Clone(m.Addrs),
-		Routes:      make([]Route, len(m.Routes)),
-		Rules:       make([]Rule, len(m.Rules)),
-		Unmerged:    m.Unmerged,
-		Forwarding6: m.Forwarding6,
+	c := State{
+		Links:       slices.Clone(m.st.Links),
+		Addrs:       slices.Clone(m.st.Addrs),
+		Routes:      make([]Route, len(m.st.Routes)),
+		Rules:       make([]Rule, len(m.st.Rules)),
+		Conf:        maps.Clone(m.st.Conf),
+		Unmerged:    m.st.Unmerged,
+		Forwarding6: m.st.Forwarding6,
 	}
-	for i, r := range m.Routes {
+	for i, r := range m.st.Routes {
 		r.NextHops = slices.Clone(r.NextHops)
 		c.Routes[i] = r
 	}
-	for i, r := range m.Rules {
+	for i, r := range m.st.Rules {
 		if r.UIDs != nil {
 			u := *r.UIDs
 			r.UIDs = &u
 		}
 		c.Rules[i] = r
 	}
-	if m.Conf != nil {
-		c.Conf = make(map[string]DevConf, len(m.Conf))
-		for k, v := range m.Conf {
-			c.Conf[k] = v
-		}
-	}
-	return c
+	return &Model{st: c}
 }
 
 // Validate checks that the model is consistent: every prefix valid and of
@@ -131,9 +187,9 @@ func (m *Model) Clone() *Model {
 // naming the offending item.
 func (m *Model) Validate() error {
 	var errs []error
-	names := make(map[string]bool, len(m.Links))
-	indexes := make(map[int]bool, len(m.Links))
-	for _, l := range m.Links {
+	names := make(map[string]bool, len(m.st.Links))
+	indexes := make(map[int]bool, len(m.st.Links))
+	for _, l := range m.st.Links {
 		switch {
 		case l.Name == "":
 			errs = append(errs, fmt.Errorf("link %d: empty name", l.Index))
@@ -150,7 +206,7 @@ func (m *Model) Validate() error {
 		names[l.Name] = true
 		indexes[l.Index] = true
 	}
-	for _, a := range m.Addrs {
+	for _, a := range m.st.Addrs {
 		if !a.Prefix.IsValid() {
 			errs = append(errs, fmt.Errorf("address on %q: invalid prefix", a.Link))
 		}
@@ -158,13 +214,13 @@ func (m *Model) Validate() error {
 			errs = append(errs, fmt.Errorf("address %s: unknown device %q", a.Prefix, a.Link))
 		}
 	}
-	for i := range m.Routes {
-		if err := m.validateRoute(&m.Routes[i], names); err != nil {
+	for i := range m.st.Routes {
+		if err := m.validateRoute(&m.st.Routes[i], names); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for i := range m.Rules {
-		if err := validateRule(&m.Rules[i]); err != nil {
+	for i := range m.st.Rules {
+		if err := validateRule(&m.st.Rules[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}

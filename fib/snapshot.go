@@ -23,7 +23,7 @@ const SnapshotVersion = "fibguard.snapshot/v1"
 // route as one line of text (Route.MarshalText).
 type snapshot struct {
 	Version string `json:"version"`
-	*Model
+	*State
 	Routes []string `json:"routes"`
 }
 
@@ -33,8 +33,8 @@ type snapshot struct {
 // separate strings or a growing slice of Route values.
 type snapshotIn struct {
 	Version string `json:"version"`
-	*Model
-	// These shadow the Model's fields of the same names, so that no more
+	*State
+	// These shadow the State's fields of the same names, so that no more
 	// than MaxSnapshotItems of each are decoded: a few bytes of JSON ("{}")
 	// make a struct of a hundred or more.
 	Links  linkList        `json:"links"`
@@ -49,9 +49,9 @@ func (m *Model) Encode(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetIndent("", " ")
-	s := snapshot{Version: SnapshotVersion, Model: m, Routes: make([]string, len(m.Routes))}
-	for i := range m.Routes {
-		text, err := m.Routes[i].MarshalText()
+	s := snapshot{Version: SnapshotVersion, State: &m.st, Routes: make([]string, len(m.st.Routes))}
+	for i := range m.st.Routes {
+		text, err := m.st.Routes[i].MarshalText()
 		if err != nil {
 			return fmt.Errorf("encode snapshot: %w", err)
 		}
@@ -88,7 +88,7 @@ func decode(raw []byte, cut bool) (*Model, error) {
 		doc = slices.Concat(raw[:start], []byte("null"), raw[end:])
 		routes = raw[start:end]
 	}
-	s := snapshotIn{Model: &Model{}}
+	s := snapshotIn{State: &State{}}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
@@ -97,7 +97,7 @@ func decode(raw []byte, cut bool) (*Model, error) {
 	if s.Version != SnapshotVersion {
 		return nil, fmt.Errorf("decode snapshot: version %q, want %q", s.Version, SnapshotVersion)
 	}
-	s.Model.Links, s.Model.Addrs, s.Model.Rules, s.Model.Conf = s.Links, s.Addrs, s.Rules, s.Conf
+	s.State.Links, s.State.Addrs, s.State.Rules, s.State.Conf = s.Links, s.Addrs, s.Rules, s.Conf
 	if routes == nil {
 		routes = s.Routes
 	}
@@ -105,13 +105,14 @@ func decode(raw []byte, cut bool) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode snapshot: routes: %w", err)
 	}
-	if s.Model.Routes, err = parseRoutes(lines); err != nil {
+	if s.State.Routes, err = parseRoutes(lines); err != nil {
 		return nil, fmt.Errorf("decode snapshot: %w", err)
 	}
-	if err := s.Model.Validate(); err != nil {
+	m := FromState(*s.State)
+	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("decode snapshot: %w", err)
 	}
-	return s.Model, nil
+	return m, nil
 }
 
 // readAll is io.ReadAll into a buffer of the input's size when the reader

@@ -13,8 +13,8 @@ import (
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	m, _ := benchModel(V4, 500)
-	m.Conf = map[string]DevConf{"eth0": {RouteLocalnet: true}, ConfAll: {RPFilter: 2}}
-	m.Unmerged = true
+	m.st.Conf = map[string]DevConf{"eth0": {RouteLocalnet: true}, ConfAll: {RPFilter: 2}}
+	m.st.Unmerged = true
 	var buf bytes.Buffer
 	if err := m.Encode(&buf); err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestDecodeRouteStrings(t *testing.T) {
 			continue
 		}
 		var got []string
-		for _, r := range m.Routes {
+		for _, r := range m.st.Routes {
 			text, _ := r.MarshalText()
 			got = append(got, string(text))
 		}
@@ -117,7 +117,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		// A model that decodes must answer lookups without panicking and
 		// survive another round trip.
-		for _, r := range m.Routes {
+		for _, r := range m.st.Routes {
 			if _, err := m.Lookup(Query{Dst: r.Dst.Addr()}); err != nil {
 				t.Fatal(err)
 			}

@@ -40,7 +40,7 @@ type SetConf struct {
 // Apply makes the changes in order. On error the model may hold the changes
 // before the failing one; apply to a Clone to keep the original.
 func (m *Model) Apply(changes ...Change) error {
-	defer m.Invalidate()
+	defer func() { m.idx = nil }()
 	for i, c := range changes {
 		if err := c.apply(m); err != nil {
 			return fmt.Errorf("change %d: %w", i+1, err)
@@ -61,14 +61,14 @@ func (c AddLink) apply(m *Model) error {
 		l.Kind = KindOther
 	}
 	if l.Index == 0 {
-		for _, o := range m.Links {
+		for _, o := range m.st.Links {
 			l.Index = max(l.Index, o.Index)
 		}
 		l.Index++
 	} else if _, ok := m.LinkByIndex(l.Index); ok {
 		return fmt.Errorf("add link %s: index %d in use", l.Name, l.Index)
 	}
-	m.Links = append(m.Links, l)
+	m.st.Links = append(m.st.Links, l)
 	return nil
 }
 
@@ -81,15 +81,15 @@ func (c AddAddress) apply(m *Model) error {
 	if !ok {
 		return fmt.Errorf("add address %s: no device %q", a.Prefix, a.Link)
 	}
-	for _, o := range m.Addrs {
+	for _, o := range m.st.Addrs {
 		if o.Prefix.Addr() == a.Prefix.Addr() && o.Link == a.Link {
 			return fmt.Errorf("add address %s dev %s: exists", a.Prefix, a.Link)
 		}
 	}
 	if a.Prefix.Addr().Is4() {
-		return m.addAddr4(*dev, a)
+		return m.addAddr4(dev, a)
 	}
-	return m.addAddr6(*dev, a)
+	return m.addAddr6(dev, a)
 }
 
 // addAddr4 adds an IPv4 address as iproute2 and the kernel do: loopback
@@ -104,19 +104,19 @@ func (m *Model) addAddr4(dev Link, a Address) error {
 		a.Scope = ScopeHost
 	}
 	prim := a
-	for _, o := range m.Addrs {
+	for _, o := range m.st.Addrs {
 		if o.Link == a.Link && !o.Secondary && o.Prefix.Addr().Is4() && o.Prefix.Bits() == a.Prefix.Bits() && o.Prefix.Masked() == a.Prefix.Masked() {
 			a.Secondary = true
 			prim = o
 			break
 		}
 	}
-	pos := len(m.Addrs)
+	pos := len(m.st.Addrs)
 	if !a.Secondary {
 		// Insert after the last primary of the device whose scope is at
 		// least as narrow, else before the device's first address.
 		first, last := -1, -1
-		for i, o := range m.Addrs {
+		for i, o := range m.st.Addrs {
 			if o.Link != a.Link || !o.Prefix.Addr().Is4() {
 				continue
 			}
@@ -134,7 +134,7 @@ func (m *Model) addAddr4(dev Link, a Address) error {
 			pos = first
 		}
 	}
-	m.Addrs = slices.Insert(m.Addrs, pos, a)
+	m.st.Addrs = slices.Insert(m.st.Addrs, pos, a)
 	for _, r := range kernelRoutes4(dev, a, prim.Prefix.Addr()) {
 		m.addKernelRoute(r)
 	}
@@ -194,14 +194,14 @@ func (m *Model) addAddr6(dev Link, a Address) error {
 			a.Scope = ScopeLink
 		}
 	}
-	pos := len(m.Addrs)
-	for i, o := range m.Addrs {
+	pos := len(m.st.Addrs)
+	for i, o := range m.st.Addrs {
 		if o.Link == a.Link && o.Prefix.Addr().Is6() && scopeRank6(o.Scope) <= scopeRank6(a.Scope) {
 			pos = i
 			break
 		}
 	}
-	m.Addrs = slices.Insert(m.Addrs, pos, a)
+	m.st.Addrs = slices.Insert(m.st.Addrs, pos, a)
 	for _, r := range m.kernelRoutes6(dev, a) {
 		m.addKernelRoute(r)
 	}
@@ -222,7 +222,7 @@ func (m *Model) kernelRoutes6(dev Link, a Address) []Route {
 		down := !dev.Carrier && dev.Kind != KindLoopback
 		routes = append(routes, Route{Family: V6, Table: TableMain, Type: TypeUnicast, Dst: a.Prefix.Masked(), Protocol: "kernel", Metric: 256, NextHops: []NextHop{{Link: dev.Name, LinkDown: down}}})
 	}
-	if r, ok := anycastRoute6(a); ok && m.Forwarding6 {
+	if r, ok := anycastRoute6(a); ok && m.st.Forwarding6 {
 		routes = append(routes, r)
 	}
 	return routes
@@ -258,10 +258,10 @@ func scopeRank6(s Scope) int {
 // addKernelRoute adds a route unless an identical one exists (the kernel
 // adds a local or broadcast route once however many addresses ask for it).
 func (m *Model) addKernelRoute(r Route) {
-	if slices.ContainsFunc(m.Routes, func(o Route) bool { return sameKernelRoute(&o, &r) }) {
+	if slices.ContainsFunc(m.st.Routes, func(o Route) bool { return sameKernelRoute(&o, &r) }) {
 		return
 	}
-	m.Routes = append(m.Routes, r)
+	m.st.Routes = append(m.st.Routes, r)
 }
 
 // sameKernelRoute reports whether two routes are the same kernel route:
@@ -300,19 +300,19 @@ func (c AddRoute) apply(m *Model) error {
 	if r.Family == V6 && r.Metric == 0 && r.Type != TypeLocal {
 		r.Metric = 1024
 	}
-	names := make(map[string]bool, len(m.Links))
-	for _, l := range m.Links {
+	names := make(map[string]bool, len(m.st.Links))
+	for _, l := range m.st.Links {
 		names[l.Name] = true
 	}
 	if err := m.validateRoute(&r, names); err != nil {
 		return fmt.Errorf("add route: %w", err)
 	}
-	for _, o := range m.Routes {
+	for _, o := range m.st.Routes {
 		if o.Family == r.Family && o.Table == r.Table && o.Dst == r.Dst && o.TOS == r.TOS && o.Metric == r.Metric && r.Family == V4 {
 			return fmt.Errorf("add route %s: exists (%s)", &r, &o)
 		}
 	}
-	m.Routes = append(m.Routes, r)
+	m.st.Routes = append(m.st.Routes, r)
 	return nil
 }
 
@@ -327,9 +327,9 @@ func (c AddRule) apply(m *Model) error {
 	if err := validateRule(&r); err != nil {
 		return fmt.Errorf("add rule: %w", err)
 	}
-	m.Rules = append(m.Rules, r)
+	m.st.Rules = append(m.st.Rules, r)
 	if r.Family == V4 {
-		m.Unmerged = true
+		m.st.Unmerged = true
 	}
 	return nil
 }
@@ -340,9 +340,9 @@ func (c SetConf) apply(m *Model) error {
 			return fmt.Errorf("set sysctl: no device %q", c.Dev)
 		}
 	}
-	if m.Conf == nil {
-		m.Conf = make(map[string]DevConf)
+	if m.st.Conf == nil {
+		m.st.Conf = make(map[string]DevConf)
 	}
-	m.Conf[c.Dev] = c.Conf
+	m.st.Conf[c.Dev] = c.Conf
 	return nil
 }

@@ -39,18 +39,18 @@ func (c DelRoute) apply(m *Model) error {
 		want.Table = defaultTable(want.Type)
 	}
 	best := -1
-	for i := range m.Routes {
-		if !delMatches(&m.Routes[i], &want) {
+	for i := range m.st.Routes {
+		if !delMatches(&m.st.Routes[i], &want) {
 			continue
 		}
-		if best < 0 || cmp.Compare(m.Routes[i].Metric, m.Routes[best].Metric) < 0 {
+		if best < 0 || cmp.Compare(m.st.Routes[i].Metric, m.st.Routes[best].Metric) < 0 {
 			best = i
 		}
 	}
 	if best < 0 {
 		return fmt.Errorf("delete route %s: %w", &want, syscall.ESRCH)
 	}
-	m.Routes = slices.Delete(m.Routes, best, best+1)
+	m.st.Routes = slices.Delete(m.st.Routes, best, best+1)
 	return nil
 }
 
@@ -88,11 +88,11 @@ func delMatches(r, want *Route) bool {
 
 func (c DelAddress) apply(m *Model) error {
 	a := c.Address
-	i := slices.IndexFunc(m.Addrs, func(o Address) bool { return o.Link == a.Link && o.Prefix == a.Prefix })
+	i := slices.IndexFunc(m.st.Addrs, func(o Address) bool { return o.Link == a.Link && o.Prefix == a.Prefix })
 	if i < 0 {
 		return fmt.Errorf("delete address %s dev %s: %w", a.Prefix, a.Link, syscall.EADDRNOTAVAIL)
 	}
-	a = m.Addrs[i]
+	a = m.st.Addrs[i]
 	if a.Prefix.Addr().Is6() {
 		m.delAddr6(a)
 		return nil
@@ -110,7 +110,7 @@ func (c DelAddress) apply(m *Model) error {
 // primary one.
 func (m *Model) secondariesOf(prim Address) []Address {
 	var out []Address
-	for _, o := range m.Addrs {
+	for _, o := range m.st.Addrs {
 		if o.Secondary && o.Link == prim.Link && o.Prefix.Addr().Is4() && sameSubnet(o, prim) {
 			out = append(out, o)
 		}
@@ -128,7 +128,7 @@ func (m *Model) primaryOf(a Address) Address {
 	if !a.Secondary {
 		return a
 	}
-	for _, o := range m.Addrs {
+	for _, o := range m.st.Addrs {
 		if !o.Secondary && o.Link == a.Link && o.Prefix.Addr().Is4() && sameSubnet(o, a) {
 			return o
 		}
@@ -140,23 +140,23 @@ func (m *Model) primaryOf(a Address) Address {
 // other address of the device makes.
 func (m *Model) delAddr4(a Address) {
 	dev, _ := m.Link(a.Link)
-	gone := kernelRoutes4(*dev, a, m.primaryOf(a).Prefix.Addr())
+	gone := kernelRoutes4(dev, a, m.primaryOf(a).Prefix.Addr())
 	m.removeAddr(a)
 	var kept []Route
-	for _, o := range m.Addrs {
+	for _, o := range m.st.Addrs {
 		if o.Link == a.Link && o.Prefix.Addr().Is4() {
-			kept = append(kept, kernelRoutes4(*dev, o, m.primaryOf(o).Prefix.Addr())...)
+			kept = append(kept, kernelRoutes4(dev, o, m.primaryOf(o).Prefix.Addr())...)
 		}
 	}
 	m.dropKernelRoutes(gone, kept)
-	if !slices.ContainsFunc(m.Addrs, func(o Address) bool { return o.Link == a.Link && o.Prefix.Addr().Is4() }) {
+	if !slices.ContainsFunc(m.st.Addrs, func(o Address) bool { return o.Link == a.Link && o.Prefix.Addr().Is4() }) {
 		m.disableIP4(a.Link)
 	}
 	ip := a.Prefix.Addr()
-	if slices.ContainsFunc(m.Addrs, func(o Address) bool { return o.Prefix.Addr() == ip }) {
+	if slices.ContainsFunc(m.st.Addrs, func(o Address) bool { return o.Prefix.Addr() == ip }) {
 		return
 	}
-	m.Routes = slices.DeleteFunc(m.Routes, func(r Route) bool {
+	m.st.Routes = slices.DeleteFunc(m.st.Routes, func(r Route) bool {
 		return r.Family == V4 && r.Table == TableMain && r.PrefSrc == ip
 	})
 }
@@ -179,19 +179,19 @@ func (m *Model) disableIP4(dev string) {
 // prefix route, its anycast route).
 func (m *Model) delAddr6(a Address) {
 	dev, _ := m.Link(a.Link)
-	gone := m.kernelRoutes6(*dev, a)
+	gone := m.kernelRoutes6(dev, a)
 	m.removeAddr(a)
 	var kept []Route
-	for _, o := range m.Addrs {
+	for _, o := range m.st.Addrs {
 		if o.Link == a.Link && o.Prefix.Addr().Is6() {
-			kept = append(kept, m.kernelRoutes6(*dev, o)...)
+			kept = append(kept, m.kernelRoutes6(dev, o)...)
 		}
 	}
 	m.dropKernelRoutes(gone, kept)
 }
 
 func (m *Model) removeAddr(a Address) {
-	m.Addrs = slices.DeleteFunc(m.Addrs, func(o Address) bool { return o.Link == a.Link && o.Prefix == a.Prefix })
+	m.st.Addrs = slices.DeleteFunc(m.st.Addrs, func(o Address) bool { return o.Link == a.Link && o.Prefix == a.Prefix })
 }
 
 // dropKernelRoutes deletes the routes of gone that are not in kept.
@@ -201,7 +201,7 @@ func (m *Model) dropKernelRoutes(gone, kept []Route) {
 		if slices.ContainsFunc(kept, func(k Route) bool { return sameKernelRoute(&k, r) }) {
 			continue
 		}
-		m.Routes = slices.DeleteFunc(m.Routes, func(o Route) bool { return sameKernelRoute(&o, r) })
+		m.st.Routes = slices.DeleteFunc(m.st.Routes, func(o Route) bool { return sameKernelRoute(&o, r) })
 	}
 }
 

@@ -41,8 +41,8 @@ type SetForwarding struct {
 }
 
 func (c LinkUp) apply(m *Model) error {
-	l, ok := m.Link(c.Name)
-	if !ok {
+	l := m.link(c.Name)
+	if l == nil {
 		return fmt.Errorf("link set %s up: no such device", c.Name)
 	}
 	if l.Up {
@@ -53,7 +53,7 @@ func (c LinkUp) apply(m *Model) error {
 		l.Carrier = true
 	}
 	dev := *l
-	for _, a := range m.Addrs {
+	for _, a := range m.st.Addrs {
 		if a.Link != dev.Name {
 			continue
 		}
@@ -74,8 +74,8 @@ func (c LinkUp) apply(m *Model) error {
 }
 
 func (c LinkDown) apply(m *Model) error {
-	l, ok := m.Link(c.Name)
-	if !ok {
+	l := m.link(c.Name)
+	if l == nil {
 		return fmt.Errorf("link set %s down: no such device", c.Name)
 	}
 	if !l.Up {
@@ -90,13 +90,13 @@ func (c LinkDown) apply(m *Model) error {
 		return r.NHID == 0
 	})
 	m.dropDeadRoutes()
-	m.Addrs = slices.DeleteFunc(m.Addrs, func(a Address) bool { return a.Link == c.Name && a.Prefix.Addr().Is6() })
+	m.st.Addrs = slices.DeleteFunc(m.st.Addrs, func(a Address) bool { return a.Link == c.Name && a.Prefix.Addr().Is6() })
 	return nil
 }
 
 func (c Carrier) apply(m *Model) error {
-	l, ok := m.Link(c.Name)
-	if !ok {
+	l := m.link(c.Name)
+	if l == nil {
 		return fmt.Errorf("carrier of %s: no such device", c.Name)
 	}
 	if l.Carrier == c.On {
@@ -121,8 +121,8 @@ func (c Carrier) apply(m *Model) error {
 // false to drop the next hop (a member of a nexthop object the kernel
 // deletes).
 func (m *Model) eachHopOn(dev string, f func(r *Route, nh *NextHop) bool) {
-	for i := range m.Routes {
-		r := &m.Routes[i]
+	for i := range m.st.Routes {
+		r := &m.st.Routes[i]
 		if !slices.ContainsFunc(r.NextHops, func(nh NextHop) bool { return nh.Link == dev }) {
 			continue
 		}
@@ -141,7 +141,7 @@ func (m *Model) eachHopOn(dev string, f func(r *Route, nh *NextHop) bool) {
 // (fib_flush; a nexthop object without members) but keeps those that
 // never had one (blackhole, unreachable ...).
 func (m *Model) dropDeadRoutes() {
-	m.Routes = slices.DeleteFunc(m.Routes, func(r Route) bool {
+	m.st.Routes = slices.DeleteFunc(m.st.Routes, func(r Route) bool {
 		if !r.routesTraffic() {
 			return false
 		}
@@ -154,13 +154,13 @@ func (c SetForwarding) apply(m *Model) error {
 		m.setForwarding6(c.On)
 		return nil
 	}
-	if m.Conf == nil {
-		m.Conf = make(map[string]DevConf)
+	if m.st.Conf == nil {
+		m.st.Conf = make(map[string]DevConf)
 	}
-	for _, n := range append([]string{ConfAll}, linkNames(m.Links)...) {
-		conf := m.Conf[n]
+	for _, n := range append([]string{ConfAll}, linkNames(m.st.Links)...) {
+		conf := m.st.Conf[n]
 		conf.Forwarding = c.On
-		m.Conf[n] = conf
+		m.st.Conf[n] = conf
 	}
 	return nil
 }
@@ -177,11 +177,11 @@ func linkNames(links []Link) []string {
 // every IPv6 address of an up device (addrconf_join_anycast,
 // addrconf_leave_anycast).
 func (m *Model) setForwarding6(on bool) {
-	if m.Forwarding6 == on {
+	if m.st.Forwarding6 == on {
 		return
 	}
-	m.Forwarding6 = on
-	for _, a := range m.Addrs {
+	m.st.Forwarding6 = on
+	for _, a := range m.st.Addrs {
 		r, ok := anycastRoute6(a)
 		if l, up := m.Link(a.Link); !ok || !up || !l.Up {
 			continue
@@ -190,6 +190,6 @@ func (m *Model) setForwarding6(on bool) {
 			m.addKernelRoute(r)
 			continue
 		}
-		m.Routes = slices.DeleteFunc(m.Routes, func(o Route) bool { return sameKernelRoute(&o, &r) })
+		m.st.Routes = slices.DeleteFunc(m.st.Routes, func(o Route) bool { return sameKernelRoute(&o, &r) })
 	}
 }

@@ -30,7 +30,7 @@ func whatIfBase() []fib.Change {
 // model's order.
 func devRoutes(m *fib.Model, dev string) []string {
 	var out []string
-	for _, r := range m.Routes {
+	for r := range m.Routes() {
 		if slices.ContainsFunc(r.NextHops, func(nh fib.NextHop) bool { return nh.Link == dev }) {
 			text, _ := r.MarshalText()
 			out = append(out, string(text))

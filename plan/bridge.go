@@ -106,43 +106,31 @@ func (s *sim) bridge(conf []byte) error {
 
 // ensureBridge finds or creates the bridge, up with carrier (it has the
 // pod's veth as an up port once the plugin is done).
-func (s *sim) ensureBridge(name string) (*fib.Link, error) {
+func (s *sim) ensureBridge(name string) (fib.Link, error) {
 	m := s.plan.Host
 	if l, ok := m.Link(name); ok {
 		if l.Kind != fib.KindBridge {
-			return nil, fmt.Errorf("%q already exists but is not a bridge", name)
+			return fib.Link{}, fmt.Errorf("%q already exists but is not a bridge", name)
 		}
 		if !l.Up {
-			return nil, fmt.Errorf("bridge %q exists but is down: bringing it up is not simulated", name)
+			return fib.Link{}, fmt.Errorf("bridge %q exists but is down: bringing it up is not simulated", name)
 		}
 		if !l.Carrier {
-			s.carrierOn(name)
+			// What linkwatch does when an up bridge gains its first
+			// forwarding port.
+			if err := s.apply("bridge", NetnsHost, fmt.Sprintf("(bridge %s gains carrier from its first port)", name),
+				fib.Carrier{Name: name, On: true}); err != nil {
+				return fib.Link{}, err
+			}
 		}
 		return l, nil
 	}
 	if err := s.apply("bridge", NetnsHost, fmt.Sprintf("link add %s type bridge; link set %s up", name, name),
 		fib.AddLink{Link: fib.Link{Name: name, Kind: fib.KindBridge, Up: true, Carrier: true}}); err != nil {
-		return nil, err
+		return fib.Link{}, err
 	}
 	l, _ := m.Link(name)
 	return l, nil
-}
-
-// carrierOn is what linkwatch does when an up bridge gains its first
-// forwarding port: the device has carrier and its routes lose linkdown.
-func (s *sim) carrierOn(dev string) {
-	m := s.plan.Host
-	l, _ := m.Link(dev)
-	l.Carrier = true
-	for i := range m.Routes {
-		for j := range m.Routes[i].NextHops {
-			if m.Routes[i].NextHops[j].Link == dev {
-				m.Routes[i].NextHops[j].LinkDown = false
-			}
-		}
-	}
-	m.Invalidate()
-	s.record("bridge", NetnsHost, fmt.Sprintf("(bridge %s gains carrier from its first port)", dev))
 }
 
 // vethPair creates the pod's veth pair: the host end up (and enslaved to
@@ -216,7 +204,7 @@ func calcGateways(res *current.Result, isGW, isDefaultGW bool) (gws4, gws6 []net
 // another IPv4 address, or an IPv6 address overlapping the new one (with
 // forceAddress the plugin would replace it, which is not simulated).
 func (s *sim) ensureAddr(br string, gw netip.Prefix, force bool) error {
-	for _, a := range s.plan.Host.Addrs {
+	for a := range s.plan.Host.Addrs() {
 		if a.Link != br || a.Prefix.Addr().Is4() != gw.Addr().Is4() {
 			continue
 		}

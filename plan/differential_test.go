@@ -268,7 +268,7 @@ func isLinkLocal6(p netip.Prefix) bool {
 // addrs lists a device's addresses, sorted, without IPv6 link-local ones.
 func addrs(m *fib.Model, dev string) []string {
 	var out []string
-	for _, a := range m.Addrs {
+	for a := range m.Addrs() {
 		if a.Link == dev && !isLinkLocal6(a.Prefix) {
 			out = append(out, a.Prefix.String())
 		}
@@ -290,8 +290,7 @@ func podSubnets(r *current.Result) []netip.Prefix {
 // of the subnets, sorted.
 func routesInto(m *fib.Model, subnets []netip.Prefix) []string {
 	var out []string
-	for i := range m.Routes {
-		r := &m.Routes[i]
+	for r := range m.Routes() {
 		for _, s := range subnets {
 			if s.Overlaps(r.Dst) && r.Dst.Bits() >= s.Bits() {
 				out = append(out, r.String())
@@ -307,8 +306,7 @@ func routesInto(m *fib.Model, subnets []netip.Prefix) []string {
 // without the IPv6 link-local and multicast ones the kernel adds itself.
 func podRoutes(m *fib.Model) []string {
 	var out []string
-	for i := range m.Routes {
-		r := &m.Routes[i]
+	for r := range m.Routes() {
 		if r.Dev() != "eth0" || isLinkLocal6(r.Dst) || r.Dst.Addr().IsMulticast() {
 			continue
 		}

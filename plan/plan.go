@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -222,12 +221,13 @@ func skipNote(typ string) string {
 // podModel is a new pod namespace whose lo the runtime has brought up.
 func podModel() *fib.Model {
 	m := fib.NewModel()
-	m.Links[0].Up, m.Links[0].Carrier = true, true
+	changes := []fib.Change{fib.LinkUp{Name: "lo"}}
 	for _, p := range []string{"127.0.0.1/8", "::1/128"} {
-		if err := m.Apply(fib.AddAddress{Address: fib.Address{Prefix: netip.MustParsePrefix(p), Link: "lo"}}); err != nil {
-			// Constant input on a new model: only a bug in fib gets here.
-			panic(fmt.Sprintf("plan: pod lo: %v", err))
-		}
+		changes = append(changes, fib.AddAddress{Address: fib.Address{Prefix: netip.MustParsePrefix(p), Link: "lo"}})
+	}
+	if err := m.Apply(changes...); err != nil {
+		// Constant input on a new model: only a bug in fib gets here.
+		panic(fmt.Sprintf("plan: pod lo: %v", err))
 	}
 	return m
 }
@@ -246,7 +246,7 @@ func (s *sim) apply(plugin, netns, command string, c fib.Change) error {
 }
 
 // record notes an action that changes nothing the model holds (a sysctl
-// outside it) or that was made directly on the model.
+// outside it, a route add the plugin lets fail).
 func (s *sim) record(plugin, netns, command string) {
 	s.plan.Actions = append(s.plan.Actions, Action{Plugin: plugin, Netns: netns, Command: command})
 }
@@ -263,57 +263,14 @@ func (s *sim) hostVethName() string {
 	}
 }
 
-// enableForward is what writing net.ipv4.ip_forward=1 does: forwarding on
-// for every device and for "all". For IPv6 the model holds no sysctl; what
-// it changes is the subnet-router anycast routes (joinAnycast6).
+// enableForward is what writing net.ipv4.ip_forward=1 (forwarding on for
+// every device and for "all") or net.ipv6.conf.all.forwarding=1 (the
+// subnet-router anycast routes of the host's IPv6 addresses) does.
 func (s *sim) enableForward(plugin string, v4 bool) error {
 	if !v4 {
-		s.record(plugin, NetnsHost, "sysctl net.ipv6.conf.all.forwarding=1")
-		s.joinAnycast6(plugin)
-		return nil
+		return s.apply(plugin, NetnsHost, "sysctl net.ipv6.conf.all.forwarding=1", fib.SetForwarding{Family: fib.V6, On: true})
 	}
-	m := s.plan.Host
-	names := []string{fib.ConfAll}
-	for _, l := range m.Links {
-		names = append(names, l.Name)
-	}
-	for _, n := range names {
-		c := m.Conf[n]
-		c.Forwarding = true
-		if err := m.Apply(fib.SetConf{Dev: n, Conf: c}); err != nil {
-			return fmt.Errorf("host: ip_forward: %w", err)
-		}
-	}
-	s.record(plugin, NetnsHost, "sysctl net.ipv4.ip_forward=1")
-	return nil
-}
-
-// joinAnycast6 adds what the kernel adds when IPv6 forwarding is turned on
-// (addrconf_join_anycast): for every IPv6 address with a prefix shorter
-// than /127, an anycast route in table local for its subnet-router address
-// (the subnet's first address), which the host then answers itself. fib's
-// AddRoute would give the route the metric of a user route, so it is added
-// to the model directly, as the kernel's own routes are.
-func (s *sim) joinAnycast6(plugin string) {
-	m := s.plan.Host
-	for _, a := range m.Addrs {
-		if !a.Prefix.Addr().Is6() || a.Prefix.Addr().Is4In6() || a.Prefix.Bits() >= 127 {
-			continue
-		}
-		if l, ok := m.Link(a.Link); !ok || !l.Up {
-			continue
-		}
-		r := fib.Route{Family: fib.V6, Table: fib.TableLocal, Type: fib.TypeAnycast, Dst: netip.PrefixFrom(a.Prefix.Masked().Addr(), 128),
-			Protocol: "kernel", NextHops: []fib.NextHop{{Link: a.Link}}}
-		if slices.ContainsFunc(m.Routes, func(o fib.Route) bool {
-			return o.Table == r.Table && o.Type == r.Type && o.Dst == r.Dst && o.Dev() == r.Dev()
-		}) {
-			continue
-		}
-		m.Routes = append(m.Routes, r)
-		s.record(plugin, NetnsHost, "(kernel) route add "+r.String())
-	}
-	m.Invalidate()
+	return s.apply(plugin, NetnsHost, "sysctl net.ipv4.ip_forward=1", fib.SetForwarding{Family: fib.V4, On: true})
 }
 
 // configureIface reproduces ipam.ConfigureIface of the plugins: every IP

@@ -40,7 +40,7 @@ func simulate(t *testing.T, node *fib.Model, conf string) *Plan {
 // addrsOn lists the addresses of a device as "PREFIX".
 func addrsOn(m *fib.Model, dev string) []string {
 	var out []string
-	for _, a := range m.Addrs {
+	for a := range m.Addrs() {
 		if a.Link == dev {
 			out = append(out, a.Prefix.String())
 		}
@@ -52,8 +52,8 @@ func addrsOn(m *fib.Model, dev string) []string {
 // prints them.
 func routesOn(m *fib.Model, dev string) []string {
 	var out []string
-	for i := range m.Routes {
-		if r := &m.Routes[i]; r.Table == fib.TableMain && r.Dev() == dev {
+	for r := range m.Routes() {
+		if r.Table == fib.TableMain && r.Dev() == dev {
 			out = append(out, r.String())
 		}
 	}
@@ -250,9 +250,9 @@ func TestSimulateWhatIf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			node := examplenode.Typical()
-			before := fmt.Sprint(node.Links, node.Addrs, node.Routes)
+			before := fmt.Sprint(node.State())
 			p := simulate(t, node, tt.conf)
-			if after := fmt.Sprint(node.Links, node.Addrs, node.Routes); after != before {
+			if after := fmt.Sprint(node.State()); after != before {
 				t.Errorf("Simulate changed the node model:\n before %s\n after  %s", before, after)
 			}
 			res, err := p.Host.Lookup(fib.Query{Dst: netip.MustParseAddr(tt.dst)})

@@ -2,9 +2,10 @@ package plan
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
+	"syscall"
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -117,25 +118,22 @@ func (s *sim) hasRoute(m *fib.Model, r fib.Route) bool {
 	if r.Family != fib.V4 {
 		return false
 	}
-	return slices.ContainsFunc(m.Routes, func(o fib.Route) bool {
-		return o.Family == r.Family && o.Table == r.Table && o.Dst == r.Dst && o.TOS == r.TOS && o.Metric == r.Metric
-	})
+	for o := range m.Routes() {
+		if o.Family == r.Family && o.Table == r.Table && o.Dst == r.Dst && o.TOS == r.TOS && o.Metric == r.Metric {
+			return true
+		}
+	}
+	return false
 }
 
 // delPrefixRoute deletes the subnet route the kernel added for an address
 // of the pod's interface, as the ptp plugin does; like the kernel it fails
-// when there is none (a /32 or /128 address). fib has no route deletion,
-// so the route is removed from the model directly.
+// when there is none (a /32 or /128 address).
 func (s *sim) delPrefixRoute(dst netip.Prefix) error {
-	m := s.plan.Pod
-	i := slices.IndexFunc(m.Routes, func(r fib.Route) bool {
-		return r.Table == fib.TableMain && r.Dst == dst && r.Dev() == s.opts.IfName
-	})
-	if i < 0 {
+	del := fib.DelRoute{Route: fib.Route{Table: fib.TableMain, Dst: dst, NextHops: []fib.NextHop{{Link: s.opts.IfName}}}}
+	err := s.apply("ptp", NetnsPod, fmt.Sprintf("route del %s dev %s", dst, s.opts.IfName), del)
+	if errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("failed to delete route %s dev %s: no such route", dst, s.opts.IfName)
 	}
-	s.record("ptp", NetnsPod, "route del "+m.Routes[i].String())
-	m.Routes = slices.Delete(m.Routes, i, i+1)
-	m.Invalidate()
-	return nil
+	return err
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 
@@ -51,7 +50,7 @@ func mutations(seed uint64, w world) []step {
 // delRouteStep deletes a random route of table main other than lo's.
 func delRouteStep(r *rand.Rand, m *fib.Model) (step, bool) {
 	var routes []fib.Route
-	for _, rt := range m.Routes {
+	for rt := range m.Routes() {
 		if rt.Table == fib.TableMain && rt.Dev() != "lo" && !rt.Dst.Addr().IsLinkLocalUnicast() {
 			routes = append(routes, rt)
 		}
@@ -68,7 +67,7 @@ func delRouteStep(r *rand.Rand, m *fib.Model) (step, bool) {
 // delAddrStep deletes a random address other than lo's.
 func delAddrStep(r *rand.Rand, m *fib.Model) (step, bool) {
 	var addrs []fib.Address
-	for _, a := range m.Addrs {
+	for a := range m.Addrs() {
 		if a.Link != "lo" {
 			addrs = append(addrs, a)
 		}
@@ -86,7 +85,7 @@ func delAddrStep(r *rand.Rand, m *fib.Model) (step, bool) {
 // ports has carrier once up.
 func linkStep(r *rand.Rand, w world) (step, bool) {
 	var devs []fib.Link
-	for _, l := range w.m.Links {
+	for l := range w.m.Links() {
 		if l.Name != "lo" {
 			devs = append(devs, l)
 		}
@@ -131,11 +130,11 @@ func mutationQueries(models ...*fib.Model) []fib.Query {
 		}
 	}
 	for _, m := range models {
-		for _, a := range m.Addrs {
+		for a := range m.Addrs() {
 			add(a.Prefix.Addr())
 			add(a.Prefix.Addr().Next())
 		}
-		for _, rt := range m.Routes {
+		for rt := range m.Routes() {
 			if !rt.Dst.Addr().IsLinkLocalUnicast() && !rt.Dst.Addr().IsMulticast() {
 				add(rt.Dst.Addr().Next())
 			}
@@ -207,12 +206,12 @@ func applyPlan(t *testing.T, ns *nstest.NS, seed uint64) (world, []string) {
 		t.Fatalf("setup: %v", err)
 	}
 	w := world{m: settle(t, ns), peer: map[string]string{}}
-	for _, l := range w.m.Links {
+	for l := range w.m.Links() {
 		if a, ok := strings.CutPrefix(l.Name, "va"); ok {
 			w.peer[l.Name], w.peer["vb"+a] = "vb"+a, l.Name
 		}
 	}
-	if !slices.ContainsFunc(w.m.Links, func(l fib.Link) bool { return l.Name == "lo" && l.Up }) {
+	if lo, _ := w.m.Link("lo"); !lo.Up {
 		t.Fatal("lo is not up")
 	}
 	return w, cmds

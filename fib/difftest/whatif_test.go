@@ -102,7 +102,7 @@ func plan(seed uint64) []step {
 // out what the what-if model does not claim: IPv6 link-local and multicast
 // routes that addrconf adds when a device comes up.
 func comparable(m *fib.Model) (routes, addrs []string) {
-	for _, r := range m.Routes {
+	for r := range m.Routes() {
 		if r.Family == fib.V6 && (r.Dst.Addr().IsLinkLocalUnicast() || r.Dst.Addr().IsMulticast() || r.Type == fib.TypeMulticast) {
 			continue
 		}
@@ -111,7 +111,7 @@ func comparable(m *fib.Model) (routes, addrs []string) {
 	}
 	// Addresses keep their order within a device and family (it decides
 	// source selection); the order across devices is only the dump's.
-	for _, a := range m.Addrs {
+	for a := range m.Addrs() {
 		addrs = append(addrs, fmt.Sprintf("%s %s %s scope %s secondary=%t", a.Link, fib.FamilyOf(a.Prefix.Addr()), a.Prefix, a.Scope, a.Secondary))
 	}
 	slices.SortStableFunc(addrs, func(a, b string) int {

@@ -30,7 +30,7 @@
 // route resolution (lifetimes, metrics such as mtu, realms, preference,
 // lwtunnel encapsulation) are ignored.
 //
-// Sysctls are not part of these dumps, so Model.Conf stays empty; nor is the
+// Sysctls are not part of these dumps, so the model has no sysctls; nor is the
 // kernel's merged or split state of the local and main tables, which Parse
 // infers from the IPv4 rules (see Parse).
 package iproute

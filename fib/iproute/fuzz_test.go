@@ -73,7 +73,7 @@ func FuzzParseRoutes(f *testing.F) {
 				t.Errorf("route %s of family %s: wrong family or unmasked", &r, family)
 			}
 		}
-		m := &fib.Model{Links: linksFor(routes), Routes: routes}
+		m := fib.FromState(fib.State{Links: linksFor(routes), Routes: routes})
 		if err := m.Validate(); err != nil {
 			t.Errorf("parsed routes do not validate: %v", err)
 		}
@@ -114,7 +114,7 @@ func FuzzParseRules(f *testing.F) {
 			}
 			checked = append(checked, r)
 		}
-		m := &fib.Model{Rules: checked}
+		m := fib.FromState(fib.State{Rules: checked})
 		if err := m.Validate(); err != nil {
 			t.Errorf("parsed rules do not validate: %v", err)
 		}
@@ -132,7 +132,7 @@ func FuzzParseAddrs(f *testing.F) {
 		if err != nil {
 			return
 		}
-		m := &fib.Model{Links: links, Addrs: addrs}
+		m := fib.FromState(fib.State{Links: links, Addrs: addrs})
 		if err := m.Validate(); err != nil {
 			t.Errorf("parsed devices and addresses do not validate: %v", err)
 		}

@@ -57,7 +57,7 @@ func via(gw, name string) []fib.NextHop {
 
 func TestGoldenRoutes(t *testing.T) {
 	m := parseDump(t, "full")
-	if got, want := len(m.Routes), 93; got != want {
+	if got, want := len(m.State().Routes), 93; got != want {
 		t.Errorf("got %d routes, want %d", got, want)
 	}
 	v4 := func(r fib.Route) fib.Route {
@@ -139,8 +139,8 @@ func TestGoldenRoutes(t *testing.T) {
 // findRoute finds the route of the model with the family, table, type,
 // destination and first device of want.
 func findRoute(m *fib.Model, want fib.Route) *fib.Route {
-	for i := range m.Routes {
-		r := &m.Routes[i]
+	for i := range m.State().Routes {
+		r := &m.State().Routes[i]
 		if r.Family == want.Family && r.Table == want.Table && r.Type == want.Type && r.Dst == want.Dst && r.Dev() == want.Dev() {
 			return r
 		}
@@ -150,7 +150,7 @@ func findRoute(m *fib.Model, want fib.Route) *fib.Route {
 
 func TestGoldenRules(t *testing.T) {
 	m := parseDump(t, "full")
-	if !m.Unmerged {
+	if !m.Unmerged() {
 		t.Error("Unmerged = false with custom rules")
 	}
 	lookup := func(f fib.Family, prio uint32, table fib.TableID) fib.Rule {
@@ -215,8 +215,8 @@ func TestGoldenRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got *fib.Rule
-			for i := range m.Rules {
-				if r := &m.Rules[i]; r.Family == tt.want.Family && r.Priority == tt.want.Priority {
+			for i := range m.State().Rules {
+				if r := &m.State().Rules[i]; r.Family == tt.want.Family && r.Priority == tt.want.Priority {
 					got = r
 				}
 			}
@@ -244,8 +244,8 @@ func TestGoldenLinks(t *testing.T) {
 		{Index: 9, Name: "veth5", Kind: fib.KindVeth},
 		{Index: 10, Name: "veth4", Kind: fib.KindVeth},
 	}
-	if !reflect.DeepEqual(m.Links, want) {
-		t.Errorf("got  %+v\nwant %+v", m.Links, want)
+	if !reflect.DeepEqual(m.State().Links, want) {
+		t.Errorf("got  %+v\nwant %+v", m.State().Links, want)
 	}
 }
 
@@ -273,7 +273,7 @@ func TestGoldenAddrs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, a := range m.Addrs {
+			for _, a := range m.State().Addrs {
 				if a.Link == tt.want.Link && a.Prefix == tt.want.Prefix {
 					if a != tt.want {
 						t.Errorf("got  %+v\nwant %+v", a, tt.want)
@@ -288,21 +288,21 @@ func TestGoldenAddrs(t *testing.T) {
 
 func TestGoldenFresh(t *testing.T) {
 	m := parseDump(t, "fresh")
-	if m.Unmerged {
+	if m.Unmerged() {
 		t.Error("Unmerged = true in a new namespace")
 	}
-	if want := append(fib.DefaultRules(fib.V4), fib.DefaultRules(fib.V6)...); !reflect.DeepEqual(m.Rules, want) {
-		t.Errorf("rules: got %+v, want the defaults %+v", m.Rules, want)
+	if want := append(fib.DefaultRules(fib.V4), fib.DefaultRules(fib.V6)...); !reflect.DeepEqual(m.State().Rules, want) {
+		t.Errorf("rules: got %+v, want the defaults %+v", m.State().Rules, want)
 	}
 	wantLinks := []fib.Link{{Index: 1, Name: "lo", Kind: fib.KindLoopback, Up: true, Carrier: true}}
-	if !reflect.DeepEqual(m.Links, wantLinks) {
-		t.Errorf("links: got %+v, want %+v", m.Links, wantLinks)
+	if !reflect.DeepEqual(m.State().Links, wantLinks) {
+		t.Errorf("links: got %+v, want %+v", m.State().Links, wantLinks)
 	}
-	if len(m.Routes) != 4 || len(m.Addrs) != 2 {
-		t.Errorf("got %d routes and %d addresses, want 4 and 2", len(m.Routes), len(m.Addrs))
+	if len(m.State().Routes) != 4 || len(m.State().Addrs) != 2 {
+		t.Errorf("got %d routes and %d addresses, want 4 and 2", len(m.State().Routes), len(m.State().Addrs))
 	}
-	if m.Conf != nil {
-		t.Errorf("Conf = %v, want none: sysctls are not in the dumps", m.Conf)
+	if m.State().Conf != nil {
+		t.Errorf("Conf = %v, want none: sysctls are not in the dumps", m.State().Conf)
 	}
 }
 
@@ -323,22 +323,22 @@ func TestGoldenVariants(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.dir, func(t *testing.T) {
 			m := parseDump(t, tt.dir)
-			if !reflect.DeepEqual(m.Routes, full.Routes) {
-				for i := range min(len(m.Routes), len(full.Routes)) {
-					if !reflect.DeepEqual(m.Routes[i], full.Routes[i]) {
-						t.Errorf("route %d: got %+v, want %+v", i, m.Routes[i], full.Routes[i])
+			if !reflect.DeepEqual(m.State().Routes, full.State().Routes) {
+				for i := range min(len(m.State().Routes), len(full.State().Routes)) {
+					if !reflect.DeepEqual(m.State().Routes[i], full.State().Routes[i]) {
+						t.Errorf("route %d: got %+v, want %+v", i, m.State().Routes[i], full.State().Routes[i])
 					}
 				}
-				t.Fatalf("got %d routes, want %d", len(m.Routes), len(full.Routes))
+				t.Fatalf("got %d routes, want %d", len(m.State().Routes), len(full.State().Routes))
 			}
-			if tt.hasRules && !reflect.DeepEqual(m.Rules, full.Rules) {
-				t.Errorf("rules differ:\ngot  %+v\nwant %+v", m.Rules, full.Rules)
+			if tt.hasRules && !reflect.DeepEqual(m.State().Rules, full.State().Rules) {
+				t.Errorf("rules differ:\ngot  %+v\nwant %+v", m.State().Rules, full.State().Rules)
 			}
-			if !reflect.DeepEqual(m.Addrs, full.Addrs) {
-				t.Errorf("addresses differ:\ngot  %+v\nwant %+v", m.Addrs, full.Addrs)
+			if !reflect.DeepEqual(m.State().Addrs, full.State().Addrs) {
+				t.Errorf("addresses differ:\ngot  %+v\nwant %+v", m.State().Addrs, full.State().Addrs)
 			}
-			if tt.sameLinks && !reflect.DeepEqual(m.Links, full.Links) {
-				t.Errorf("links differ:\ngot  %+v\nwant %+v", m.Links, full.Links)
+			if tt.sameLinks && !reflect.DeepEqual(m.State().Links, full.State().Links) {
+				t.Errorf("links differ:\ngot  %+v\nwant %+v", m.State().Links, full.State().Links)
 			}
 		})
 	}
@@ -383,7 +383,7 @@ func TestGoldenRouteFamilies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(m.Routes, full.Routes) {
+	if !reflect.DeepEqual(m.State().Routes, full.State().Routes) {
 		t.Error("routes from the mixed dump alone differ from those of both dumps")
 	}
 }

@@ -37,29 +37,29 @@ type Dump struct {
 // rules of the family.
 //
 // The kernel keeps the local and main tables merged until an IPv4 rule is
-// first added or deleted. Parse sets Model.Unmerged when the IPv4 rules are
+// first added or deleted. Parse sets State.Unmerged when the IPv4 rules are
 // anything but the three defaults (0 lookup local, 32766 lookup main, 32767
 // lookup default). A namespace that had a custom rule which was later
 // deleted is split too, but cannot be told apart from this input: it is
 // read as merged.
 //
-// Sysctls are not in these dumps: Model.Conf is left empty.
+// Sysctls are not in these dumps: the model has none.
 func Parse(d Dump) (*fib.Model, error) {
-	m := &fib.Model{}
+	var st fib.State
 	var err error
-	if m.Links, err = ParseLinks(d.Links); err != nil {
+	if st.Links, err = ParseLinks(d.Links); err != nil {
 		return nil, fmt.Errorf("iproute: %w", err)
 	}
 	addrLinks, addrs, err := ParseAddrs(d.Addrs)
 	if err != nil {
 		return nil, fmt.Errorf("iproute: %w", err)
 	}
-	if len(m.Links) == 0 {
-		m.Links = addrLinks
-	} else if err := sameLinks(m, addrLinks); err != nil {
+	if len(st.Links) == 0 {
+		st.Links = addrLinks
+	} else if err := sameLinks(st.Links, addrLinks); err != nil {
 		return nil, fmt.Errorf("iproute: %w", err)
 	}
-	m.Addrs = addrs
+	st.Addrs = addrs
 	for _, dump := range []struct {
 		b, other []byte
 		f        fib.Family
@@ -72,14 +72,14 @@ func Parse(d Dump) (*fib.Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("iproute: %s routes: %w", dump.f, err)
 		}
-		m.Routes = append(m.Routes, routes...)
+		st.Routes = append(st.Routes, routes...)
 	}
 	for _, dump := range []struct {
 		b []byte
 		f fib.Family
 	}{{d.Rules4, fib.V4}, {d.Rules6, fib.V6}} {
 		if len(bytes.TrimSpace(dump.b)) == 0 {
-			m.Rules = append(m.Rules, fib.DefaultRules(dump.f)...)
+			st.Rules = append(st.Rules, fib.DefaultRules(dump.f)...)
 			continue
 		}
 		rules, err := ParseRules(dump.b, dump.f)
@@ -87,10 +87,11 @@ func Parse(d Dump) (*fib.Model, error) {
 			return nil, fmt.Errorf("iproute: %s rules: %w", dump.f, err)
 		}
 		if dump.f == fib.V4 {
-			m.Unmerged = !slices.Equal(rules, fib.DefaultRules(fib.V4))
+			st.Unmerged = !slices.Equal(rules, fib.DefaultRules(fib.V4))
 		}
-		m.Rules = append(m.Rules, rules...)
+		st.Rules = append(st.Rules, rules...)
 	}
+	m := fib.FromState(st)
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("iproute: %w", err)
 	}
@@ -99,13 +100,13 @@ func Parse(d Dump) (*fib.Model, error) {
 
 // sameLinks checks that the devices of the address dump are those of the
 // link dump.
-func sameLinks(m *fib.Model, addrLinks []fib.Link) error {
+func sameLinks(links, addrLinks []fib.Link) error {
 	for _, al := range addrLinks {
-		l, ok := m.Link(al.Name)
-		if !ok {
+		i := slices.IndexFunc(links, func(l fib.Link) bool { return l.Name == al.Name })
+		if i < 0 {
 			return fmt.Errorf("address dump: device %q is not in the link dump", al.Name)
 		}
-		if l.Index != al.Index {
+		if l := links[i]; l.Index != al.Index {
 			return fmt.Errorf("address dump: device %q has index %d, %d in the link dump", al.Name, al.Index, l.Index)
 		}
 	}

@@ -33,11 +33,11 @@ func TestParseUnmerged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Unmerged != tt.unmerged {
-				t.Errorf("Unmerged = %v, want %v", m.Unmerged, tt.unmerged)
+			if m.Unmerged() != tt.unmerged {
+				t.Errorf("Unmerged = %v, want %v", m.Unmerged(), tt.unmerged)
 			}
 			n := 0
-			for _, r := range m.Rules {
+			for _, r := range m.State().Rules {
 				if r.Family == fib.V4 {
 					n++
 				}
@@ -45,8 +45,8 @@ func TestParseUnmerged(t *testing.T) {
 			if n != tt.wantRules4 {
 				t.Errorf("got %d IPv4 rules, want %d", n, tt.wantRules4)
 			}
-			if want := fib.DefaultRules(fib.V6); !reflect.DeepEqual(m.Rules[n:], want) {
-				t.Errorf("IPv6 rules %+v, want the defaults", m.Rules[n:])
+			if want := fib.DefaultRules(fib.V6); !reflect.DeepEqual(m.State().Rules[n:], want) {
+				t.Errorf("IPv6 rules %+v, want the defaults", m.State().Rules[n:])
 			}
 		})
 	}
@@ -60,8 +60,8 @@ func TestParseLinksFromAddrs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(m.Links, want.Links) {
-		t.Errorf("links from the address dump:\ngot  %+v\nwant %+v", m.Links, want.Links)
+	if !reflect.DeepEqual(m.State().Links, want.State().Links) {
+		t.Errorf("links from the address dump:\ngot  %+v\nwant %+v", m.State().Links, want.State().Links)
 	}
 }
 
@@ -70,11 +70,11 @@ func TestParseEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Links)+len(m.Addrs)+len(m.Routes) != 0 || m.Unmerged || m.Conf != nil {
+	if len(m.State().Links)+len(m.State().Addrs)+len(m.State().Routes) != 0 || m.Unmerged() || m.State().Conf != nil {
 		t.Errorf("got %+v, want a model with only the default rules", m)
 	}
-	if want := append(fib.DefaultRules(fib.V4), fib.DefaultRules(fib.V6)...); !reflect.DeepEqual(m.Rules, want) {
-		t.Errorf("rules: got %+v, want %+v", m.Rules, want)
+	if want := append(fib.DefaultRules(fib.V4), fib.DefaultRules(fib.V6)...); !reflect.DeepEqual(m.State().Rules, want) {
+		t.Errorf("rules: got %+v, want %+v", m.State().Rules, want)
 	}
 }
 

@@ -60,7 +60,7 @@ func Load(netns string) (*fib.Model, error) {
 }
 
 func (t *target) load(st procState) (*fib.Model, error) {
-	m := &fib.Model{}
+	m := &fib.State{}
 	name, err := t.loadBase(m)
 	if err != nil {
 		return nil, err
@@ -78,14 +78,14 @@ func (t *target) load(st procState) (*fib.Model, error) {
 	}
 	maps.Copy(m.Conf, st.conf)
 	m.Unmerged = unmerged(st.trie, m.Rules)
-	return m, nil
+	return fib.FromState(*m), nil
 }
 
 // loadBase reads what Load and LoadFor both take whole into m: the links
 // with their IPv4 sysctls (into m.Conf), the addresses and the rules of
 // both families, one dump each. It returns the namer of the links it
 // read, which fails with errChanged for an index it did not see.
-func (t *target) loadBase(m *fib.Model) (linkNamer, error) {
+func (t *target) loadBase(m *fib.State) (linkNamer, error) {
 	var err error
 	if m.Links, m.Conf, err = t.loadLinks(); err != nil {
 		return nil, err

@@ -127,7 +127,7 @@ func TestLoad(t *testing.T) {
 	if err := m.Validate(); err != nil {
 		t.Errorf("loaded model does not validate: %v", err)
 	}
-	if !m.Unmerged {
+	if !m.Unmerged() {
 		t.Error("Unmerged = false in a namespace with custom rules")
 	}
 	t.Run("links", func(t *testing.T) { checkLinks(t, n, m) })
@@ -148,8 +148,8 @@ func TestLoadPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := json.Marshal(byName)
-	b, _ := json.Marshal(byPath)
+	a, _ := json.Marshal(byName.State())
+	b, _ := json.Marshal(byPath.State())
 	if !bytes.Equal(a, b) {
 		t.Errorf("by name:\n%s\nby path:\n%s", a, b)
 	}
@@ -165,11 +165,11 @@ func TestLoadCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(m.Links, func(l fib.Link) bool { return l.Kind == fib.KindLoopback }) {
-		t.Errorf("no loopback device among %+v", m.Links)
+	if !slices.ContainsFunc(m.State().Links, func(l fib.Link) bool { return l.Kind == fib.KindLoopback }) {
+		t.Errorf("no loopback device among %+v", m.State().Links)
 	}
-	if _, ok := m.Conf[fib.ConfAll]; !ok {
-		t.Errorf("no net.ipv4.conf.all in %+v", m.Conf)
+	if _, ok := m.State().Conf[fib.ConfAll]; !ok {
+		t.Errorf("no net.ipv4.conf.all in %+v", m.State().Conf)
 	}
 }
 
@@ -182,20 +182,20 @@ func TestLoadEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fib.NewModel()
-	if !slices.Equal(m.Links, want.Links) {
-		t.Errorf("links = %+v, want %+v", m.Links, want.Links)
+	if !slices.Equal(m.State().Links, want.State().Links) {
+		t.Errorf("links = %+v, want %+v", m.State().Links, want.State().Links)
 	}
-	if !slices.Equal(m.Rules, want.Rules) {
-		t.Errorf("rules = %+v, want %+v", m.Rules, want.Rules)
+	if !slices.Equal(m.State().Rules, want.State().Rules) {
+		t.Errorf("rules = %+v, want %+v", m.State().Rules, want.State().Rules)
 	}
-	if len(m.Addrs) != 0 || len(m.Routes) != 0 {
-		t.Errorf("addresses %+v and routes %+v in an empty namespace", m.Addrs, m.Routes)
+	if len(m.State().Addrs) != 0 || len(m.State().Routes) != 0 {
+		t.Errorf("addresses %+v and routes %+v in an empty namespace", m.State().Addrs, m.State().Routes)
 	}
-	if m.Unmerged {
+	if m.Unmerged() {
 		t.Error("Unmerged = true in a new namespace")
 	}
-	if _, ok := m.Conf["lo"]; !ok || len(m.Conf) != 2 {
-		t.Errorf("conf = %+v, want all and lo", m.Conf)
+	if _, ok := m.State().Conf["lo"]; !ok || len(m.State().Conf) != 2 {
+		t.Errorf("conf = %+v, want all and lo", m.State().Conf)
 	}
 }
 
@@ -209,9 +209,9 @@ func TestLoadL3MDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(m.Rules, func(r fib.Rule) bool { return r.Priority == 900 })
-	if i < 0 || !m.Rules[i].L3MDev || m.Rules[i].Action != fib.ActionLookup {
-		t.Errorf("rules = %+v, want 900 l3mdev lookup", m.Rules)
+	i := slices.IndexFunc(m.State().Rules, func(r fib.Rule) bool { return r.Priority == 900 })
+	if i < 0 || !m.State().Rules[i].L3MDev || m.State().Rules[i].Action != fib.ActionLookup {
+		t.Errorf("rules = %+v, want 900 l3mdev lookup", m.State().Rules)
 	}
 }
 
@@ -258,8 +258,8 @@ func checkLinks(t *testing.T, n *nstest.NS, m *fib.Model) {
 		}
 		want = append(want, fl)
 	}
-	if !slices.Equal(m.Links, want) {
-		t.Errorf("links:\n got %+v\nwant %+v", m.Links, want)
+	if !slices.Equal(m.State().Links, want) {
+		t.Errorf("links:\n got %+v\nwant %+v", m.State().Links, want)
 	}
 }
 
@@ -299,7 +299,7 @@ func checkAddrs(t *testing.T, n *nstest.NS, m *fib.Model) {
 		}
 	}
 	got := make(map[string][]string)
-	for _, a := range m.Addrs {
+	for _, a := range m.State().Addrs {
 		s := a.Prefix.String()
 		if a.Peer.IsValid() {
 			s += " peer " + a.Peer.String()
@@ -326,8 +326,8 @@ func checkAddrs(t *testing.T, n *nstest.NS, m *fib.Model) {
 		func(a fib.Address) bool { return a.Deprecated },
 		func(a fib.Address) bool { return a.Peer.IsValid() },
 	} {
-		if !slices.ContainsFunc(m.Addrs, f) {
-			t.Errorf("no address with a flag the world sets: %+v", m.Addrs)
+		if !slices.ContainsFunc(m.State().Addrs, f) {
+			t.Errorf("no address with a flag the world sets: %+v", m.State().Addrs)
 			break
 		}
 	}
@@ -384,7 +384,7 @@ func checkRoutes(t *testing.T, n *nstest.NS, m *fib.Model) {
 			want = append(want, ipRouteText(t, f, r))
 		}
 		var got []string
-		for _, r := range m.Routes {
+		for _, r := range m.State().Routes {
 			if r.Family == f {
 				got = append(got, routeText(r))
 			}
@@ -393,7 +393,7 @@ func checkRoutes(t *testing.T, n *nstest.NS, m *fib.Model) {
 			t.Errorf("%s routes:\n got %s\nwant %s", f, strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 		}
 	}
-	if !slices.ContainsFunc(m.Routes, func(r fib.Route) bool { return r.Src.IsValid() }) {
+	if !slices.ContainsFunc(m.State().Routes, func(r fib.Route) bool { return r.Src.IsValid() }) {
 		t.Error("no route with a source prefix")
 	}
 }
@@ -490,7 +490,7 @@ func checkRules(t *testing.T, n *nstest.NS, m *fib.Model) {
 			want = append(want, ipRuleText(t, r))
 		}
 		var got []string
-		for _, r := range m.Rules {
+		for _, r := range m.State().Rules {
 			if r.Family == f {
 				got = append(got, ruleText(r))
 			}
@@ -588,11 +588,11 @@ func ipRuleText(t *testing.T, r map[string]any) string {
 // namespace reads.
 func checkConf(t *testing.T, n *nstest.NS, m *fib.Model) {
 	want := procConf(t, n)
-	if fmt.Sprint(m.Conf) != fmt.Sprint(want) {
-		t.Errorf("conf:\n got %+v\nwant %+v", m.Conf, want)
+	if fmt.Sprint(m.State().Conf) != fmt.Sprint(want) {
+		t.Errorf("conf:\n got %+v\nwant %+v", m.State().Conf, want)
 	}
-	if !m.Conf["br0"].RouteLocalnet || m.Conf[fib.ConfAll].RPFilter != 2 || !m.Conf["va"].IgnoreRoutesWithLinkdown || !m.Conf["vb"].Forwarding {
-		t.Errorf("conf %+v lacks the world's sysctls %v", m.Conf, worldSysctls)
+	if !m.State().Conf["br0"].RouteLocalnet || m.State().Conf[fib.ConfAll].RPFilter != 2 || !m.State().Conf["va"].IgnoreRoutesWithLinkdown || !m.State().Conf["vb"].Forwarding {
+		t.Errorf("conf %+v lacks the world's sysctls %v", m.State().Conf, worldSysctls)
 	}
 }
 
@@ -645,8 +645,8 @@ func TestUnmerged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Unmerged != tt.unmerged {
-				t.Errorf("Unmerged = %v, want %v", m.Unmerged, tt.unmerged)
+			if m.Unmerged() != tt.unmerged {
+				t.Errorf("Unmerged = %v, want %v", m.Unmerged(), tt.unmerged)
 			}
 			for dst, want := range map[string]fib.Result{"127.16.0.5": tt.localnet, "10.1.2.3": tt.local} {
 				res, err := RouteGet(n.Name(), fib.Query{Dst: netip.MustParseAddr(dst)})
@@ -884,15 +884,15 @@ func TestConfRandom(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(m.Conf) != fmt.Sprint(want) {
-				t.Errorf("Load's conf:\n got %+v\nwant %+v\n%s", m.Conf, want, setup.Script("x"))
+			if fmt.Sprint(m.State().Conf) != fmt.Sprint(want) {
+				t.Errorf("Load's conf:\n got %+v\nwant %+v\n%s", m.State().Conf, want, setup.Script("x"))
 			}
 			p, err := LoadFor(n.Name(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(p.Conf) != fmt.Sprint(want) {
-				t.Errorf("LoadFor's conf:\n got %+v\nwant %+v\n%s", p.Conf, want, setup.Script("x"))
+			if fmt.Sprint(p.State().Conf) != fmt.Sprint(want) {
+				t.Errorf("LoadFor's conf:\n got %+v\nwant %+v\n%s", p.State().Conf, want, setup.Script("x"))
 			}
 		})
 	}

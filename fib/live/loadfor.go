@@ -156,7 +156,7 @@ type match struct {
 // partial is a model under construction: which of its tables are
 // complete, whose sysctls it has read, and the kernel's merged state.
 type partial struct {
-	m        *fib.Model
+	m        *fib.State
 	name     linkNamer
 	complete map[tableKey]bool
 	// merged is the kernel's IPv4 merged state: default rules and not
@@ -168,7 +168,7 @@ type partial struct {
 }
 
 func (t *target) loadFor(dsts []netip.Addr) (*fib.Model, error) {
-	m := &fib.Model{}
+	m := &fib.State{}
 	name, err := t.loadBase(m)
 	if err != nil {
 		return nil, err
@@ -199,12 +199,9 @@ func (t *target) loadFor(dsts []netip.Addr) (*fib.Model, error) {
 		}
 		p.add(r)
 	}
-	// complete leaves the model indexed: its last lookups ran on the final
-	// routes.
-	if err := t.complete(p, matches); err != nil {
-		return nil, err
-	}
-	return m, nil
+	// complete returns the model indexed: its last lookups ran on the
+	// final routes.
+	return t.complete(p, matches)
 }
 
 // completeTable reads a table whole into the model, in place of the routes
@@ -276,7 +273,7 @@ func (t *target) mergedState(p *partial) error {
 }
 
 // hostAddr4 returns an IPv4 address of the host, which has a local route.
-func hostAddr4(m *fib.Model) (netip.Addr, bool) {
+func hostAddr4(m *fib.State) (netip.Addr, bool) {
 	for _, a := range m.Addrs {
 		if ip := a.Prefix.Addr(); ip.Is4() && !ip.IsUnspecified() && !ip.IsMulticast() {
 			return ip, true
@@ -325,7 +322,7 @@ func (t *target) localEntryTable(a netip.Addr) (fib.TableID, bool, error) {
 // fibMatch asks the kernel which FIB entry an output lookup of dst
 // matches. When the kernel refuses an IPv4 lookup with EINVAL, it asks
 // again with a source address of the host (see LoadFor).
-func (t *target) fibMatch(m *fib.Model, dst netip.Addr, name linkNamer) (match, error) {
+func (t *target) fibMatch(m *fib.State, dst netip.Addr, name linkNamer) (match, error) {
 	fm := match{dst: dst}
 	if dst.Is4() && (dst.IsMulticast() || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
 		return fm, nil
@@ -370,7 +367,7 @@ func rulesSelectSource4(rules []fib.Rule) bool {
 
 // hostSource4 picks an IPv4 address of the host that the kernel accepts
 // as the source of an output lookup and that is not a loopback address.
-func hostSource4(m *fib.Model) (netip.Addr, bool) {
+func hostSource4(m *fib.State) (netip.Addr, bool) {
 	for _, a := range m.Addrs {
 		ip := a.Prefix.Addr()
 		if ip.Is4() && !ip.IsLoopback() && !ip.IsMulticast() && !ip.IsUnspecified() &&
@@ -388,7 +385,7 @@ func hostSource4(m *fib.Model) (netip.Addr, bool) {
 // local route of table local, reported in table local while the tables
 // are apart and in main while merged; if no such route can be asked,
 // fib_trie is read as Load does.
-func (t *target) unmergedFor(m *fib.Model) (bool, error) {
+func (t *target) unmergedFor(m *fib.State) (bool, error) {
 	var probe netip.Addr
 	hasLocal := false
 	for _, r := range m.Routes {
@@ -454,15 +451,16 @@ func routeKey(r *fib.Route, merged bool) string {
 // complete looks each destination up in the model and reads whole every
 // table its lookup consulted, until each lookup ends at the kernel's
 // entry or consults complete tables only (see LoadFor). Each round
-// completes at least one table, so it ends.
-func (t *target) complete(p *partial, matches []match) error {
+// completes at least one table, so it ends. It returns the model of the
+// last round.
+func (t *target) complete(p *partial, matches []match) (*fib.Model, error) {
 	for {
-		p.m.Invalidate()
+		m := fib.FromState(*p.m)
 		need := make(map[tableKey]bool)
 		for _, fm := range matches {
-			res, err := p.m.Lookup(fib.Query{Dst: fm.dst})
+			res, err := m.Lookup(fib.Query{Dst: fm.dst})
 			if err != nil {
-				return fmt.Errorf("model lookup of %s: %w", fm.dst, err)
+				return nil, fmt.Errorf("model lookup of %s: %w", fm.dst, err)
 			}
 			if fm.route != nil && res.Route != nil && routeKey(res.Route, p.merged) == routeKey(fm.route, p.merged) {
 				// The right entry; but whether its gateway is used was
@@ -472,7 +470,7 @@ func (t *target) complete(p *partial, matches []match) error {
 				// tells.
 				agree, err := t.gatewayAgrees(fm.dst, &res)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				if agree {
 					continue
@@ -485,7 +483,7 @@ func (t *target) complete(p *partial, matches []match) error {
 			}
 		}
 		if len(need) == 0 {
-			return nil
+			return m, nil
 		}
 		keys := make([]tableKey, 0, len(need))
 		for k := range need {
@@ -496,7 +494,7 @@ func (t *target) complete(p *partial, matches []match) error {
 		})
 		for _, k := range keys {
 			if err := t.completeTable(p, k); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}

@@ -209,14 +209,14 @@ func TestLoadFor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Unmerged != full.Unmerged {
-				t.Errorf("Unmerged = %v, Load says %v", m.Unmerged, full.Unmerged)
+			if m.Unmerged() != full.Unmerged() {
+				t.Errorf("Unmerged = %v, Load says %v", m.Unmerged(), full.Unmerged())
 			}
 			for _, d := range dsts {
 				compareFor(t, n, m, full, d, "")
 			}
 			got := fetched(m)
-			t.Logf("model: %d routes beyond the tables always read (Load: %d routes)", got, len(full.Routes))
+			t.Logf("model: %d routes beyond the tables always read (Load: %d routes)", got, len(full.State().Routes))
 			if tc.maxFetched >= 0 && got > tc.maxFetched {
 				t.Errorf("the model holds %d routes beyond the tables always read, want at most %d", got, tc.maxFetched)
 			}
@@ -228,7 +228,7 @@ func TestLoadFor(t *testing.T) {
 // whole: IPv6's table local, and IPv4's unless the tables are merged.
 func fetched(m *fib.Model) int {
 	n := 0
-	for _, r := range m.Routes {
+	for _, r := range m.State().Routes {
 		if r.Table == fib.TableLocal && (r.Family == fib.V6 || !merged(m)) {
 			continue
 		}
@@ -296,7 +296,7 @@ func compareFor(t *testing.T, n *nstest.NS, partial, full *fib.Model, dst netip.
 
 // merged reports whether a model's IPv4 local and main tables are merged.
 func merged(m *fib.Model) bool {
-	return !m.Unmerged && defaultRules4(m.Rules)
+	return !m.Unmerged() && defaultRules4(m.State().Rules)
 }
 
 // sameButTable reports whether two routes differ in their table only, one
@@ -457,11 +457,11 @@ func extraRoutes(seed uint64, devs []string, n int) []string {
 // route, and addresses that matter for pods.
 func destinations(m *fib.Model) []netip.Addr {
 	var dsts []netip.Addr
-	for _, a := range m.Addrs {
+	for _, a := range m.State().Addrs {
 		p := a.Prefix
 		dsts = append(dsts, p.Addr(), p.Addr().Next(), p.Masked().Addr())
 	}
-	for _, rt := range m.Routes {
+	for _, rt := range m.State().Routes {
 		dsts = append(dsts, rt.Dst.Addr(), rt.Dst.Addr().Next())
 	}
 	for _, s := range []string{"127.0.0.1", "127.16.0.5", "8.8.8.8", "10.1.2.3", "192.168.1.1", "224.0.0.5", "2001:db8:1::5", "::1", "fd00::5"} {
@@ -482,8 +482,8 @@ func nestedPairs(r *rand.Rand, m *fib.Model, n int) []netip.Addr {
 		if len(dsts) >= 2*n {
 			break
 		}
-		a := m.Routes[r.IntN(len(m.Routes))]
-		b := m.Routes[r.IntN(len(m.Routes))]
+		a := m.State().Routes[r.IntN(len(m.State().Routes))]
+		b := m.State().Routes[r.IntN(len(m.State().Routes))]
 		if a.Family != b.Family || a.Table != b.Table || b.Dst.Bits() >= a.Dst.Bits() || !b.Dst.Contains(a.Dst.Addr()) {
 			continue
 		}

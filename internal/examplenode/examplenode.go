@@ -15,8 +15,8 @@ import (
 // default route via 10.0.0.1, in a namespace that never had custom rules.
 func Typical() *fib.Model {
 	m := fib.NewModel()
-	m.Links[0].Up, m.Links[0].Carrier = true, true
 	must(m.Apply(
+		fib.LinkUp{Name: "lo"},
 		fib.AddAddress{Address: fib.Address{Prefix: netip.MustParsePrefix("127.0.0.1/8"), Link: "lo"}},
 		fib.AddAddress{Address: fib.Address{Prefix: netip.MustParsePrefix("::1/128"), Link: "lo"}},
 		fib.AddLink{Link: fib.Link{Name: "eth0", Kind: fib.KindOther, Up: true, Carrier: true}},

@@ -146,7 +146,7 @@ func multipathDsts(rnd func(int) int, routes []netip.Prefix) []netip.Addr {
 func MultipathQueries(seed uint64, m *fib.Model, devs []string, n int) []fib.Query {
 	r := rand.New(rand.NewPCG(seed, 11))
 	var multi []netip.Prefix
-	for _, rt := range m.Routes {
+	for rt := range m.Routes() {
 		if len(rt.NextHops) > 1 {
 			multi = append(multi, rt.Dst)
 		}
@@ -178,7 +178,7 @@ func MultipathQueries(seed uint64, m *fib.Model, devs []string, n int) []fib.Que
 // ownAddr returns one of the model's addresses of the family, or none.
 func ownAddr(r *rand.Rand, m *fib.Model, v4 bool) netip.Addr {
 	var c []netip.Addr
-	for _, a := range m.Addrs {
+	for a := range m.Addrs() {
 		if a.Prefix.Addr().Is4() == v4 {
 			c = append(c, a.Prefix.Addr())
 		}

@@ -354,7 +354,7 @@ func (g *gen) sysctls() {
 func Queries(seed uint64, m *fib.Model, devs []string, n int) []fib.Query {
 	r := rand.New(rand.NewPCG(seed, 7))
 	var dsts, srcs4, srcs6 []netip.Addr
-	for _, a := range m.Addrs {
+	for a := range m.Addrs() {
 		p := a.Prefix
 		dsts = append(dsts, p.Addr(), p.Addr().Next(), p.Masked().Addr())
 		if p.Addr().Is4() {
@@ -368,7 +368,7 @@ func Queries(seed uint64, m *fib.Model, devs []string, n int) []fib.Query {
 		}
 	}
 	var multi []netip.Prefix
-	for _, rt := range m.Routes {
+	for rt := range m.Routes() {
 		dsts = append(dsts, rt.Dst.Addr(), rt.Dst.Addr().Next())
 		if len(rt.NextHops) > 1 {
 			multi = append(multi, rt.Dst)

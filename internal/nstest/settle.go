@@ -62,11 +62,17 @@ func (n *NS) SettledModel(load func() (*fib.Model, error)) (*fib.Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
-		if prev != nil && reflect.DeepEqual(prev.Addrs, m.Addrs) && reflect.DeepEqual(prev.Routes, m.Routes) {
+		if prev != nil && sameAddrsRoutes(prev.State(), m.State()) {
 			return m, nil
 		}
 		prev = m
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("namespace %s: state did not settle in 3 s", n.name)
+}
+
+// sameAddrsRoutes reports whether two states have the same addresses and
+// routes.
+func sameAddrsRoutes(a, b fib.State) bool {
+	return reflect.DeepEqual(a.Addrs, b.Addrs) && reflect.DeepEqual(a.Routes, b.Routes)
 }
