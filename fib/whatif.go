@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/fibguard/fibguard/internal/netipx"
 )
 
 // Change is a planned change to a model: a device, an address, a route, a
@@ -173,7 +175,7 @@ func kernelRoutes4(dev Link, a Address, src netip.Addr) []Route {
 		routes = append(routes, kernel(t, prefix))
 	}
 	if a.Prefix.Bits() < 31 {
-		routes = append(routes, kernel(TypeBroadcast, netip.PrefixFrom(lastAddr(prefix), 32)))
+		routes = append(routes, kernel(TypeBroadcast, netip.PrefixFrom(netipx.LastAddr(prefix), 32)))
 	}
 	return routes
 }

@@ -3,7 +3,6 @@ package fib
 import (
 	"cmp"
 	"fmt"
-	"net/netip"
 	"slices"
 	"syscall"
 )
@@ -203,13 +202,4 @@ func (m *Model) dropKernelRoutes(gone, kept []Route) {
 		}
 		m.st.Routes = slices.DeleteFunc(m.st.Routes, func(o Route) bool { return sameKernelRoute(&o, r) })
 	}
-}
-
-// lastAddr returns the highest address of an IPv4 prefix (its broadcast
-// address).
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
