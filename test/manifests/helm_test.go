@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/fibguard/fibguard/install"
-	"github.com/fibguard/fibguard/plugin"
+	"github.com/fibguard/fibguard/internal/netconf"
 )
 
 // chartDir is the Helm chart, beside the kustomize base.
@@ -40,10 +40,10 @@ type chartVariant struct {
 }
 
 var chartVariants = []chartVariant{
-	{name: "base", dir: "manifests/base", mode: install.ModeEnforce},
-	{name: "warn", dir: "manifests/overlays/warn", mode: install.ModeWarn, set: map[string]any{"mode": "warn"}},
-	{name: "example", dir: "manifests/examples/cluster-ranges", mode: install.ModeWarn, file: "manifests/examples/cluster-ranges/values.yaml"},
-	{name: "pods-get", dir: "manifests/overlays/pods-get", mode: install.ModeEnforce,
+	{name: "base", dir: "manifests/base", mode: string(netconf.ModeEnforce)},
+	{name: "warn", dir: "manifests/overlays/warn", mode: string(netconf.ModeWarn), set: map[string]any{"mode": "warn"}},
+	{name: "example", dir: "manifests/examples/cluster-ranges", mode: string(netconf.ModeWarn), file: "manifests/examples/cluster-ranges/values.yaml"},
+	{name: "pods-get", dir: "manifests/overlays/pods-get", mode: string(netconf.ModeEnforce),
 		set: map[string]any{"rbac": map[string]any{"podsGet": true}}, podsGet: true},
 }
 
@@ -237,7 +237,7 @@ func TestHelmOptions(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FIBGUARD_OPTIONS %s:\n%s", env["FIBGUARD_OPTIONS"].Value, diff.Diff(want, got))
 	}
-	checkEnv(t, &o.DaemonSet, install.ModeEnforce)
+	checkEnv(t, &o.DaemonSet, string(netconf.ModeEnforce))
 }
 
 // TestHelmSchemaOptionsArePluginFields: the schema's options are exactly
@@ -253,7 +253,7 @@ func TestHelmSchemaOptionsArePluginFields(t *testing.T) {
 	}
 	notOptions := []string{"cniVersion", "name", "type", "prevResult", "mode", "kubeconfig", "nodeName"}
 	var want []string
-	for _, f := range reflect.VisibleFields(reflect.TypeFor[plugin.NetConf]()) {
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[netconf.NetConf]()) {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name != "" && name != "-" && !slices.Contains(notOptions, name) {
 			want = append(want, name)

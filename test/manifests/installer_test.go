@@ -30,6 +30,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fibguard/fibguard/install"
+	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/plugin"
 )
 
@@ -471,7 +472,7 @@ func (n *node) entry(t *testing.T) map[string]any {
 	if err := json.Unmarshal(data, &conf); err != nil {
 		t.Fatalf("the primary conflist does not parse: %v\n%s", err, data)
 	}
-	if len(conf.Plugins) != 3 || conf.Plugins[2]["type"] != install.PluginType {
+	if len(conf.Plugins) != 3 || conf.Plugins[2]["type"] != netconf.Type {
 		t.Fatalf("plugins %v: want ptp, portmap and then fibguard", conf.Plugins)
 	}
 	return conf.Plugins[2]

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fibguard/fibguard/agent"
 	"github.com/fibguard/fibguard/install"
+	"github.com/fibguard/fibguard/internal/netconf"
 	"github.com/fibguard/fibguard/podevent"
 )
 
@@ -31,10 +32,10 @@ var variants = []struct {
 	name, dir, mode string
 	podsGet         bool // the plugin's account may get pods (the option)
 }{
-	{"base", "manifests/base", install.ModeEnforce, false},
-	{"warn", "manifests/overlays/warn", install.ModeWarn, false},
-	{"example", "manifests/examples/cluster-ranges", install.ModeWarn, false},
-	{"pods-get", "manifests/overlays/pods-get", install.ModeEnforce, true},
+	{"base", "manifests/base", string(netconf.ModeEnforce), false},
+	{"warn", "manifests/overlays/warn", string(netconf.ModeWarn), false},
+	{"example", "manifests/examples/cluster-ranges", string(netconf.ModeWarn), false},
+	{"pods-get", "manifests/overlays/pods-get", string(netconf.ModeEnforce), true},
 }
 
 // The names docs/install.md tells users to look for.
