@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The e2e suite (test/e2e) on a kind cluster, for machines with a container
-# engine (Docker or Podman) and kind. It cannot run on the project's CI
-# machine, which has neither: there `make e2e` runs the same suite on a real
-# local node (hack/local-cluster.sh).
+# engine (Docker or Podman) and kind, which pulls its node image (kindest/node)
+# from its registry. Where there is no registry (this project's CI machine),
+# FIBGUARD_KIND_LOCAL_IMAGE=1 makes everything here instead: hack/kind/e2e.sh
+# starts a Docker engine of its own, builds a node image from source and kind
+# from the Go module proxy, and runs this script again inside that engine's
+# network namespace (see docs/e2e.md). `make e2e` runs the same suite on a
+# real local node (hack/local-cluster.sh).
 #
 # Steps: create the cluster from test/e2e/kind-config.yaml (no default CNI);
 # put the reference bridge/host-local/loopback plugins (hack/cni-plugins.sh)
@@ -22,6 +26,9 @@
 #   KIND_EXPERIMENTAL_PROVIDER=podman   kind's switch to Podman; the node commands follow it
 #   ARTIFACTS            where logs go on failure (default bin/kind-logs)
 #   FIBGUARD_E2E_KEEP=1  keep the cluster afterwards
+#   FIBGUARD_KIND_LOCAL_IMAGE=1  build the node image, kind and a Docker engine here (no registry needed);
+#                        chosen by itself, and said so, when kind or the engine is missing and no
+#                        registry answers; =0 never
 #
 # Exit status: the suite's; 3 when kind, kubectl or the container engine is missing.
 set -euo pipefail
@@ -41,6 +48,27 @@ missing() {
   log "$*"
   exit 3
 }
+
+# registry_reachable: whether Docker Hub, where kindest/node lives, answers (any HTTP status).
+registry_reachable() {
+  command -v curl >/dev/null || return 0 # cannot tell: assume it does
+  [[ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' https://registry-1.docker.io/v2/ 2>/dev/null)" != 000 ]]
+}
+
+case "${FIBGUARD_KIND_LOCAL_IMAGE:-}" in
+1)
+  log "FIBGUARD_KIND_LOCAL_IMAGE=1: node image, kind and Docker engine built here (hack/kind/e2e.sh)"
+  rm -rf "$work"
+  exec "${root}/hack/kind/e2e.sh" "$@"
+  ;;
+"")
+  if ! { command -v "$kind" && command -v "$engine" && "$engine" info; } >/dev/null 2>&1 && ! registry_reachable; then
+    log "kind or ${engine} missing and no registry reachable: using the local-image path (FIBGUARD_KIND_LOCAL_IMAGE=1; =0 to refuse)"
+    rm -rf "$work"
+    exec "${root}/hack/kind/e2e.sh" "$@"
+  fi
+  ;;
+esac
 
 command -v "$kind" >/dev/null || missing "kind not found (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
 command -v kubectl >/dev/null || missing "kubectl not found"

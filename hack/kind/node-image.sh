@@ -18,9 +18,13 @@
 #              our entrypoint, containerd's configuration, the units), imported
 #              with `docker import` into the engine of hack/kind/dockerd.sh as
 #              fibguard.local/kind-base:KEY, where KEY hashes its inputs
+#   3. node    the base plus Kubernetes built here (hack/kind/k8s.sh): kubeadm, kubelet,
+#              kubectl, crictl, /kind/version and the images kubeadm asks for imported into
+#              containerd, committed as fibguard.local/kind-node:v1.37.2 ($FIBGUARD_KIND_NODE_IMAGE)
 #
 # Usage:
 #   hack/kind/node-image.sh base          build or reuse the base image; prints its name
+#   hack/kind/node-image.sh node          build or reuse the node image (base + Kubernetes); prints its name
 #   hack/kind/node-image.sh test [IMAGE]  run IMAGE (default: the base) as kind runs a node and wait
 #                                         for `systemctl is-system-running`; prints the failed units
 #
@@ -137,6 +141,79 @@ EOF
   echo "$ref"
 }
 
+# cmd_node: the node image: the base plus Kubernetes (hack/kind/k8s.sh), the
+# way kind's `kind build node-image` makes one: a build container of the
+# base (entrypoint replaced by sleep, so nothing of the entrypoint's first
+# boot ends up in the image), the binaries copied in, /kind/version, the
+# images imported into containerd's k8s.io namespace (unpacked at first use,
+# pinned), then `docker commit` with kind's entrypoint back.
+cmd_node() {
+  need_engine
+  local base k8s key ref build version tar img b have work missing=()
+  base="$(cmd_base | tail -n1)"
+  k8s="$("${here}/k8s.sh" | tail -n1)"
+  version="$(cat "${k8s}/version")"
+  key="$( (echo "$base" && hash_inputs "${here}/k8s.sh" && sha256sum "${k8s}/bin/"* "${k8s}/images/"*) | sha256sum | cut -c1-12)"
+  ref="${FIBGUARD_KIND_NODE_IMAGE:-fibguard.local/kind-node:${version}}"
+  if [[ "$(docker image inspect -f '{{index .Config.Labels "dev.fibguard.kind.inputs"}}' "$ref" 2>/dev/null)" == "$key" ]]; then
+    echo "$ref"
+    return 0
+  fi
+  log "building ${ref} (Kubernetes ${version}) on ${base}"
+  build=fibguard-kind-node-build
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2064 # expand now
+  trap "docker rm -f -v '${build}' >/dev/null 2>&1 || true; rm -rf '${work}'" EXIT
+  proxy_image "$base" "$k8s" "$version" "${work}/kube-proxy.tar"
+
+  docker rm -f -v "$build" >/dev/null 2>&1 || true
+  docker run -d --name "$build" --privileged --tmpfs /run --tmpfs /tmp \
+    --entrypoint /usr/bin/sleep "$base" infinity >/dev/null
+  for b in kubeadm kubelet kubectl; do
+    docker cp -L "${k8s}/bin/${b}" "${build}:/usr/bin/${b}"
+  done
+  docker cp -L "${k8s}/bin/crictl" "${build}:/usr/local/bin/crictl"
+  docker exec "$build" sh -c "chown root:root /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl /usr/local/bin/crictl &&
+    chmod 0755 /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl /usr/local/bin/crictl && echo ${version} >/kind/version"
+  docker exec -d "$build" sh -c 'exec /usr/bin/containerd >/tmp/containerd.log 2>&1'
+  for _ in $(seq 60); do
+    docker exec "$build" ctr version >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  for tar in "${k8s}/images/"*.tar "${work}/kube-proxy.tar"; do
+    docker exec -i "$build" ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned \
+      --all-platforms --no-unpack --digests - <"$tar" >/dev/null
+  done
+  # Every image kubeadm will ask for must be there: nothing can be pulled.
+  have="$(docker exec "$build" ctr --namespace=k8s.io images ls -q)"
+  while read -r img; do
+    grep -qxF "$img" <<<"$have" || missing+=("$img")
+  done < <(docker exec "$build" kubeadm config images list --kubernetes-version "$version" 2>/dev/null)
+  ((${#missing[@]} == 0)) || die "images missing from the node: ${missing[*]}"
+  # shellcheck disable=SC2016 # runs in the container
+  docker exec "$build" sh -c 'kill $(pidof containerd); while pidof containerd >/dev/null; do sleep 0.1; done; rm -rf /tmp/*'
+  docker commit \
+    --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
+    --change 'CMD []' \
+    --change "LABEL dev.fibguard.kind.inputs=${key}" \
+    "$build" "$ref" >/dev/null
+  log "built ${ref}"
+  echo "$ref"
+}
+
+# proxy_image BASE K8S VERSION ARCHIVE: kube-proxy's image, whose program
+# runs iptables, ip6tables and conntrack: the node base (Debian's iptables,
+# the backend the node's alternatives choose) with the binary added.
+proxy_image() {
+  local ctx="${4%.tar}.context" ref="registry.k8s.io/kube-proxy:${3}"
+  mkdir -p "$ctx"
+  cp -L "${2}/bin/kube-proxy" "${ctx}/kube-proxy"
+  printf 'FROM %s\nCOPY kube-proxy /usr/local/bin/kube-proxy\nENTRYPOINT ["/usr/local/bin/kube-proxy"]\nCMD []\n' "$1" >"${ctx}/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$ctx" >/dev/null
+  docker save -o "$4" "$ref"
+  docker rmi "$ref" >/dev/null
+}
+
 # cmd_test IMAGE: run the image with the arguments kind gives a node
 # container (pkg/cluster/internal/providers/docker/provision.go), wait for
 # systemd, report, remove.
@@ -178,6 +255,7 @@ cmd_test() {
 
 case "${1:-}" in
 base) cmd_base ;;
+node) cmd_node ;;
 test)
   shift
   cmd_test "$@"
