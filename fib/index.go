@@ -238,12 +238,36 @@ func (m *Model) index() *index {
 	return m.idx
 }
 
+// buildIndex derives the lookup structure of a model. The kernel's
+// semantics come first and stay in their own steps: the devices in index
+// order with their addresses, the rules in priority order and whether the
+// IPv4 local and main tables are merged (tables.go: which tables, in what
+// order); then the tries of slots, the groups of a prefix's routes in the
+// kernel's order, gateways resolved as when each route was added; last the
+// accelerators of the output fast path (chains, direct tables).
 func buildIndex(m *Model) *index {
 	ix := &index{
 		tables: make(map[tableKey]*table),
 		devs:   make(map[string]*device, len(m.st.Links)),
 		routes: m.st.Routes,
 	}
+	ix.addDevices(m)
+	ix.addAddrs(m.st.Addrs)
+	ix.addRules(m)
+	ix.insertRoutes(m.st.Routes)
+	ix.orderGroups()
+	ix.resolveGateways4()
+	ix.finishGroups()
+	ix.shapeIDs = nil
+	ix.linkTables()
+	ix.buildDirect()
+	ix.owned = nil
+	return ix
+}
+
+// addDevices adds the model's devices with their effective sysctls, in
+// the kernel's (index) order, and finds the loopback device.
+func (ix *index) addDevices(m *Model) {
 	for i := range m.st.Links {
 		l := &m.st.Links[i]
 		d := &device{link: l, conf: m.conf(l.Name)}
@@ -258,8 +282,14 @@ func buildIndex(m *Model) *index {
 		ix.lo = &device{link: &Link{Name: "lo", Kind: KindLoopback, Index: 1}, loopbackOK: true}
 	}
 	slices.SortStableFunc(ix.byIndex, func(a, b *device) int { return cmp.Compare(a.link.Index, b.link.Index) })
-	for i := range m.st.Addrs {
-		a := &m.st.Addrs[i]
+}
+
+// addAddrs gives each device its addresses, in the model's order, as
+// source selection tests them, and collects the IPv4 addresses
+// inet_select_addr falls back to.
+func (ix *index) addAddrs(addrs []Address) {
+	for i := range addrs {
+		a := &addrs[i]
 		d := ix.devs[a.Link]
 		if d == nil {
 			continue
@@ -285,58 +315,30 @@ func buildIndex(m *Model) *index {
 			}
 		}
 	}
-	for i := range m.st.Rules {
-		r := &m.st.Rules[i]
-		ix.rules[fam(r.Family)] = append(ix.rules[fam(r.Family)], r)
-	}
-	for _, rules := range ix.rules {
-		slices.SortStableFunc(rules, func(a, b *Rule) int { return cmp.Compare(a.Priority, b.Priority) })
-	}
-	ix.merged = !m.st.Unmerged && onlyDefaultRules(ix.rules[fam(V4)])
+}
 
-	ix.entries = make([]entry, len(m.st.Routes))
+// insertRoutes puts every route into its table's trie: a prefix's only
+// route as a slot of its own, a prefix with several routes as a group
+// (orderGroups puts them in the kernel's order).
+func (ix *index) insertRoutes(routes []Route) {
+	ix.entries = make([]entry, len(routes))
 	ix.groupOf = make(map[uint32]uint32)
 	ix.shapeIDs = make(map[shape]uint32)
-	if len(m.st.Routes) >= direct4MinPrefixes {
+	if len(routes) >= direct4MinPrefixes {
 		// Only a model this big may have a table that gets a direct
 		// table.
-		ix.owned = make([]slot, len(m.st.Routes))
+		ix.owned = make([]slot, len(routes))
 		for i := range ix.owned {
 			ix.owned[i].idx = ^uint32(0)
 		}
 	}
-	// One callback for every insertion: a closure per route would be an
-	// allocation per route.
-	var cur slot
-	var curIdx int
-	var curTable *table
-	insert := func(old slot, ok bool) (slot, bool) {
-		if !ok {
-			if ix.owned != nil {
-				ix.owned[curIdx] = cur
-			}
-			return cur, false
-		}
-		if !old.group() {
-			// finishGroups names the group's owner.
-			if ix.owned != nil {
-				ix.owned[old.idx].idx = ^uint32(0)
-			}
-			ix.groupOf[old.idx] = uint32(len(ix.groups))
-			ix.groups = append(ix.groups, nil)
-			ix.groupInfo = append(ix.groupInfo, groupInfo{t: curTable, routes: []uint32{old.idx}})
-			old = slot{idx: old.idx, shape: slotGroup}
-		}
-		g := &ix.groupInfo[ix.groupOf[old.idx]]
-		g.routes = append(g.routes, uint32(curIdx))
-		return old, false
-	}
+	ins := inserter{ix: ix}
 	// Routes of one table are mostly adjacent: the last table found is
 	// checked before the map.
 	var lastKey tableKey
 	var lastTable *table
-	for i := range m.st.Routes {
-		r := &m.st.Routes[i]
+	for i := range routes {
+		r := &routes[i]
 		if r.Type == TypeLocal && r.Protocol != "kernel" {
 			ix.customLocal = true
 		}
@@ -347,22 +349,64 @@ func buildIndex(m *Model) *index {
 		}
 		e := &ix.entries[i]
 		*e = ix.entryOf(r)
-		cur, curIdx, curTable = ix.slotOf(i, e), i, t
-		t.trie.Modify(r.Dst, insert)
+		ins.cur, ins.curIdx, ins.curTable = ix.slotOf(i, e), i, t
+		t.trie.Modify(r.Dst, ins.insert)
 	}
+}
+
+// inserter is the trie callback of insertRoutes: one method value for
+// every insertion, since a closure per route would be an allocation per
+// route.
+type inserter struct {
+	ix       *index
+	cur      slot
+	curIdx   int
+	curTable *table
+}
+
+// insert stores the current route's slot for a new prefix, or adds the
+// route to the group of a prefix that has one already.
+func (in *inserter) insert(old slot, ok bool) (slot, bool) {
+	ix := in.ix
+	if !ok {
+		if ix.owned != nil {
+			ix.owned[in.curIdx] = in.cur
+		}
+		return in.cur, false
+	}
+	if !old.group() {
+		// finishGroups names the group's owner.
+		if ix.owned != nil {
+			ix.owned[old.idx].idx = ^uint32(0)
+		}
+		ix.groupOf[old.idx] = uint32(len(ix.groups))
+		ix.groups = append(ix.groups, nil)
+		ix.groupInfo = append(ix.groupInfo, groupInfo{t: in.curTable, routes: []uint32{old.idx}})
+		old = slot{idx: old.idx, shape: slotGroup}
+	}
+	g := &ix.groupInfo[ix.groupOf[old.idx]]
+	g.routes = append(g.routes, uint32(in.curIdx))
+	return old, false
+}
+
+// orderGroups sorts the routes of each prefix with several into the
+// order the kernel tries them (aliasOrder) and makes their entries.
+func (ix *index) orderGroups() {
 	for gi := range ix.groupInfo {
 		g := &ix.groupInfo[gi]
 		g.key = g.routes[0]
-		slices.SortStableFunc(g.routes, func(a, b uint32) int { return aliasOrder(&m.st.Routes[a], &m.st.Routes[b]) })
+		slices.SortStableFunc(g.routes, func(a, b uint32) int { return aliasOrder(&ix.routes[a], &ix.routes[b]) })
 		es := make([]entry, len(g.routes))
 		for j, ri := range g.routes {
 			es[j] = ix.entries[ri]
 		}
 		ix.groups[gi] = es
 	}
-	ix.resolveGateways4()
-	ix.finishGroups()
-	ix.shapeIDs = nil
+}
+
+// linkTables points each rule to the table it looks up, and sets the
+// tables a lookup consults when that order does not depend on the flow.
+func (ix *index) linkTables() {
 	for f, rules := range ix.rules {
 		for _, r := range rules {
 			ix.ruleTables[f] = append(ix.ruleTables[f], ix.tables[tableKey{r.Family, r.Table}])
@@ -372,6 +416,11 @@ func buildIndex(m *Model) *index {
 	ix.default4 = ix.table(V4, TableDefault)
 	ix.chain4, ix.chainRules4 = ix.plainChain4()
 	ix.chain6, ix.chainRules6 = ix.plainChain(V6)
+}
+
+// buildDirect gives each big table of the fast path's chains its direct
+// table.
+func (ix *index) buildDirect() {
 	for _, t := range ix.chain4 {
 		if t != nil && t.dir == nil && t.trie.Size4() >= direct4MinPrefixes {
 			if ps := ownedSlots(ix, t, t.trie.Size4(), newPrefixSlot4); ps != nil {
@@ -386,23 +435,6 @@ func buildIndex(m *Model) *index {
 			}
 		}
 	}
-	ix.owned = nil
-	return ix
-}
-
-// tableOf returns the table a route lives in, creating it: while merged,
-// IPv4 local routes live in main.
-func (ix *index) tableOf(r *Route) *table {
-	key := tableKey{r.Family, r.Table}
-	if ix.merged && key == (tableKey{V4, TableLocal}) {
-		key.id = TableMain
-	}
-	t := ix.tables[key]
-	if t == nil {
-		t = &table{id: key.id, ix: ix}
-		ix.tables[key] = t
-	}
-	return t
 }
 
 func (ix *index) entryOf(r *Route) entry {
@@ -426,22 +458,6 @@ func (ix *index) entryOf(r *Route) entry {
 		}
 	}
 	return e
-}
-
-// liveHop6 returns the index of the next hop that stands for an IPv6
-// route in route selection: the first live one of a multipath route (the
-// kernel keeps each as a sibling route of its own, and a dead sibling does
-// not hide the live ones), else the first.
-func liveHop6(r *Route) int {
-	if r.Family != V6 || len(r.NextHops) < 2 {
-		return 0
-	}
-	for i := range r.NextHops {
-		if !r.NextHops[i].Dead {
-			return i
-		}
-	}
-	return 0
 }
 
 // groupInfo is a prefix with several routes while the index is built: its
@@ -510,73 +526,6 @@ func fastShape(e *entry) (shape, bool) {
 	return shape{dev: e.dev, gw4: e.gw4, src4: e.src4, typ: e.typ, scope: e.scope, gwLocal: e.has(flagGwLocal)}, true
 }
 
-// plainChain4 returns the IPv4 tables every output lookup consults in
-// order, when that order does not depend on the flow: while merged, main
-// and default; otherwise when every rule selects all flows, looks a table
-// up and suppresses nothing. It returns nil tables for any other rules.
-func (ix *index) plainChain4() ([]*table, []*Rule) {
-	if ix.merged {
-		var chain []*table
-		for _, t := range []*table{ix.main4, ix.default4} {
-			if t != nil {
-				chain = append(chain, t)
-			}
-		}
-		return chain, nil
-	}
-	return ix.plainChain(V4)
-}
-
-// plainChain returns the tables of a family's rules when every rule
-// selects all flows, looks a table up and suppresses nothing: the tables
-// every lookup consults in order. It returns nil tables for any other
-// rules.
-func (ix *index) plainChain(f Family) ([]*table, []*Rule) {
-	rules := ix.rules[fam(f)]
-	for _, r := range rules {
-		if r.Action != ActionLookup || !r.selectsAll() {
-			return nil, nil
-		}
-	}
-	return ix.ruleTables[fam(f)], rules
-}
-
-// resolveGateways4 marks IPv4 gateway routes whose gateway is a local
-// address. The kernel resolves a gateway when the route is added
-// (fib_check_nh_v4_gw): in the route's table, else in main, among routes of
-// a narrower scope than the route's; the scope of the route it finds
-// becomes the next hop's, and only a link-scope next hop is used as a
-// gateway (rt_set_nexthop). Routes share few gateways: each (table,
-// gateway, scope, device) is resolved once.
-func (ix *index) resolveGateways4() {
-	type key struct {
-		t     *table
-		gw    uint32
-		scope Scope
-		dev   *device
-	}
-	var resolved map[key]bool
-	for i := range ix.entries {
-		e := &ix.entries[i]
-		if e.gw4 == 0 || !e.has(flagSingle) || e.route.Family != V4 || e.route.NextHops[0].OnLink {
-			continue
-		}
-		t := ix.tableOf(e.route)
-		k := key{t, e.gw4, e.scope, e.dev}
-		local, ok := resolved[k]
-		if !ok {
-			local = ix.gatewayScope4(t, addr4(e.gw4), e.scope, e.dev) == ScopeHost
-			if resolved == nil {
-				resolved = make(map[key]bool)
-			}
-			resolved[k] = local
-		}
-		if local {
-			ix.markGwLocal(t, i)
-		}
-	}
-}
-
 // markGwLocal sets flagGwLocal on route i, in its entry, its group and its
 // slot.
 func (ix *index) markGwLocal(t *table, i int) {
@@ -597,34 +546,6 @@ func (ix *index) markGwLocal(t *table, i int) {
 			g[j].flags |= flagGwLocal
 		}
 	}
-}
-
-// gatewayScope4 returns the scope of the route a gateway resolves to
-// through the route's device, or ScopeNowhere if none.
-func (ix *index) gatewayScope4(t *table, gw netip.Addr, routeScope Scope, dev *device) Scope {
-	var tables []*table
-	if t.id != TableMain {
-		tables = append(tables, t)
-	}
-	for _, id := range []TableID{TableLocal, TableMain} {
-		if tab := ix.table(V4, id); tab != nil {
-			tables = append(tables, tab)
-		}
-	}
-	for _, tab := range tables {
-		for es := tab.lookup(gw); es != nil; es = tab.shorter(es) {
-			for i := range es {
-				e := &es[i]
-				if e.scope <= routeScope || (dev != nil && e.dev != dev) {
-					continue
-				}
-				if e.typ == TypeUnicast || e.typ == TypeLocal {
-					return e.scope
-				}
-			}
-		}
-	}
-	return ScopeNowhere
 }
 
 // finishGroups gives each prefix with several routes its final slot: that
@@ -657,47 +578,6 @@ func shorterLPM[V any](t *bart.Table[V], p netip.Prefix) (netip.Prefix, V, bool)
 		return netip.Prefix{}, zero, false
 	}
 	return t.LookupPrefixLPM(netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked())
-}
-
-// aliasOrder is the order of routes of one prefix in a kernel trie leaf:
-// higher table id first (local before main when merged), then higher TOS
-// (a TOS-specific route before the catch-all), then lower metric. Ties keep
-// the model's (dump) order.
-func aliasOrder(a, b *Route) int {
-	if c := cmp.Compare(b.Table, a.Table); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(b.TOS, a.TOS); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Metric, b.Metric)
-}
-
-// onlyDefaultRules reports whether the IPv4 rules are exactly the three a
-// new namespace has: no selectors, lookup local, main and default at their
-// priorities.
-func onlyDefaultRules(rules []*Rule) bool {
-	def := DefaultRules(V4)
-	if len(rules) != len(def) {
-		return false
-	}
-	for i, r := range rules {
-		d := def[i]
-		if r.Priority != d.Priority || r.Action != ActionLookup || r.Table != d.Table || !r.selectsAll() {
-			return false
-		}
-	}
-	return true
-}
-
-// selectsAll reports whether the rule has no selector: it matches every
-// flow.
-func (r *Rule) selectsAll() bool {
-	fullUIDs := r.UIDs == nil || (r.UIDs.Start == 0 && r.UIDs.End == ^uint32(0))
-	return !r.Not && !r.Src.IsValid() && !r.Dst.IsValid() && r.IIF == "" && r.OIF == "" &&
-		r.Mark == 0 && r.Mask == 0 && r.TOS == 0 && !r.L3MDev && r.IPProto == 0 &&
-		r.SPort == (PortRange{}) && r.DPort == (PortRange{}) && fullUIDs &&
-		r.SuppressPrefixLen < 0 && r.SuppressIfGroup < 0
 }
 
 // lookup returns the routes of the longest prefix in the table that
