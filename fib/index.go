@@ -332,7 +332,8 @@ func (ix *index) insertRoutes(routes []Route) {
 			ix.owned[i].idx = ^uint32(0)
 		}
 	}
-	ins := inserter{ix: ix}
+	ins := &inserter{ix: ix}
+	insert := ins.insert // one method value for all the routes
 	// Routes of one table are mostly adjacent: the last table found is
 	// checked before the map.
 	var lastKey tableKey
@@ -350,7 +351,7 @@ func (ix *index) insertRoutes(routes []Route) {
 		e := &ix.entries[i]
 		*e = ix.entryOf(r)
 		ins.cur, ins.curIdx, ins.curTable = ix.slotOf(i, e), i, t
-		t.trie.Modify(r.Dst, ins.insert)
+		t.trie.Modify(r.Dst, insert)
 	}
 }
 
