@@ -142,11 +142,7 @@ func TestGetKernel(t *testing.T) {
 	if code := cli.Code(err); code != cli.ExitAnswer {
 		t.Fatalf("exit code %d (%v), want 1: the answer is an error", code, err)
 	}
-	var got struct {
-		Model  answer `json:"model"`
-		Kernel answer `json:"kernel"`
-		Agree  bool   `json:"agree"`
-	}
+	var got kernelDocument
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -211,11 +207,7 @@ func TestGetMultipathJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	var got struct {
-		Model  answer `json:"model"`
-		Kernel answer `json:"kernel"`
-		Agree  bool   `json:"agree"`
-	}
+	var got kernelDocument
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -223,4 +215,11 @@ func TestGetMultipathJSON(t *testing.T) {
 	if !got.Agree || !slices.Equal(got.Model.Paths, want) {
 		t.Errorf("model paths %+v (agree %v), want %+v\n%s", got.Model.Paths, got.Agree, want, out)
 	}
+}
+
+// kernelDocument is the JSON of an answer given with --kernel.
+type kernelDocument struct {
+	Model  answer `json:"model"`
+	Kernel answer `json:"kernel"`
+	Agree  bool   `json:"agree"`
 }
