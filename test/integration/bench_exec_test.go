@@ -1,14 +1,11 @@
 package integration
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -196,20 +193,6 @@ func chainedStdin(w *world, net network, res *current.Result) ([]byte, error) {
 // execIn runs bin in the world's host namespace, as the runtime runs a
 // plugin, and returns how long it took; a non-zero exit is an error.
 func (w *world) execIn(bin string, env []string, stdin []byte) (time.Duration, error) {
-	var took time.Duration
-	err := w.inHost(func(ctx context.Context) error {
-		cmd := exec.CommandContext(ctx, bin)
-		cmd.Env = env
-		cmd.Stdin = bytes.NewReader(stdin)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		start := time.Now()
-		err := cmd.Run()
-		took = time.Since(start)
-		if err != nil {
-			return fmt.Errorf("%w: %s%s", err, strings.TrimSpace(stdout.String()), strings.TrimSpace(stderr.String()))
-		}
-		return nil
-	})
-	return took, err
+	start, end, err := w.execTimed(bin, env, stdin)
+	return time.Duration(end - start), err
 }
