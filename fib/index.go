@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/gaissmai/bart"
+
+	"github.com/fibguard/fibguard/fib/internal/direct"
 )
 
 // slot is what a table's trie holds for one prefix: where the prefix's
@@ -154,8 +156,8 @@ type table struct {
 	ix   *index
 	// dir is the direct table of a big IPv4 table of chain4, dir6 that of
 	// a big IPv6 table of chain6; nil otherwise (lookup4, lookup6).
-	dir  *direct4
-	dir6 *direct6
+	dir  *direct.Table4[slot]
+	dir6 *direct.Table6[slot]
 }
 
 type tableKey struct {
@@ -217,7 +219,7 @@ type index struct {
 	// customLocal is set once a route of type local was added by a user.
 	customLocal bool
 	// owned mirrors the tries while the index of a model with at least
-	// direct4MinPrefixes routes is built (nil otherwise): owned[i] is the
+	// direct.MinPrefixes routes is built (nil otherwise): owned[i] is the
 	// slot of route i's prefix when route i is the route the slot names
 	// (the prefix's only route, or the first of its group), and has
 	// another idx otherwise. Direct tables are built from it: walking a
@@ -324,7 +326,7 @@ func (ix *index) insertRoutes(routes []Route) {
 	ix.entries = make([]entry, len(routes))
 	ix.groupOf = make(map[uint32]uint32)
 	ix.shapeIDs = make(map[shape]uint32)
-	if len(routes) >= direct4MinPrefixes {
+	if len(routes) >= direct.MinPrefixes {
 		// Only a model this big may have a table that gets a direct
 		// table.
 		ix.owned = make([]slot, len(routes))
@@ -423,19 +425,73 @@ func (ix *index) linkTables() {
 // table.
 func (ix *index) buildDirect() {
 	for _, t := range ix.chain4 {
-		if t != nil && t.dir == nil && t.trie.Size4() >= direct4MinPrefixes {
-			if ps := ownedSlots(ix, t, t.trie.Size4(), newPrefixSlot4); ps != nil {
-				t.dir = buildDirect4(ps)
+		if t != nil && t.dir == nil && t.trie.Size4() >= direct.MinPrefixes {
+			if ps := ownedSlots(ix, t, t.trie.Size4(), direct.NewPrefix4[slot]); ps != nil {
+				t.dir = direct.Build4(ps)
 			}
 		}
 	}
 	for _, t := range ix.chain6 {
-		if t != nil && t.dir6 == nil && t.trie.Size6() >= direct4MinPrefixes {
-			if ps := ownedSlots(ix, t, t.trie.Size6(), newPrefixSlot6); ps != nil {
-				t.dir6 = buildDirect6(ps)
+		if t != nil && t.dir6 == nil && t.trie.Size6() >= direct.MinPrefixes {
+			if ps := ownedSlots(ix, t, t.trie.Size6(), direct.NewPrefix6[slot]); ps != nil {
+				t.dir6 = direct.Build6(ps)
 			}
 		}
 	}
+}
+
+// ownedSlots returns the prefixes of table t and their slots from
+// index.owned, in route order, each made by mk; nil if they are not as many
+// as n, the number of the trie's prefixes of that family. IPv4 and IPv6
+// direct tables are built from it: walking a trie of a million prefixes
+// costs about as much as the rest of their build.
+func ownedSlots[P any](ix *index, t *table, n int, mk func(netip.Prefix, slot) P) []P {
+	if ix.owned == nil {
+		return nil
+	}
+	ps := make([]P, 0, n)
+	var lastKey tableKey
+	var last *table
+	for i, s := range ix.owned {
+		if s.idx != uint32(i) {
+			continue
+		}
+		r := &ix.routes[i]
+		if k := (tableKey{r.Family, r.Table}); last == nil || k != lastKey {
+			last, lastKey = ix.tableOf(r), k
+		}
+		if last == t {
+			ps = append(ps, mk(r.Dst, s))
+		}
+	}
+	if len(ps) != n {
+		return nil
+	}
+	return ps
+}
+
+// lookup4 is t.trie.Lookup(dst) for the IPv4 address d == uint4(dst),
+// through the direct table when the table has one.
+func (t *table) lookup4(d uint32, dst netip.Addr) (slot, bool) {
+	if t.dir == nil {
+		return t.trie.Lookup(dst)
+	}
+	if s, ok, trie := t.dir.Lookup(d); !trie {
+		return s, ok
+	}
+	return t.trie.Lookup(dst)
+}
+
+// lookup6 is t.trie.Lookup(dst) for an IPv6 address, through the direct
+// table when the table has one and it knows the answer.
+func (t *table) lookup6(dst netip.Addr) (slot, bool) {
+	if t.dir6 == nil {
+		return t.trie.Lookup(dst)
+	}
+	if s, ok, trie := t.dir6.Lookup(dst); !trie {
+		return s, ok
+	}
+	return t.trie.Lookup(dst)
 }
 
 func (ix *index) entryOf(r *Route) entry {

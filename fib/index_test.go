@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/fibguard/fibguard/fib/internal/direct"
 )
 
 // randomRoutes returns n unicast routes in table main over random prefixes
@@ -58,8 +60,8 @@ func TestIndexGolden(t *testing.T) {
 			// longer prefix per block in its lists.
 			setDirect4(t, 0, 1)
 			if f == V4 {
-				tab.dir = buildDirect4(trieSlots4(&tab.trie))
-			} else if tab.dir6 = buildDirect6(trieSlots6(&tab.trie)); tab.dir6 == nil {
+				tab.dir = direct.Build4(direct.FromTrie4(&tab.trie))
+			} else if tab.dir6 = direct.Build6(direct.FromTrie6(&tab.trie)); tab.dir6 == nil {
 				t.Fatalf("%s round %d: no direct table", f, round)
 			}
 			for range 500 {

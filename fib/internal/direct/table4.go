@@ -1,7 +1,8 @@
-package fib
+package direct
 
 import (
 	"cmp"
+	"encoding/binary"
 	"iter"
 	"net/netip"
 	"slices"
@@ -9,7 +10,7 @@ import (
 	"github.com/gaissmai/bart"
 )
 
-// direct4 is a direct-indexed copy of a big IPv4 table's trie for the
+// Table4 is a direct-indexed copy of a big IPv4 table's trie for the
 // output fast path, in the manner of DIR-24-8 with blocks of /22: one read
 // of tbl at the destination's /22 block answers which prefix of at most 22
 // bits is the longest match, where walking the trie of a million prefixes
@@ -19,75 +20,72 @@ import (
 // is tbl's 16 MiB plus a few words per prefix (/22 rather than /24 blocks:
 // a quarter of the memory, and less allocation to add to the garbage
 // collector's work while a model is frozen, for lookups that measured the
-// same). It answers exactly what the trie's Lookup answers: the slot of
+// same). It answers exactly what the trie's Lookup answers: the value of
 // the longest prefix covering the address.
-type direct4 struct {
-	// tbl is indexed by the destination's top direct4Bits bits, its
+type Table4[V any] struct {
+	// tbl is indexed by the destination's top Bits bits, its
 	// block: 0 when no prefix covers the block and none lies inside it;
-	// 1 + the index in slots of the longest prefix of at most direct4Bits
+	// 1 + the index in vals of the longest prefix of at most Bits
 	// bits covering it; or direct4Long plus the offset in long of the
 	// block's group; or direct4Fallback.
 	tbl []uint32
-	// slots are the trie's slots, one per prefix.
-	slots []slot
+	// vals are the trie's values, one per prefix, in CIDR order.
+	vals []V
 	// long holds the groups of blocks with longer prefixes: at the group's
 	// offset, the entry the block would have without them (0 or 1 + a
-	// slots index), their number k, then k pairs, longest prefix first:
+	// vals index), their number k, then k pairs, longest prefix first:
 	// the prefix's address within the block with the mask of its bits
-	// within the block shifted left by 16, and 1 + its slots index.
+	// within the block shifted left by 16, and 1 + its vals index.
 	long []uint32
 }
 
 const (
-	// direct4Bits is the length of a block's prefix; direct4Low the bits
+	// Bits is the length of a block's prefix; direct4Low the bits
 	// of an address within its block.
-	direct4Bits            = 22
-	direct4Low             = 32 - direct4Bits
+	Bits                   = 22
+	direct4Low             = 32 - Bits
 	direct4LowMask  uint32 = 1<<direct4Low - 1
 	direct4Long     uint32 = 1 << 31
 	direct4Fallback uint32 = ^uint32(0)
 )
 
-// direct4MinPrefixes is the number of IPv4 prefixes from which a table of
-// the fast path's chain gets a direct table: below it the trie is fast
-// enough (mostly in cache) and 16 MiB would dwarf it. direct4MaxLong is the
-// most prefixes longer than a block that one block may hold in a direct
-// table's short list before its lookups fall back to the trie. Tests lower
-// both.
+// MinPrefixes is the number of prefixes from which a table of the fast
+// path's chain gets a direct table: below it the trie is fast enough
+// (mostly in cache) and 16 MiB would dwarf it. MaxLong is the most
+// prefixes longer than a block that one block may hold in a direct table's
+// short list before its lookups fall back to the trie. Tests lower both.
 var (
-	direct4MinPrefixes = 1 << 17
-	direct4MaxLong     = 8
+	MinPrefixes = 1 << 17
+	MaxLong     = 8
 )
 
-// lookup4 is t.trie.Lookup(dst) for the IPv4 address d == uint4(dst),
-// through the direct table when the table has one.
-func (t *table) lookup4(d uint32, dst netip.Addr) (slot, bool) {
-	dt := t.dir
-	if dt == nil {
-		return t.trie.Lookup(dst)
-	}
+// Lookup returns the value of the longest prefix covering the IPv4
+// address d (as a number), and ok false if none covers it; with trie set
+// the table does not know (the address's block holds more than MaxLong
+// longer prefixes) and the trie must answer.
+func (dt *Table4[V]) Lookup(d uint32) (v V, ok, trie bool) {
 	e := dt.tbl[d>>direct4Low]
 	if e < direct4Long {
 		if e == 0 {
-			return slot{}, false
+			return v, false, false
 		}
-		return dt.slots[e-1], true
+		return dt.vals[e-1], true, false
 	}
 	if e == direct4Fallback {
-		return t.trie.Lookup(dst)
+		return v, false, true
 	}
 	g := dt.long[e-direct4Long:]
 	low := d & direct4LowMask
 	k := int(g[1])
 	for j := 2; j < 2+2*k; j += 2 {
 		if w := g[j]; low&(w>>16) == w&0xffff {
-			return dt.slots[g[j+1]-1], true
+			return dt.vals[g[j+1]-1], true, false
 		}
 	}
 	if g[0] == 0 {
-		return slot{}, false
+		return v, false, false
 	}
-	return dt.slots[g[0]-1], true
+	return dt.vals[g[0]-1], true, false
 }
 
 // longPrefix4 is a prefix longer than a block while a direct table is
@@ -98,23 +96,23 @@ type longPrefix4 struct {
 	bits uint8
 }
 
-// prefixSlot is a prefix of the trie and its slot while a direct table is
-// built; key is the prefix's address shifted left by 6, plus its length,
-// so that keys sort in CIDR order (address, then length).
-type prefixSlot struct {
+// Prefix4 is an IPv4 prefix of the trie and its value while a direct
+// table is built; key is the prefix's address shifted left by 6, plus its
+// length, so that keys sort in CIDR order (address, then length).
+type Prefix4[V any] struct {
 	key uint64
-	s   slot
+	v   V
 }
 
-// buildDirect4 returns the direct table of the IPv4 prefixes of a trie
-// and their slots, given in any order; nil if there are too many for its
+// Build4 returns the direct table of the IPv4 prefixes of a trie and
+// their values, given in any order; nil if there are too many for its
 // encoding or a prefix is listed twice.
 //
 // It sorts the prefixes in CIDR order (address, then length), so that the
 // prefixes covering a block form a stack: every entry of tbl is written
 // once, with the innermost open prefix, instead of once per covering
 // prefix.
-func buildDirect4(ps []prefixSlot) *direct4 {
+func Build4[V any](ps []Prefix4[V]) *Table4[V] {
 	if len(ps) >= int(direct4Long-1) {
 		return nil
 	}
@@ -131,18 +129,18 @@ func buildDirect4(ps []prefixSlot) *direct4 {
 	return dt
 }
 
-// sweepDirect fills a direct table's tbl and slots from prefixes sorted in
-// CIDR order, keyed as prefixSlot is: the address's top direct4Bits bits
-// index tbl. It returns the prefixes longer than direct4Bits, in CIDR
+// sweepDirect fills a direct table's tbl and vals from prefixes sorted in
+// CIDR order, keyed as Prefix4 is: the address's top Bits bits
+// index tbl. It returns the prefixes longer than Bits, in CIDR
 // order, for the blocks' short lists. Shared by IPv4 and by IPv6, whose
 // keys are the 32 bits after its region.
-func sweepDirect(ps []prefixSlot) (*direct4, []longPrefix4) {
-	dt := &direct4{tbl: make([]uint32, 1<<direct4Bits), slots: make([]slot, len(ps))}
+func sweepDirect[V any](ps []Prefix4[V]) (*Table4[V], []longPrefix4) {
+	dt := &Table4[V]{tbl: make([]uint32, 1<<Bits), vals: make([]V, len(ps))}
 	type open struct{ end, val uint32 }
 	var stack []open
 	nlong := 0
 	for _, p := range ps {
-		if p.key&63 > direct4Bits {
+		if p.key&63 > Bits {
 			nlong++
 		}
 	}
@@ -157,10 +155,10 @@ func sweepDirect(ps []prefixSlot) (*direct4, []longPrefix4) {
 		pos = max(pos, end)
 	}
 	for i, p := range ps {
-		dt.slots[i] = p.s
+		dt.vals[i] = p.v
 		id := uint32(i + 1)
 		a, bits := uint32(p.key>>6), int(p.key&63)
-		if bits > direct4Bits {
+		if bits > Bits {
 			longs = append(longs, longPrefix4{addr: a, id: id, bits: uint8(bits)})
 			continue
 		}
@@ -170,7 +168,7 @@ func sweepDirect(ps []prefixSlot) (*direct4, []longPrefix4) {
 			stack = stack[:len(stack)-1]
 		}
 		fill(start)
-		stack = append(stack, open{end: start + 1<<(direct4Bits-bits), val: id})
+		stack = append(stack, open{end: start + 1<<(Bits-bits), val: id})
 	}
 	for len(stack) > 0 {
 		fill(stack[len(stack)-1].end)
@@ -194,57 +192,51 @@ func fillUint32(s []uint32, v uint32) {
 	}
 }
 
-// key4 is the prefixSlot key of an IPv4 prefix.
+// key4 is the Prefix4 key of an IPv4 prefix.
 func key4(p netip.Prefix) uint64 {
-	return uint64(uint4(p.Addr()))<<6 | uint64(p.Bits())
+	b := p.Addr().As4()
+	return uint64(binary.BigEndian.Uint32(b[:]))<<6 | uint64(p.Bits())
 }
 
-// trieSlots4 returns the IPv4 prefixes of a trie and their slots, in the
+// FromTrie4 returns the IPv4 prefixes of a trie and their values, in the
 // trie's order.
-func trieSlots4(trie *bart.Table[slot]) []prefixSlot {
-	ps := make([]prefixSlot, 0, trie.Size4())
-	for p, s := range trie.All4() {
-		ps = append(ps, prefixSlot{key: key4(p), s: s})
+func FromTrie4[V any](trie *bart.Table[V]) []Prefix4[V] {
+	ps := make([]Prefix4[V], 0, trie.Size4())
+	for p, v := range trie.All4() {
+		ps = append(ps, NewPrefix4(p, v))
 	}
 	return ps
 }
 
-// ownedSlots returns the prefixes of table t and their slots from
-// index.owned, in route order, each made by mk; nil if they are not as many
-// as n, the number of the trie's prefixes of that family. IPv4 and IPv6
-// direct tables are built from it (newPrefixSlot4, newPrefixSlot6).
-func ownedSlots[P any](ix *index, t *table, n int, mk func(netip.Prefix, slot) P) []P {
-	if ix.owned == nil {
-		return nil
-	}
-	ps := make([]P, 0, n)
-	var lastKey tableKey
-	var last *table
-	for i, s := range ix.owned {
-		if s.idx != uint32(i) {
-			continue
-		}
-		r := &ix.routes[i]
-		if k := (tableKey{r.Family, r.Table}); last == nil || k != lastKey {
-			last, lastKey = ix.tableOf(r), k
-		}
-		if last == t {
-			ps = append(ps, mk(r.Dst, s))
-		}
-	}
-	if len(ps) != n {
-		return nil
-	}
-	return ps
-}
+// NewPrefix4 is an IPv4 prefix and its value as a direct table sorts them.
+func NewPrefix4[V any](p netip.Prefix, v V) Prefix4[V] { return Prefix4[V]{key: key4(p), v: v} }
 
-// newPrefixSlot4 is an IPv4 prefix and its slot as the direct table sorts them.
-func newPrefixSlot4(p netip.Prefix, s slot) prefixSlot { return prefixSlot{key: key4(p), s: s} }
+// Values returns the table's values, one per prefix, in CIDR order
+// (address, then length): those of the trie it was built from.
+func (dt *Table4[V]) Values() []V { return dt.vals }
+
+// Kinds counts the blocks of the table answered by a value, by a group of
+// longer prefixes, and by the trie.
+func (dt *Table4[V]) Kinds() (direct, long, fallback int) { return kinds(dt.tbl) }
+
+func kinds(tbl []uint32) (direct, long, fallback int) {
+	for _, e := range tbl {
+		switch {
+		case e == direct4Fallback:
+			fallback++
+		case e >= direct4Long:
+			long++
+		case e != 0:
+			direct++
+		}
+	}
+	return direct, long, fallback
+}
 
 // sortPrefixes4 sorts prefixes in CIDR order: counted into buckets by the
 // top 16 bits of the address, each bucket then sorted (bart's own sorted
 // walk takes longer).
-func sortPrefixes4(ps []prefixSlot) []prefixSlot {
+func sortPrefixes4[V any](ps []Prefix4[V]) []Prefix4[V] {
 	const shift = 6 + 16
 	ends := make([]uint32, 1<<16)
 	for _, p := range ps {
@@ -257,7 +249,7 @@ func sortPrefixes4(ps []prefixSlot) []prefixSlot {
 	}
 	// ends[b] is the start of bucket b until the scatter moves it to its
 	// end.
-	out := make([]prefixSlot, len(ps))
+	out := make([]Prefix4[V], len(ps))
 	for _, p := range ps {
 		b := p.key >> shift
 		out[ends[b]] = p
@@ -268,7 +260,7 @@ func sortPrefixes4(ps []prefixSlot) []prefixSlot {
 		bucket := out[start:end]
 		start = end
 		if len(bucket) > 16 {
-			slices.SortFunc(bucket, func(a, b prefixSlot) int { return cmp.Compare(a.key, b.key) })
+			slices.SortFunc(bucket, func(a, b Prefix4[V]) int { return cmp.Compare(a.key, b.key) })
 			continue
 		}
 		for i := 1; i < len(bucket); i++ {
@@ -312,11 +304,11 @@ func blockRuns(longs []longPrefix4) iter.Seq2[uint32, []longPrefix4] {
 // addLong points the blocks holding the prefixes longer than a block (in
 // CIDR order, so those of one block are adjacent) to their groups. It
 // reports false if long outgrows its encoding.
-func (dt *direct4) addLong(longs []longPrefix4) bool {
+func (dt *Table4[V]) addLong(longs []longPrefix4) bool {
 	dt.long = make([]uint32, 0, 2*countBlocks(longs)+2*len(longs))
 	for blk, group := range blockRuns(longs) {
 		k := len(group)
-		if k > direct4MaxLong {
+		if k > MaxLong {
 			dt.tbl[blk] = direct4Fallback
 			continue
 		}
