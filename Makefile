@@ -38,7 +38,7 @@ GOTESTFLAGS ?=
 FUZZTIME ?= 20000x
 BENCHCOUNT ?= 6
 
-.PHONY: test system-deps unit deps race fuzz e2e lint vet fmt-check golangci bench build tools clean
+.PHONY: test system-deps unit deps race fuzz e2e e2e-kind lint vet fmt-check golangci bench build tools clean
 
 ## test: the whole suite, as CI runs it; first the Debian packages it needs
 test: system-deps lint deps
@@ -76,6 +76,14 @@ deps: system-deps
 # missing (exit 3, e.g. no Go module proxy for a build) skips it with the reason.
 e2e: system-deps
 	@hack/e2e-local.sh || { rc=$$?; if [ $$rc -eq 3 ]; then echo "e2e: SKIPPED: a prerequisite of the local node is missing (see above)"; exit 0; fi; exit $$rc; }
+
+## e2e-kind: the same suite on a kind cluster whose node image, kind and Docker
+# engine are all built here (FIBGUARD_KIND_LOCAL_IMAGE=1 hack/kind-e2e.sh: no
+# registry needed; docs/e2e.md). Needs root, Debian's docker.io, iptables and
+# debootstrap. Not part of `make test` or CI yet. Fails if anything of it is
+# left behind (hack/kind/dockerd.sh leftovers).
+e2e-kind:
+	FIBGUARD_KIND_LOCAL_IMAGE=1 hack/kind-e2e.sh
 
 ## race: the parallel ADD/DEL cycles through libcni, with the race detector
 # (the fibguard binary under test is race-built too)

@@ -28,8 +28,8 @@
 #   hack/kind/node-image.sh test [IMAGE]  run IMAGE (default: the base) as kind runs a node and wait
 #                                         for `systemctl is-system-running`; prints the failed units
 #
-# The Docker engine is $DOCKER_HOST when it answers, else hack/kind/dockerd.sh's
-# (which must be up).
+# The Docker engine is $DOCKER_HOST when set, else hack/kind/dockerd.sh's socket
+# (`hack/kind/dockerd.sh up` first).
 #
 # Exit status: 0; 1 on failure; 3 when a prerequisite is missing.
 set -euo pipefail

@@ -68,12 +68,11 @@ func specFiles(args []string) []specFile {
 
 // readBoundingSet reads CapBnd from a /proc/PID/status file.
 func readBoundingSet(status string) (uint64, error) {
-	f, err := os.Open(status)
+	data, err := os.ReadFile(status)
 	if err != nil {
 		return 0, fmt.Errorf("reading the bounding set: %w", err)
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
+	s := bufio.NewScanner(bytes.NewReader(data))
 	for s.Scan() {
 		if v, ok := strings.CutPrefix(s.Text(), "CapBnd:"); ok {
 			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)

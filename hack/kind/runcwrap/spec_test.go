@@ -47,16 +47,16 @@ func TestFilterSpec(t *testing.T) {
 	if err := dec.Decode(&got); err != nil {
 		t.Fatal(err)
 	}
-	caps := got["process"].(map[string]any)["capabilities"].(map[string]any)
+	caps := lookup(t, got, "process", "capabilities")
 	want := map[string]any{
 		"bounding":  []any{"CAP_CHOWN", "CAP_NEW_ONE"},
 		"effective": []any{},
 		"permitted": []any{"CAP_SYS_ADMIN"},
 	}
-	if !reflect.DeepEqual(caps, want) {
+	if !reflect.DeepEqual(caps, any(want)) {
 		t.Errorf("capabilities = %v, want %v", caps, want)
 	}
-	v := got["linux"].(map[string]any)["seccomp"].(map[string]any)["syscalls"].([]any)[0].(map[string]any)["args"].([]any)[0].(map[string]any)["value"]
+	v := lookup(t, got, "linux", "seccomp", "syscalls", 0, "args", 0, "value")
 	if v != json.Number("18446744073709551615") {
 		t.Errorf("a 64-bit seccomp value became %v", v)
 	}
@@ -104,4 +104,27 @@ func TestReadBoundingSet(t *testing.T) {
 	if err != nil || got != noSysResource {
 		t.Errorf("readBoundingSet = %x, %v; want %x", got, err, noSysResource)
 	}
+}
+
+// lookup follows path (object keys and list indexes) through a decoded JSON
+// document, failing the test where the document does not have that shape.
+func lookup(t *testing.T, doc any, path ...any) any {
+	t.Helper()
+	for _, step := range path {
+		switch s := step.(type) {
+		case string:
+			m, ok := doc.(map[string]any)
+			if !ok {
+				t.Fatalf("%v: not an object at %q", doc, s)
+			}
+			doc = m[s]
+		case int:
+			l, ok := doc.([]any)
+			if !ok || s >= len(l) {
+				t.Fatalf("%v: no list element %d", doc, s)
+			}
+			doc = l[s]
+		}
+	}
+	return doc
 }
