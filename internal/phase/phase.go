@@ -31,10 +31,12 @@ type Mark struct {
 
 var (
 	path  = os.Getenv(Env)
-	marks = make([]Mark, 0, maxMarks)
+	marks []Mark
 	// spent accumulates the time of phases interleaved with others (the
-	// kernel's route queries within the checks), by name.
-	spent = map[string]time.Duration{}
+	// kernel's route queries within the checks), by name. Both are made
+	// only when marks are recorded: a plugin run without them allocates
+	// nothing here.
+	spent map[string]time.Duration
 )
 
 // Enabled reports whether marks are recorded.
@@ -51,9 +53,13 @@ func End(name string) {
 // Add counts d as time spent in the phase name, which happens in pieces
 // within other phases; Flush reports the total.
 func Add(name string, d time.Duration) {
-	if path != "" {
-		spent[name] += d
+	if path == "" {
+		return
 	}
+	if spent == nil {
+		spent = map[string]time.Duration{}
+	}
+	spent[name] += d
 }
 
 // Flush appends the run's marks, and the totals of Add, as one JSON line

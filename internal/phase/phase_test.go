@@ -13,8 +13,8 @@ import (
 // variable set to p.
 func reset(t *testing.T, p string) {
 	t.Helper()
-	path, marks, spent = p, marks[:0], map[string]time.Duration{}
-	t.Cleanup(func() { path, marks, spent = "", marks[:0], map[string]time.Duration{} })
+	path, marks, spent = p, nil, nil
+	t.Cleanup(func() { path, marks, spent = "", nil, nil })
 }
 
 // TestFlushAppendsOneLinePerRun: the marks in order, with rising times,
