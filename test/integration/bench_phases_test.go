@@ -35,9 +35,10 @@ import (
 //	result                the prevResult printed
 //	exit                  the process's end, as the benchmark sees it
 //
-// and kernel-route-queries, the part of checks spent in RTM_GETROUTE; and
-// the floor's whole exec with the same stdin (floorplugin: the emptiest Go
-// plugin), beside fibguard's (total).
+// and kernel-route-queries, the part of checks spent in RTM_GETROUTE, and
+// total, the whole exec; and the same of the floor with the same stdin
+// (floorplugin, the emptiest Go plugin: floor-start, floor-result — its
+// whole work —, floor-exit, floor-total).
 //
 //	go test -run '^$' -bench BenchmarkADDPhases -benchtime 300x ./test/integration/
 func BenchmarkADDPhases(b *testing.B) {
@@ -58,14 +59,14 @@ func BenchmarkADDPhases(b *testing.B) {
 		b.Fatal(err)
 	}
 	marks := filepath.Join(b.TempDir(), "phases.jsonl")
+	floorMarks := filepath.Join(b.TempDir(), "floor-phases.jsonl")
 	env := []string{
 		"CNI_COMMAND=ADD", "CNI_CONTAINERID=" + p.rt.ContainerID, "CNI_NETNS=" + p.ns.Path(),
 		"CNI_IFNAME=eth0", "CNI_PATH=" + setup.fgDir, "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0",
 	}
 	fibguard := filepath.Join(setup.fgDir, "fibguard")
 	floorBin := filepath.Join(setup.fgDir, floor)
-	var runs [][2]int64 // fibguard's process, start and end (Unix ns)
-	var floorTimes []time.Duration
+	var runs, floorRuns [][2]int64 // each process's start and end (Unix ns)
 	b.ResetTimer()
 	for i := range b.N {
 		for k := range 2 {
@@ -77,11 +78,11 @@ func BenchmarkADDPhases(b *testing.B) {
 				runs = append(runs, [2]int64{start, end})
 				continue
 			}
-			start, end, err := w.execTimed(floorBin, env, stdin)
+			start, end, err := w.execTimed(floorBin, append(env, phase.Env+"="+floorMarks), stdin)
 			if err != nil {
 				b.Fatalf("floor ADD: %v", err)
 			}
-			floorTimes = append(floorTimes, time.Duration(end-start))
+			floorRuns = append(floorRuns, [2]int64{start, end})
 		}
 	}
 	b.StopTimer()
@@ -89,10 +90,16 @@ func BenchmarkADDPhases(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	floorPhases, err := readPhases(floorMarks, floorRuns)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, name := range phaseOrder(phases) {
 		b.ReportMetric(float64(median(phases[name]).Nanoseconds()), name+"-ns")
 	}
-	b.ReportMetric(float64(median(floorTimes).Nanoseconds()), "floor-ns")
+	for _, name := range phaseOrder(floorPhases) {
+		b.ReportMetric(float64(median(floorPhases[name]).Nanoseconds()), "floor-"+name+"-ns")
+	}
 }
 
 // execTimed runs bin in the world's host namespace and returns when the
