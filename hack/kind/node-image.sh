@@ -37,6 +37,11 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/fibguard/kind"
 docker_bin="${DOCKER:-/usr/bin/docker}"
+# Bump when customize or cmd_node change what goes into an image: the image
+# keys hash these, the inputs and the files, not this whole script (so that
+# an edit elsewhere here does not rebuild a gigabyte).
+BASE_FORMAT=1
+NODE_FORMAT=1
 : "${DOCKER_HOST:=unix:///run/${FIBGUARD_KIND_NETNS:-fibguard-kind}/docker.sock}"
 export DOCKER_HOST
 
@@ -102,7 +107,7 @@ cmd_base() {
   command -v jq >/dev/null || missing_prerequisite "jq not found (apt-get install jq)"
   local tarball key ref work
   tarball="$("${here}/rootfs.sh" | tail -n1)"
-  key="$( (basename "$tarball" && hash_inputs "${here}/node" "${here}/node-image.sh") | sha256sum | cut -c1-12)"
+  key="$( (echo "base ${BASE_FORMAT}" && basename "$tarball" && hash_inputs "${here}/node") | sha256sum | cut -c1-12)"
   ref="fibguard.local/kind-base:${key}"
   if docker image inspect "$ref" >/dev/null 2>&1; then
     echo "$ref"
@@ -153,7 +158,7 @@ cmd_node() {
   base="$(cmd_base | tail -n1)"
   k8s="$("${here}/k8s.sh" | tail -n1)"
   version="$(cat "${k8s}/version")"
-  key="$( (echo "$base" && hash_inputs "${here}/k8s.sh" && sha256sum "${k8s}/bin/"* "${k8s}/images/"*) | sha256sum | cut -c1-12)"
+  key="$( (echo "node ${NODE_FORMAT} ${base}" && hash_inputs "${here}/k8s.sh" && sha256sum "${k8s}/bin/"* "${k8s}/images/"*) | sha256sum | cut -c1-12)"
   ref="${FIBGUARD_KIND_NODE_IMAGE:-fibguard.local/kind-node:${version}}"
   if [[ "$(docker image inspect -f '{{index .Config.Labels "dev.fibguard.kind.inputs"}}' "$ref" 2>/dev/null)" == "$key" ]]; then
     echo "$ref"
@@ -197,6 +202,8 @@ cmd_node() {
     --change 'CMD []' \
     --change "LABEL dev.fibguard.kind.inputs=${key}" \
     "$build" "$ref" >/dev/null
+  # The image this one replaces, now untagged, only takes space.
+  docker image prune -f >/dev/null || true
   log "built ${ref}"
   echo "$ref"
 }
