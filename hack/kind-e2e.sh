@@ -8,13 +8,13 @@
 # network namespace (see docs/e2e.md). `make e2e` runs the same suite on a
 # real local node (hack/local-cluster.sh).
 #
-# Steps: create the cluster from test/e2e/kind-config.yaml (no default CNI);
-# put the reference bridge/host-local/loopback plugins (hack/cni-plugins.sh)
-# on every node and the suite's healthy network as the primary conflist, so
-# the nodes become Ready; build fibguard's image (hack/build-image.sh) and the
+# Steps: create the cluster from test/e2e/kind-config.yaml (a control plane
+# and a worker, no default CNI); put the reference bridge/host-local/loopback
+# plugins (hack/cni-plugins.sh) on every node and the suite's healthy network
+# (the node's pod CIDR) as the primary conflist, so the nodes become Ready; build fibguard's image (hack/build-image.sh) and the
 # probe image, `kind load image-archive` both; run the suite with
 # FIBGUARD_E2E_INSTALL=manifests (the suite applies manifests/ itself, and
-# the DaemonSet installs fibguard); on failure export the cluster's logs;
+# the DaemonSet installs fibguard) on every node (FIBGUARD_E2E_NODES); on failure export the cluster's logs;
 # always delete the cluster.
 #
 # Usage:  hack/kind-e2e.sh [go test flags, e.g. -run 'TestE2E/3']
@@ -96,9 +96,12 @@ create=(create cluster --name "$name" --config "${root}/test/e2e/kind-config.yam
 log "creating cluster ${name}"
 "$kind" "${create[@]}"
 
-# The suite's healthy network (test/e2e/network_test.go healthyNetwork), so
+# The suite's healthy network on each node (test/e2e/network_test.go
+# healthyNetwork: the node's pod CIDR, its first address the bridge's), so
 # that the nodes report their network ready before the suite starts.
-healthy='{
+healthy() { # healthy SUBNET GATEWAY
+  cat <<JSON
+{
   "cniVersion": "1.0.0",
   "name": "fibguard-e2e",
   "plugins": [
@@ -106,7 +109,7 @@ healthy='{
       "bridge": "fge2e0",
       "ipMasq": false,
       "ipam": {
-        "ranges": [[{"gateway": "10.244.0.1", "subnet": "10.244.0.0/24"}]],
+        "ranges": [[{"gateway": "$2", "subnet": "$1"}]],
         "routes": [{"dst": "0.0.0.0/0"}],
         "type": "host-local"
       },
@@ -114,15 +117,33 @@ healthy='{
       "type": "bridge"
     }
   ]
-}'
+}
+JSON
+}
+# pod_cidr NODE: the node's pod CIDR, once kube-controller-manager has
+# allocated it.
+pod_cidr() {
+  local cidr="" i
+  for ((i = 0; i < 120; i++)); do
+    cidr="$(kubectl --kubeconfig "$kubeconfig" get node "$1" -o jsonpath='{.spec.podCIDR}' 2>/dev/null || true)"
+    [[ -n "$cidr" ]] && break
+    sleep 0.5
+  done
+  [[ -n "$cidr" ]] || { log "node $1 has no pod CIDR after 60s"; return 1; }
+  echo "$cidr"
+}
 plugins="$("${root}/hack/cni-plugins.sh" | tail -n1)"
-mapfile -t nodes < <("$kind" get nodes --name "$name")
+# The control plane first, then the workers in name order.
+mapfile -t nodes < <("$kind" get nodes --name "$name" | sort | awk '/control-plane/ {print; next} {w[++n] = $0} END {for (i = 1; i <= n; i++) print w[i]}')
 for node in "${nodes[@]}"; do
   for p in bridge host-local loopback; do
     "$engine" cp "${plugins}/${p}" "${node}:/opt/cni/bin/${p}"
   done
-  "$engine" exec -i "$node" sh -c 'mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/.10-fibguard-e2e.conflist.tmp &&
-    mv -f /etc/cni/net.d/.10-fibguard-e2e.conflist.tmp /etc/cni/net.d/10-fibguard-e2e.conflist' <<<"$healthy"
+  cidr="$(pod_cidr "$node")"
+  net="${cidr%/*}"
+  healthy "$cidr" "${net%.*}.$((${net##*.} + 1))" | "$engine" exec -i "$node" sh -c 'mkdir -p /etc/cni/net.d &&
+    cat > /etc/cni/net.d/.10-fibguard-e2e.conflist.tmp &&
+    mv -f /etc/cni/net.d/.10-fibguard-e2e.conflist.tmp /etc/cni/net.d/10-fibguard-e2e.conflist'
 done
 kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready node --all --timeout=5m
 
@@ -136,14 +157,14 @@ upgrade="$(IMAGE="$upgrade_image" "${root}/hack/build-image.sh" "${work}/fibguar
 images="$("${root}/hack/local-cluster.sh" images | tail -n1)"
 "$kind" load image-archive "${images}/probe.tar" --name "$name"
 
-log "running the suite"
+log "running the suite on ${nodes[*]}"
 cd "$root"
 FIBGUARD_E2E_KUBECONFIG="$kubeconfig" \
-  FIBGUARD_E2E_NODE="${nodes[0]}" \
-  FIBGUARD_E2E_NODE_EXEC="${engine} exec -i ${nodes[0]}" \
+  FIBGUARD_E2E_NODES="${nodes[*]}" \
+  FIBGUARD_E2E_NODE_EXEC="${engine} exec -i {node}" \
   FIBGUARD_E2E_INSTALL=manifests \
   FIBGUARD_E2E_UPGRADE_IMAGE="$upgrade_image" \
-  FIBGUARD_E2E_RESTART="${engine} exec ${nodes[0]} systemctl restart containerd kubelet" \
+  FIBGUARD_E2E_RESTART="${engine} exec {node} systemctl restart containerd kubelet" \
   FIBGUARD_E2E_CRICTL=crictl \
   FIBGUARD_E2E_KUBECTL="$(command -v kubectl)" \
   "$go" test -tags e2e -count=1 -v -timeout 40m ./test/e2e "$@"

@@ -70,7 +70,7 @@ func agentCatchesBreaks(ctx context.Context, t *testing.T, cl *cluster, _ instal
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := cl.switchNetwork(context.Background(), healthyNetwork(), true); err != nil {
+		if err := cl.switchNetwork(context.Background(), cl.healthyNetwork(), true); err != nil {
 			t.Errorf("restoring the healthy network: %v", err)
 		}
 	})
@@ -81,7 +81,7 @@ func agentCatchesBreaks(ctx context.Context, t *testing.T, cl *cluster, _ instal
 	t.Logf("a 127.x pod network on the node: %s %s on the Node after %v: %s", e.Type, e.Reason, time.Since(start).Round(time.Millisecond), e.Message)
 	cl.waitMetrics(ctx, t, "the node gauge at 1", map[string]func(float64) bool{`fibguard_node_network_broken`: equal(1)})
 	start = time.Now()
-	if err := cl.switchNetwork(ctx, healthyNetwork(), true); err != nil {
+	if err := cl.switchNetwork(ctx, cl.healthyNetwork(), true); err != nil {
 		t.Fatal(err)
 	}
 	e = cl.waitAgentEvent(ctx, t, nodeEvents(node), podevent.ReasonRestored, "", start, 0)

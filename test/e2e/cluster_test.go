@@ -19,15 +19,27 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// cluster is the suite's view of the cluster under test.
+// cluster is the suite's view of the cluster under test, from one node:
+// the scenarios run on every node under test (all), each through its own
+// view.
 type cluster struct {
 	config
 	client kubernetes.Interface
-	ns     string     // the namespace the suite's pods live in
+	ns     string     // the namespace the suite's pods on this node live in
 	nodeIP netip.Addr // the node's InternalIP
 	// nodeHostname is the node's kubernetes.io/hostname label, which the
 	// pods select.
 	nodeHostname string
+	// podCIDR is the node's IPv4 pod CIDR (spec.podCIDRs) where the
+	// cluster allocates them: the healthy network's subnet on this node,
+	// so that no two nodes hand out the same pod IPs.
+	podCIDR netip.Prefix
+	// routeLocalnet is the node's net.ipv4.conf.{all,default}.route_localnet:
+	// on when either is, as it is for a bridge the primary CNI creates.
+	routeLocalnet bool
+	// all are the views of every node under test, in the order given,
+	// this one among them.
+	all []*cluster
 }
 
 const (
@@ -35,6 +47,8 @@ const (
 	podTimeout = 2 * time.Minute
 )
 
+// newCluster returns the view of the first node under test; its all
+// holds every node's.
 func newCluster(ctx context.Context, c config) (*cluster, error) {
 	rest, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
@@ -44,32 +58,89 @@ func newCluster(ctx context.Context, c config) (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	cl := &cluster{config: c, client: client}
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
-	if cl.Node == "" {
-		if len(nodes.Items) != 1 {
-			return nil, fmt.Errorf("%d nodes: set FIBGUARD_E2E_NODE", len(nodes.Items))
-		}
-		cl.Node = nodes.Items[0].Name
+	names := c.Nodes
+	switch {
+	case len(names) > 0:
+	case c.Node != "":
+		names = []string{c.Node}
+	case len(nodes.Items) == 1:
+		names = []string{nodes.Items[0].Name}
+	default:
+		return nil, fmt.Errorf("%d nodes: set FIBGUARD_E2E_NODE or FIBGUARD_E2E_NODES", len(nodes.Items))
 	}
-	for _, n := range nodes.Items {
-		if n.Name != cl.Node {
-			continue
-		}
-		cl.nodeHostname = n.Labels[corev1.LabelHostname]
-		for _, a := range n.Status.Addresses {
-			if ip, err := netip.ParseAddr(a.Address); err == nil && a.Type == corev1.NodeInternalIP && ip.Is4() {
-				cl.nodeIP = ip
+	var all []*cluster
+	for _, name := range names {
+		cl := &cluster{config: c.forNode(name), client: client}
+		for _, n := range nodes.Items {
+			if n.Name == name {
+				cl.describeNode(&n)
 			}
 		}
+		if !cl.nodeIP.IsValid() || cl.nodeHostname == "" {
+			return nil, fmt.Errorf("node %q: not in the cluster, or no IPv4 InternalIP or no %s label", name, corev1.LabelHostname)
+		}
+		out, err := cl.onNode(ctx, nil, "cat /proc/sys/net/ipv4/conf/all/route_localnet /proc/sys/net/ipv4/conf/default/route_localnet")
+		if err != nil {
+			return nil, fmt.Errorf("node %s: route_localnet: %w", name, err)
+		}
+		cl.routeLocalnet = strings.Contains(out, "1")
+		all = append(all, cl)
 	}
-	if !cl.nodeIP.IsValid() || cl.nodeHostname == "" {
-		return nil, fmt.Errorf("node %q: no IPv4 InternalIP or no %s label", cl.Node, corev1.LabelHostname)
+	for _, cl := range all {
+		cl.all = all
 	}
-	return cl, nil
+	return all[0], nil
+}
+
+// describeNode takes what the suite needs from the Node object.
+func (cl *cluster) describeNode(n *corev1.Node) {
+	cl.nodeHostname = n.Labels[corev1.LabelHostname]
+	for _, a := range n.Status.Addresses {
+		if ip, err := netip.ParseAddr(a.Address); err == nil && a.Type == corev1.NodeInternalIP && ip.Is4() {
+			cl.nodeIP = ip
+		}
+	}
+	cidrs := n.Spec.PodCIDRs
+	if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
+		cidrs = []string{n.Spec.PodCIDR}
+	}
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Is4() && p.Bits() <= 30 {
+			cl.podCIDR = p.Masked()
+			break
+		}
+	}
+}
+
+// eachNode runs f for every node under test, as a subtest named after
+// the node when there are several.
+func (cl *cluster) eachNode(t *testing.T, f func(t *testing.T, n *cluster)) {
+	t.Helper()
+	if len(cl.all) == 1 {
+		f(t, cl.all[0])
+		return
+	}
+	for _, n := range cl.all {
+		t.Run(n.Node, func(t *testing.T) { f(t, n) })
+	}
+}
+
+// loopbackCode is the check that refuses a pod on loopbackNetwork on this
+// node. With route_localnet off (the kernel's default) the host's own
+// route to the pod is refused (EINVAL: a loopback source on the bridge),
+// FG001. With it on (as on kind's nodes, for Docker's DNS at 127.0.0.11),
+// the host's route is fine and the kernel refuses the pod's side instead:
+// the pod's namespace keeps route_localnet off, so its route to its
+// gateway fails, FG010 (and its default route, FG011).
+func (cl *cluster) loopbackCode() string {
+	if cl.routeLocalnet {
+		return "FG010"
+	}
+	return "FG001"
 }
 
 // createNamespace makes a fresh namespace for one run; its deletion at the
@@ -91,7 +162,7 @@ func (cl *cluster) createNamespace(ctx context.Context, t *testing.T) {
 	if err != nil {
 		t.Fatalf("namespace %s: no ServiceAccount default (is kube-controller-manager running?): %v", cl.ns, err)
 	}
-	t.Logf("namespace %s on node %s (%s)", cl.ns, cl.Node, cl.nodeIP)
+	t.Logf("namespace %s on node %s (%s; route_localnet %v, pod CIDR %v)", cl.ns, cl.Node, cl.nodeIP, cl.routeLocalnet, cl.podCIDR)
 }
 
 // createProbe starts a probe pod, which the scheduler puts on the node.
@@ -105,7 +176,9 @@ func (cl *cluster) createProbe(ctx context.Context, t *testing.T, name string) *
 }
 
 // probe is a probe pod as a user would write it: scheduled (to the node
-// under test, by its hostname label), with its namespace's ServiceAccount.
+// under test, by its hostname label), with its namespace's ServiceAccount;
+// it tolerates the control plane's taint, so that a control-plane node
+// (kind's first) is tested too.
 func (cl *cluster) probe(name string) *corev1.Pod {
 	grace := int64(1)
 	return &corev1.Pod{
@@ -113,6 +186,9 @@ func (cl *cluster) probe(name string) *corev1.Pod {
 		Spec: corev1.PodSpec{
 			NodeSelector:                  map[string]string{corev1.LabelHostname: cl.nodeHostname},
 			TerminationGracePeriodSeconds: &grace,
+			Tolerations: []corev1.Toleration{{
+				Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
+			}},
 			Containers: []corev1.Container{{
 				Name:            "probe",
 				Image:           cl.ProbeImage,

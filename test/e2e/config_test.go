@@ -23,11 +23,16 @@ type config struct {
 	// Kubeconfig reaches the cluster as an admin (FIBGUARD_E2E_KUBECONFIG).
 	Kubeconfig string
 	// Node is the node the pods run on (FIBGUARD_E2E_NODE); empty: the
-	// cluster's only node.
+	// cluster's only node. With several nodes under test (Nodes), each
+	// node's view of the configuration has its own.
 	Node string
+	// Nodes are the nodes the scenarios run on, each in turn
+	// (FIBGUARD_E2E_NODES, separated by spaces); empty: Node alone.
+	Nodes []string
 	// NodeExec runs a command on the node: a prefix such as
 	// "docker exec -i kind-control-plane" (FIBGUARD_E2E_NODE_EXEC); empty:
-	// this machine is the node, and the suite runs in its network namespace.
+	// this machine is the node, and the suite runs in its network
+	// namespace. A word {node} is replaced by the node's name.
 	NodeExec []string
 	// ConfDir and BinDir are the node's CNI directories
 	// (FIBGUARD_E2E_CNI_CONF_DIR, FIBGUARD_E2E_CNI_BIN_DIR).
@@ -62,7 +67,7 @@ type config struct {
 	// its service manager would, and returns once the node is Ready
 	// (FIBGUARD_E2E_RESTART: a command line run on this machine, e.g.
 	// "hack/local-cluster.sh restart" or "docker exec NODE systemctl
-	// restart containerd kubelet").
+	// restart containerd kubelet"; {node} as in NodeExec).
 	Restart []string
 	// BinaryDir holds the fibguard, fibguard-event and fibguard-install
 	// binaries for Install=process (FIBGUARD_E2E_BIN_DIR).
@@ -75,6 +80,7 @@ func loadConfig() (config, error) {
 	c := config{
 		Kubeconfig:   os.Getenv("FIBGUARD_E2E_KUBECONFIG"),
 		Node:         os.Getenv("FIBGUARD_E2E_NODE"),
+		Nodes:        strings.Fields(os.Getenv("FIBGUARD_E2E_NODES")),
 		NodeExec:     strings.Fields(os.Getenv("FIBGUARD_E2E_NODE_EXEC")),
 		ConfDir:      envOr("FIBGUARD_E2E_CNI_CONF_DIR", "/etc/cni/net.d"),
 		BinDir:       envOr("FIBGUARD_E2E_CNI_BIN_DIR", "/opt/cni/bin"),
@@ -96,6 +102,9 @@ func loadConfig() (config, error) {
 	if len(c.Restart) == 0 {
 		return c, fmt.Errorf("FIBGUARD_E2E_RESTART is not set: the command that restarts kubelet and the runtime on the node")
 	}
+	if len(c.Nodes) > 1 && c.Install == "process" {
+		return c, fmt.Errorf("FIBGUARD_E2E_INSTALL=process runs the installer on this machine, one node: FIBGUARD_E2E_NODES names %d", len(c.Nodes))
+	}
 	switch c.Install {
 	case "process":
 		if c.BinaryDir == "" {
@@ -112,6 +121,20 @@ func loadConfig() (config, error) {
 		return c, fmt.Errorf("FIBGUARD_E2E_INSTALL=%q: want process or manifests", c.Install)
 	}
 	return c, nil
+}
+
+// forNode is the configuration as one node sees it: Node set, and {node}
+// in NodeExec and Restart replaced by its name.
+func (c config) forNode(name string) config {
+	subst := func(words []string) []string {
+		out := make([]string, len(words))
+		for i, w := range words {
+			out[i] = strings.ReplaceAll(w, "{node}", name)
+		}
+		return out
+	}
+	c.Node, c.NodeExec, c.Restart = name, subst(c.NodeExec), subst(c.Restart)
+	return c
 }
 
 // errNoCluster: the environment names no cluster; the suite skips.

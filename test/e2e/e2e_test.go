@@ -31,45 +31,61 @@ func TestE2E(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cluster: %v", err)
 	}
-	cl.createNamespace(ctx, t)
+	for _, n := range cl.all {
+		n.createNamespace(ctx, t)
+	}
 	inst := cl.installer(t)
 	t.Cleanup(func() {
-		// Leave the node as the suite found it: fibguard out, the healthy
+		// Leave the nodes as the suite found them: fibguard out, the healthy
 		// network primary, no shadow route, no test pods.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		inst.uninstall(ctx, t)
-		if _, err := cl.onNode(ctx, nil, "ip route del "+shadowRoute+" 2>/dev/null; true"); err != nil {
-			t.Errorf("removing the shadow route: %v", err)
-		}
-		if err := cl.writePrimary(ctx, healthyNetwork().conflist(cl.IPAMDir)); err != nil {
-			t.Errorf("restoring the healthy network: %v", err)
-		}
-		if err := cl.client.CoreV1().Namespaces().Delete(ctx, cl.ns, metav1.DeleteOptions{}); err != nil {
-			t.Errorf("deleting namespace %s: %v", cl.ns, err)
+		for _, n := range cl.all {
+			if _, err := n.onNode(ctx, nil, "ip route del "+shadowRoute+" 2>/dev/null; true"); err != nil {
+				t.Errorf("node %s: removing the shadow route: %v", n.Node, err)
+			}
+			if err := n.writePrimary(ctx, n.healthyNetwork().conflist(n.IPAMDir)); err != nil {
+				t.Errorf("node %s: restoring the healthy network: %v", n.Node, err)
+			}
+			if err := n.client.CoreV1().Namespaces().Delete(ctx, n.ns, metav1.DeleteOptions{}); err != nil {
+				t.Errorf("deleting namespace %s: %v", n.ns, err)
+			}
 		}
 	})
 
+	// A scenario perNode runs on every node under test in turn (a subtest
+	// per node when there are several); the others install, upgrade or
+	// uninstall fibguard once for the whole cluster, as its DaemonSet
+	// does, and check every node themselves.
 	steps := []struct {
-		name string
-		run  func(context.Context, *testing.T, *cluster, installer)
+		name    string
+		perNode bool
+		run     func(context.Context, *testing.T, *cluster, installer)
 	}{
-		{"1-silent-failure-without-fibguard", silentFailure},
-		{"2-install-healthy-network", healthyWithFibguard},
-		{"2b-primary-rewrites-its-conflist", primaryRewrite},
-		{"2c-agent-catches-breaks-after-setup", agentCatchesBreaks},
-		{"3-loopback-network-rejected", loopbackRejected},
-		{"4a-node-address-rejected", nodeAddressRejected},
-		{"4b-shadowed-subnet-rejected", shadowedRejected},
-		{"7-delete-rejected-pods", deleteRejected},
-		{"8-kubelet-and-runtime-restarted", restartNode},
-		{"9-upgrade-while-pods-start", upgrade},
-		{"5-warn-mode", warnMode},
-		{"6-uninstall", uninstall},
-		{"10-helm-chart", helmInstall},
+		{"1-silent-failure-without-fibguard", true, silentFailure},
+		{"2-install-healthy-network", false, healthyWithFibguard},
+		{"2b-primary-rewrites-its-conflist", true, primaryRewrite},
+		{"2c-agent-catches-breaks-after-setup", true, agentCatchesBreaks},
+		{"3-loopback-network-rejected", true, loopbackRejected},
+		{"4a-node-address-rejected", true, nodeAddressRejected},
+		{"4b-shadowed-subnet-rejected", true, shadowedRejected},
+		{"7-delete-rejected-pods", true, deleteRejected},
+		{"8-kubelet-and-runtime-restarted", true, restartNode},
+		{"9-upgrade-while-pods-start", false, upgrade},
+		{"5-warn-mode", false, warnMode},
+		{"6-uninstall", false, uninstall},
+		{"10-helm-chart", false, helmInstall},
 	}
 	for _, s := range steps {
-		if !t.Run(s.name, func(t *testing.T) { s.run(ctx, t, cl, inst) }) {
+		ok := t.Run(s.name, func(t *testing.T) {
+			if !s.perNode {
+				s.run(ctx, t, cl, inst)
+				return
+			}
+			cl.eachNode(t, func(t *testing.T, n *cluster) { s.run(ctx, t, n, inst) })
+		})
+		if !ok {
 			t.Logf("%s failed: the later scenarios start from an unknown state", s.name)
 		}
 	}
@@ -97,38 +113,43 @@ func silentFailure(ctx context.Context, t *testing.T, cl *cluster, inst installe
 }
 
 // healthyWithFibguard: fibguard chained into a healthy network changes
-// nothing for the pods: Running, reachable from the node and from each other.
+// nothing for the pods: Running, reachable from the node and from each
+// other, on every node.
 func healthyWithFibguard(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
-	if err := cl.switchNetwork(ctx, healthyNetwork(), false); err != nil {
-		t.Fatal(err)
-	}
-	inst.install(ctx, t, "enforce")
-	if missing, err := cl.installedFiles(ctx, true); err != nil || len(missing) > 0 {
-		t.Fatalf("after install the node lacks %v (err %v)", missing, err)
-	}
-	// The runtime must have loaded the chain with fibguard before pods come.
-	if err := cl.switchNetwork(ctx, healthyNetwork(), true); err != nil {
-		t.Fatal(err)
-	}
-	cl.createProbe(ctx, t, "healthy-a")
-	cl.createProbe(ctx, t, "healthy-b")
-	a := cl.waitRunning(ctx, t, "healthy-a")
-	b := cl.waitRunning(ctx, t, "healthy-b")
-	if err := cl.reachable(ctx, "healthy-a", a); err != nil {
-		t.Errorf("node → pod: %v", err)
-	}
-	if err := cl.reachableFrom(ctx, a, "healthy-b", b); err != nil {
-		t.Errorf("pod → pod: %v", err)
-	}
-	evs, err := cl.podEvents(ctx, "healthy-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range evs {
-		if e.ReportingController == "fibguard" || e.Source.Component == "fibguard" {
-			t.Errorf("fibguard posted an Event about a healthy pod: %s %s", e.Reason, e.Message)
+	for _, n := range cl.all {
+		if err := n.switchNetwork(ctx, n.healthyNetwork(), false); err != nil {
+			t.Fatal(err)
 		}
 	}
+	inst.install(ctx, t, "enforce")
+	cl.eachNode(t, func(t *testing.T, cl *cluster) {
+		if missing, err := cl.installedFiles(ctx, true); err != nil || len(missing) > 0 {
+			t.Fatalf("after install the node lacks %v (err %v)", missing, err)
+		}
+		// The runtime must have loaded the chain with fibguard before pods come.
+		if err := cl.switchNetwork(ctx, cl.healthyNetwork(), true); err != nil {
+			t.Fatal(err)
+		}
+		cl.createProbe(ctx, t, "healthy-a")
+		cl.createProbe(ctx, t, "healthy-b")
+		a := cl.waitRunning(ctx, t, "healthy-a")
+		b := cl.waitRunning(ctx, t, "healthy-b")
+		if err := cl.reachable(ctx, "healthy-a", a); err != nil {
+			t.Errorf("node → pod: %v", err)
+		}
+		if err := cl.reachableFrom(ctx, a, "healthy-b", b); err != nil {
+			t.Errorf("pod → pod: %v", err)
+		}
+		evs, err := cl.podEvents(ctx, "healthy-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.ReportingController == "fibguard" || e.Source.Component == "fibguard" {
+				t.Errorf("fibguard posted an Event about a healthy pod: %s %s", e.Reason, e.Message)
+			}
+		}
+	})
 }
 
 // rejected asserts what an operator sees for a refused pod: it stays in
@@ -172,7 +193,7 @@ func loopbackRejected(ctx context.Context, t *testing.T, cl *cluster, _ installe
 	if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
 		t.Fatal(err)
 	}
-	rejected(ctx, t, cl, "loopback", "FG001")
+	rejected(ctx, t, cl, "loopback", cl.loopbackCode())
 }
 
 func nodeAddressRejected(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
@@ -213,34 +234,37 @@ func deleteRejected(ctx context.Context, t *testing.T, cl *cluster, _ installer)
 }
 
 // warnMode: the same broken network in warn mode: the pod runs (warn never
-// fails ADD) and the Warning Event is there.
+// fails ADD) and the Warning Event is there, on every node.
 func warnMode(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 	inst.install(ctx, t, "warn")
-	if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
-		t.Fatal(err)
-	}
-	cl.createProbe(ctx, t, "warned")
-	ip := cl.waitRunning(ctx, t, "warned")
-	if !loopbackNetwork().Subnet.Contains(ip) {
-		t.Errorf("pod warned got %s, want an address in %s", ip, loopbackNetwork().Subnet)
-	}
-	r := cl.waitEvent(ctx, t, "warned", "PodNetworkWarning", "FG001", false, 1)
-	if r.Event.Type != corev1.EventTypeWarning {
-		t.Errorf("fibguard's event is %s, want Warning", r.Event.Type)
-	}
-	t.Logf("warn mode: pod Running at %s; %s: %s", ip, r.Event.Reason, r.Event.Message)
-	cl.deletePod(ctx, t, "warned")
+	cl.eachNode(t, func(t *testing.T, cl *cluster) {
+		if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
+			t.Fatal(err)
+		}
+		cl.createProbe(ctx, t, "warned")
+		ip := cl.waitRunning(ctx, t, "warned")
+		if !loopbackNetwork().Subnet.Contains(ip) {
+			t.Errorf("pod warned got %s, want an address in %s", ip, loopbackNetwork().Subnet)
+		}
+		r := cl.waitEvent(ctx, t, "warned", "PodNetworkWarning", cl.loopbackCode(), false, 1)
+		if r.Event.Type != corev1.EventTypeWarning {
+			t.Errorf("fibguard's event is %s, want Warning", r.Event.Type)
+		}
+		t.Logf("warn mode: pod Running at %s; %s: %s", ip, r.Event.Reason, r.Event.Message)
+		cl.deletePod(ctx, t, "warned")
+	})
 }
 
-// uninstall: fibguard leaves the conflist as the primary CNI wrote it, its
-// binary goes, and new pods still start.
+// uninstall: fibguard leaves every node's conflist as the primary CNI
+// wrote it, its binary goes, and new pods still start.
 func uninstall(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
-	healthy := healthyNetwork()
-	if err := cl.switchNetwork(ctx, healthy, true); err != nil {
-		t.Fatal(err)
+	for _, n := range cl.all {
+		if err := n.switchNetwork(ctx, n.healthyNetwork(), true); err != nil {
+			t.Fatal(err)
+		}
 	}
 	inst.uninstall(ctx, t)
-	cl.checkRestored(ctx, t, healthy)
+	cl.eachNode(t, func(t *testing.T, n *cluster) { n.checkRestored(ctx, t, n.healthyNetwork()) })
 }
 
 // checkRestored checks the node after an uninstall: the primary conflist

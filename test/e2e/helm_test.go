@@ -25,9 +25,10 @@ func helmInstall(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
 	if cl.Install != "manifests" {
 		t.Skip("the chart deploys fibguard's image: FIBGUARD_E2E_INSTALL=manifests only")
 	}
-	healthy := healthyNetwork()
-	if err := cl.switchNetwork(ctx, healthy, false); err != nil {
-		t.Fatal(err)
+	for _, n := range cl.all {
+		if err := n.switchNetwork(ctx, n.healthyNetwork(), false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg := cl.helmConfig(t)
 	in := action.NewInstall(cfg)
@@ -43,16 +44,18 @@ func helmInstall(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
 	}
 	t.Cleanup(func() { cl.helmUninstall(context.Background(), t) })
 	cl.waitRolledOut(ctx, t, "enforce")
-	if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
-		t.Fatal(err)
-	}
-	rejected(ctx, t, cl, "helm-loopback", "FG001")
-	cl.deletePod(ctx, t, "helm-loopback")
-	if err := cl.switchNetwork(ctx, healthy, true); err != nil {
-		t.Fatal(err)
-	}
+	cl.eachNode(t, func(t *testing.T, n *cluster) {
+		if err := n.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
+			t.Fatal(err)
+		}
+		rejected(ctx, t, n, "helm-loopback", n.loopbackCode())
+		n.deletePod(ctx, t, "helm-loopback")
+		if err := n.switchNetwork(ctx, n.healthyNetwork(), true); err != nil {
+			t.Fatal(err)
+		}
+	})
 	cl.helmUninstall(ctx, t)
-	cl.checkRestored(ctx, t, healthy)
+	cl.eachNode(t, func(t *testing.T, n *cluster) { n.checkRestored(ctx, t, n.healthyNetwork()) })
 }
 
 // helmConfig is Helm's configuration for the suite's kubeconfig, with the
@@ -70,7 +73,7 @@ func (cl *cluster) helmConfig(t *testing.T) *action.Configuration {
 }
 
 // helmUninstall is `helm uninstall fibguard --namespace fibguard-system
-// --wait`, then waits until fibguard is out of the conflist; a release
+// --wait`, then waits until fibguard is out of every node's conflist; a release
 // already gone is no error.
 func (cl *cluster) helmUninstall(ctx context.Context, t *testing.T) {
 	t.Helper()
@@ -80,7 +83,7 @@ func (cl *cluster) helmUninstall(ctx context.Context, t *testing.T) {
 	if _, err := un.Run(releaseName); err != nil {
 		t.Fatalf("helm uninstall: %v", err)
 	}
-	if err := cl.waitChained(ctx, ""); err != nil {
+	if err := cl.waitChainedAll(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 }

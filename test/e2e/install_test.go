@@ -278,7 +278,7 @@ func (m *manifestInstaller) installImage(ctx context.Context, t *testing.T, mode
 
 // waitRolledOut waits until fibguard's DaemonSet has rolled out and its
 // pods are Ready, and checks that it chained fibguard in mode and put its
-// files on the node.
+// files on every node under test.
 func (cl *cluster) waitRolledOut(ctx context.Context, t *testing.T, mode string) {
 	t.Helper()
 	if _, err := cl.kubectl(ctx, "-n", installNamespace, "rollout", "status", "daemonset/fibguard", "--timeout=3m"); err != nil {
@@ -287,24 +287,36 @@ func (cl *cluster) waitRolledOut(ctx context.Context, t *testing.T, mode string)
 	if err := cl.installerPodsReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.waitChained(ctx, mode); err != nil {
+	if err := cl.waitChainedAll(ctx, mode); err != nil {
 		t.Fatal(err)
 	}
-	if missing, err := cl.installedFiles(ctx, true); err != nil || len(missing) > 0 {
-		t.Fatalf("after the rollout the node lacks %v (err %v)", missing, err)
+	for _, n := range cl.all {
+		if missing, err := n.installedFiles(ctx, true); err != nil || len(missing) > 0 {
+			t.Fatalf("after the rollout node %s lacks %v (err %v)", n.Node, missing, err)
+		}
 	}
 }
 
 // uninstall is `kubectl delete -k manifests/base`: the installer pods get
-// SIGTERM and take fibguard out.
+// SIGTERM and take fibguard out, on every node.
 func (m *manifestInstaller) uninstall(ctx context.Context, t *testing.T) {
 	t.Helper()
 	if _, err := m.cl.kubectl(ctx, "delete", "--ignore-not-found", "--wait=true", "-k", filepath.Join(m.cl.Repo, "manifests", "base")); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.cl.waitChained(ctx, ""); err != nil {
+	if err := m.cl.waitChainedAll(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitChainedAll is waitChained on every node under test.
+func (cl *cluster) waitChainedAll(ctx context.Context, mode string) error {
+	for _, n := range cl.all {
+		if err := n.waitChained(ctx, mode); err != nil {
+			return fmt.Errorf("node %s: %w", n.Node, err)
+		}
+	}
+	return nil
 }
 
 // installedFiles lists which of fibguard's files on the node are there

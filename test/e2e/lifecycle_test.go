@@ -32,7 +32,7 @@ const reinsertLimit = 2 * time.Second
 // Cilium and flannel do when they restart); the installer puts fibguard
 // back within reinsertLimit, every time.
 func primaryRewrite(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
-	healthy := healthyNetwork()
+	healthy := cl.healthyNetwork()
 	if err := cl.waitChained(ctx, "enforce"); err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +119,9 @@ func restartNode(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
 	if err := cl.switchNetwork(ctx, loopbackNetwork(), true); err != nil {
 		t.Fatal(err)
 	}
-	rejected(ctx, t, cl, "after-restart", "FG001")
+	rejected(ctx, t, cl, "after-restart", cl.loopbackCode())
 	cl.deletePod(ctx, t, "after-restart")
-	if err := cl.switchNetwork(ctx, healthyNetwork(), true); err != nil {
+	if err := cl.switchNetwork(ctx, cl.healthyNetwork(), true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -146,23 +146,28 @@ const (
 )
 
 // upgrade rolls out a second build of fibguard's image while pods are
-// created continuously on a healthy network. Every pod must run without a
-// single failed sandbox: an ADD that failed because the binary was missing
-// or partial, or because the conflist named a plugin that was not there,
-// shows as kubelet's FailedCreatePodSandBox. fibguard must stay chained
-// throughout (the old installer pod leaves it in place for the new one),
-// so no pod starts unguarded. Afterwards the node runs the new build.
+// created continuously on a healthy network, on every node in turn. Every
+// pod must run without a single failed sandbox: an ADD that failed because
+// the binary was missing or partial, or because the conflist named a
+// plugin that was not there, shows as kubelet's FailedCreatePodSandBox.
+// fibguard must stay chained throughout on every node (the old installer
+// pod leaves it in place for the new one), so no pod starts unguarded.
+// Afterwards every node runs the new build.
 func upgrade(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 	m, ok := inst.(*manifestInstaller)
 	if !ok {
 		t.Skip("the upgrade rolls out a second image: FIBGUARD_E2E_INSTALL=manifests only")
 	}
-	if err := cl.switchNetwork(ctx, healthyNetwork(), true); err != nil {
-		t.Fatal(err)
-	}
-	before, err := cl.pluginVersion(ctx)
-	if err != nil {
-		t.Fatal(err)
+	before := map[string]string{}
+	for _, n := range cl.all {
+		if err := n.switchNetwork(ctx, n.healthyNetwork(), true); err != nil {
+			t.Fatal(err)
+		}
+		v, err := n.pluginVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[n.Node] = v
 	}
 	stop := cl.createContinuously(ctx, t, "upgrade")
 	watch := cl.watchChained(ctx)
@@ -174,59 +179,61 @@ func upgrade(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 	created := stop()
 	looks, gaps := watch()
 	if gaps > 0 {
-		t.Errorf("fibguard was missing from the primary conflist in %d of %d looks during the rollout", gaps, looks)
+		t.Errorf("fibguard was missing from a primary conflist in %d of %d looks during the rollout", gaps, looks)
 	}
-	t.Logf("fibguard stayed chained throughout the rollout (%d looks at the conflist, %d without it)", looks, gaps)
-	var pods []string
+	t.Logf("fibguard stayed chained throughout the rollout (%d looks at the nodes' conflists, %d without it)", looks, gaps)
 	during := 0
 	for _, p := range created {
-		pods = append(pods, p.name)
 		if !p.at.Before(start) && !p.at.After(end) {
 			during++
 		}
 	}
-	t.Logf("rollout of %s took %v; %d pods created during it, %d in all (from %v before to %v after)",
-		cl.UpgradeImage, end.Sub(start).Round(time.Millisecond), during, len(pods), upgradeMargin, upgradeMargin)
+	t.Logf("rollout of %s on %d nodes took %v; %d pods created during it, %d in all (from %v before to %v after)",
+		cl.UpgradeImage, len(cl.all), end.Sub(start).Round(time.Millisecond), during, len(created), upgradeMargin, upgradeMargin)
 	if during < 3 {
 		t.Errorf("only %d pods created during the rollout: too few to show anything", during)
 	}
 	var failed []string
-	for _, p := range pods {
-		cl.waitRunning(ctx, t, p)
-		evs, err := cl.podEvents(ctx, p)
+	for _, p := range created {
+		p.on.waitRunning(ctx, t, p.name)
+		evs, err := p.on.podEvents(ctx, p.name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range sandboxFailures(evs) {
-			failed = append(failed, fmt.Sprintf("%s: %s", p, e.Message))
+			failed = append(failed, fmt.Sprintf("%s on %s: %s", p.name, p.on.Node, e.Message))
 		}
 	}
 	if len(failed) > 0 {
-		t.Errorf("%d of %d pods created during the rollout had a failed ADD:\n%s", len(failed), len(pods), strings.Join(failed, "\n"))
+		t.Errorf("%d of %d pods created during the rollout had a failed ADD:\n%s", len(failed), len(created), strings.Join(failed, "\n"))
 	}
-	t.Logf("%d pods created around the rollout (%d during it): all Running, %d failed ADDs", len(pods), during, len(failed))
-	after, err := cl.pluginVersion(ctx)
-	if err != nil {
-		t.Fatal(err)
+	t.Logf("%d pods created around the rollout (%d during it): all Running, %d failed ADDs", len(created), during, len(failed))
+	for _, n := range cl.all {
+		after, err := n.pluginVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := imageTag(cl.UpgradeImage); !strings.Contains(after, " "+want+":") {
+			t.Errorf("after the upgrade node %s's plugin says %q, want version %s (before: %q)", n.Node, after, want, before[n.Node])
+		}
+		t.Logf("node %s's plugin before: %q; after: %q", n.Node, before[n.Node], after)
 	}
-	if want := imageTag(cl.UpgradeImage); !strings.Contains(after, " "+want+":") {
-		t.Errorf("after the upgrade the node's plugin says %q, want version %s (before: %q)", after, want, before)
-	}
-	t.Logf("the node's plugin before: %q; after: %q", before, after)
-	for _, p := range pods {
-		cl.deletePod(ctx, t, p)
+	for _, p := range created {
+		p.on.deletePod(ctx, t, p.name)
 	}
 }
 
-// createdPod is a pod's name and when its creation was acknowledged.
+// createdPod is a pod's name, the view of the node it was pinned to, and
+// when its creation was acknowledged.
 type createdPod struct {
 	name string
+	on   *cluster
 	at   time.Time
 }
 
 // createContinuously creates probe pods named prefix-N every
-// upgradeInterval until the returned function is called; that function
-// returns the pods created.
+// upgradeInterval, on the nodes under test in turn, until the returned
+// function is called; that function returns the pods created.
 func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix string) func() []createdPod {
 	t.Helper()
 	var (
@@ -236,12 +243,13 @@ func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix 
 	)
 	stop := every(ctx, upgradeInterval, func() {
 		name := fmt.Sprintf("%s-%d", prefix, i)
+		n := cl.all[i%len(cl.all)]
 		i++
-		if _, err := cl.client.CoreV1().Pods(cl.ns).Create(ctx, cl.probe(name), metav1.CreateOptions{}); err != nil {
-			errs = append(errs, fmt.Errorf("creating pod %s: %w", name, err))
+		if _, err := n.client.CoreV1().Pods(n.ns).Create(ctx, n.probe(name), metav1.CreateOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("creating pod %s on %s: %w", name, n.Node, err))
 			return
 		}
-		pods = append(pods, createdPod{name, time.Now()})
+		pods = append(pods, createdPod{name, n, time.Now()})
 	})
 	return func() []createdPod {
 		stop()
@@ -252,17 +260,19 @@ func (cl *cluster) createContinuously(ctx context.Context, t *testing.T, prefix 
 	}
 }
 
-// watchChained reads the primary conflist every 50 ms until the returned
-// function is called, which returns how often it looked and how often
-// fibguard was not chained.
+// watchChained reads every node's primary conflist every 50 ms until the
+// returned function is called, which returns how often it looked and how
+// often fibguard was not chained.
 func (cl *cluster) watchChained(ctx context.Context) func() (looks, gaps int) {
 	var looks, gaps int
 	stop := every(ctx, 50*time.Millisecond, func() {
-		content, err := cl.readPrimary(ctx)
-		if _, ok, _ := fibguardEntry(content); err == nil {
-			looks++
-			if !ok {
-				gaps++
+		for _, n := range cl.all {
+			content, err := n.readPrimary(ctx)
+			if _, ok, _ := fibguardEntry(content); err == nil {
+				looks++
+				if !ok {
+					gaps++
+				}
 			}
 		}
 	})

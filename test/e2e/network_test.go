@@ -25,9 +25,16 @@ type network struct {
 }
 
 // networks of the scenarios. nodeIP is the node's InternalIP.
-func healthyNetwork() network {
-	return network{Name: "fibguard-e2e", Bridge: "fge2e0", Subnet: netip.MustParsePrefix("10.244.0.0/24"),
-		Gateway: netip.MustParseAddr("10.244.0.1"), IsGateway: true}
+//
+// healthyNetwork is the node's pod CIDR where the cluster allocates them
+// (a cluster of several nodes: each hands out its own addresses, as a
+// primary CNI does), 10.244.0.0/24 where it does not.
+func (cl *cluster) healthyNetwork() network {
+	subnet := netip.MustParsePrefix("10.244.0.0/24")
+	if cl.podCIDR.IsValid() {
+		subnet = cl.podCIDR
+	}
+	return network{Name: "fibguard-e2e", Bridge: "fge2e0", Subnet: subnet, Gateway: subnet.Addr().Next(), IsGateway: true}
 }
 
 // loopbackNetwork is the silent failure of the brief: a bridge on 127.16.0.0/16.
