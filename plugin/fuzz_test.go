@@ -17,7 +17,8 @@ import (
 // the versions fibguard speaks, what an accepting ADD prints (passOn) is
 // a result of the configuration's version that the runtime can read, and
 // it says what the checks judged (Config.Result): the pod's interfaces,
-// addresses, routes and DNS, unchanged.
+// addresses, routes and DNS, unchanged; a prevResult already in that
+// version is printed byte for byte as it came.
 func FuzzPassOn(f *testing.F) {
 	for _, s := range []struct{ version, prev string }{
 		{"1.0.0", prevResult100},
@@ -45,6 +46,12 @@ func FuzzPassOn(f *testing.F) {
 		printed, err := create.Create(conf.CNIVersion, out.Bytes())
 		if err != nil {
 			t.Fatalf("the runtime cannot read what ADD printed: %v\n%s", err, out.Bytes())
+		}
+		if v := printed.Version(); v != conf.CNIVersion {
+			t.Fatalf("ADD printed a result of version %q for a configuration of %q\nstdin: %s", v, conf.CNIVersion, stdin)
+		}
+		if conf.PassOn != nil && !bytes.Equal(out.Bytes(), conf.PassOn) {
+			t.Fatalf("a prevResult in the configuration's version is not passed on as given:\nprinted %s\ngiven   %s", out.Bytes(), conf.PassOn)
 		}
 		if got, want := asCurrent(t, printed), asCurrent(t, conf.Result); got != want {
 			t.Fatalf("ADD passes on another result than the checks judged:\nprinted %s\njudged  %s\nstdin: %s", got, want, stdin)

@@ -139,9 +139,17 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 
 // passOn prints the prevResult unchanged, in the configuration's version,
 // as a chained plugin that accepts must: the runtime takes it for the
-// chain's result. FuzzPassOn holds it to that for every prevResult
-// netconf.Parse accepts.
+// chain's result. A prevResult already in that version is printed as the
+// runtime gave it (Config.PassOn), byte for byte, fields fibguard does not
+// know included; any other is converted. FuzzPassOn holds it to that for
+// every prevResult netconf.Parse accepts.
 func passOn(conf *netconf.Config, w io.Writer) error {
+	if conf.PassOn != nil {
+		if _, err := w.Write(conf.PassOn); err != nil {
+			return types.NewError(types.ErrIOFailure, "fibguard: print result: "+err.Error(), "")
+		}
+		return nil
+	}
 	res, err := conf.PrevResult.GetAsVersion(conf.CNIVersion)
 	if err != nil {
 		return types.NewError(CodeInternal, fmt.Sprintf("fibguard: internal error: convert prevResult to %s: %v", conf.CNIVersion, err), "")

@@ -98,6 +98,11 @@ type Config struct {
 	// Result is PrevResult converted to the current result version, for
 	// the checks; nil when there is no PrevResult.
 	Result *current.Result
+	// PassOn is the prevResult exactly as the runtime gave it, when that
+	// is what an accepting ADD prints: it names the config's version, so
+	// it needs no conversion. nil otherwise: PrevResult is then printed in
+	// the config's version.
+	PassOn json.RawMessage
 
 	Mode          Mode
 	Options       checker.Options
@@ -131,7 +136,7 @@ func Parse(stdin []byte) (*Config, error) {
 	if err != nil {
 		return nil, types.NewError(types.ErrDecodingFailure, "fibguard: "+err.Error(), "")
 	}
-	prev, res, err := parsePrevResult(nc.CNIVersion, nc.RawPrevResult)
+	prev, res, passOn, err := parsePrevResult(nc.CNIVersion, nc.RawPrevResult)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +147,6 @@ func Parse(stdin []byte) (*Config, error) {
 			"fibguard: invalid configuration: "+strings.Join(problems, "; "), "")
 	}
 	c := nc.config()
-	c.PrevResult, c.Result = prev, res
+	c.PrevResult, c.Result, c.PassOn = prev, res, passOn
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package netconf
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -274,4 +275,43 @@ func FuzzIsNodeName(f *testing.F) {
 			t.Errorf("isNodeName(%q) = %v, want %v", s, got, want)
 		}
 	})
+}
+
+// TestPassOn: the prevResult is kept as given, for ADD to print, exactly
+// when it names the config's version; one without a cniVersion, or with
+// another version the library reads, must be printed from the parsed
+// result in the config's version.
+func TestPassOn(t *testing.T) {
+	unversioned := strings.Replace(prevResult100, `"cniVersion":"1.0.0",`, "", 1)
+	if unversioned == prevResult100 {
+		t.Fatalf("test input: no cniVersion to remove in %s", prevResult100)
+	}
+	for _, tc := range []struct {
+		name, cniVersion, prev string
+		asGiven                bool
+	}{
+		{"same version", "1.0.0", prevResult100, true},
+		{"same version, 0.4.0", "0.4.0", prevResult040, true},
+		{"no cniVersion", "1.0.0", unversioned, false},
+		{"another version of the same type", "0.3.1", prevResult040, false},
+		{"another version, converted", "1.1.0", prevResult100, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse(confJSON(t, tc.cniVersion, map[string]any{"prevResult": json.RawMessage(tc.prev)}))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			// confJSON writes the prevResult compacted: that is how it is given.
+			var given bytes.Buffer
+			if err := json.Compact(&given, []byte(tc.prev)); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.asGiven && !bytes.Equal(c.PassOn, given.Bytes()):
+				t.Errorf("PassOn = %s, want the prevResult as given: %s", c.PassOn, given.Bytes())
+			case !tc.asGiven && c.PassOn != nil:
+				t.Errorf("PassOn = %s, want nil (the result must be printed in %s)", c.PassOn, tc.cniVersion)
+			}
+		})
+	}
 }

@@ -17,40 +17,69 @@ import (
 // names another version than the config's is refused with
 // ErrIncompatibleCNIVersion: the runtime must hand over the previous
 // plugin's result in the version it asked that plugin for.
-func parsePrevResult(cniVersion string, raw json.RawMessage) (types.Result, *current.Result, error) {
+//
+// It also returns raw itself when raw is what an accepting ADD prints:
+// a prevResult that names the config's own version needs no conversion,
+// and passing it on as it came spares the encoding of a result on every
+// ADD. nil when it must be printed from prev (no cniVersion in raw, or
+// another version the library converts from).
+func parsePrevResult(cniVersion string, raw json.RawMessage) (types.Result, *current.Result, json.RawMessage, error) {
 	if jsonKind(raw) != "object" {
-		return nil, nil, nil // absent or null; decode refused other kinds
+		return nil, nil, nil, nil // absent or null; decode refused other kinds
 	}
+	// Parsed first as it stands, the common case: the library reads the
+	// object's own cniVersion and refuses an empty one, which is then
+	// looked at apart (a second decode only for such prevResults).
+	prev, err := create.Create(cniVersion, raw)
+	asGiven := err == nil
+	if err != nil {
+		prev, err = parseUnversioned(cniVersion, raw, err)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	res, err := current.NewResultFromResult(prev)
+	if err != nil {
+		return nil, nil, nil, types.NewError(types.ErrDecodingFailure,
+			fmt.Sprintf("fibguard: convert prevResult from version %s: %v", cniVersion, err), "")
+	}
+	if err := passable(res); err != nil {
+		return nil, nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
+	}
+	if asGiven && prev.Version() == cniVersion {
+		return prev, res, raw, nil
+	}
+	return prev, res, nil, nil
+}
+
+// parseUnversioned handles a prevResult the library refused as it stood
+// (createErr): one without a cniVersion, or with an empty one, is parsed
+// again with the config's; any other refusal is an error, naming the
+// versions when they differ.
+func parseUnversioned(cniVersion string, raw json.RawMessage, createErr error) (types.Result, error) {
 	var v struct {
 		CNIVersion string `json:"cniVersion"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
+		return nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
 	}
 	if v.CNIVersion == "" {
-		var err error
-		if raw, err = withVersion(raw, cniVersion); err != nil {
-			return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
+		versioned, err := withVersion(raw, cniVersion)
+		if err != nil {
+			return nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
 		}
-	}
-	prev, err := create.Create(cniVersion, raw)
-	if err != nil {
-		if v.CNIVersion != "" && v.CNIVersion != cniVersion {
-			return nil, nil, types.NewError(types.ErrIncompatibleCNIVersion,
-				fmt.Sprintf("fibguard: prevResult has cniVersion %q, the configuration %q", v.CNIVersion, cniVersion),
-				err.Error())
+		prev, err := create.Create(cniVersion, versioned)
+		if err == nil {
+			return prev, nil
 		}
-		return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: could not parse prevResult: "+err.Error(), "")
+		createErr = err
 	}
-	res, err := current.NewResultFromResult(prev)
-	if err != nil {
-		return nil, nil, types.NewError(types.ErrDecodingFailure,
-			fmt.Sprintf("fibguard: convert prevResult from version %s: %v", cniVersion, err), "")
+	if v.CNIVersion != "" && v.CNIVersion != cniVersion {
+		return nil, types.NewError(types.ErrIncompatibleCNIVersion,
+			fmt.Sprintf("fibguard: prevResult has cniVersion %q, the configuration %q", v.CNIVersion, cniVersion),
+			createErr.Error())
 	}
-	if err := passable(res); err != nil {
-		return nil, nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: "+err.Error(), "")
-	}
-	return prev, res, nil
+	return nil, types.NewError(types.ErrDecodingFailure, "fibguard: decode prevResult: could not parse prevResult: "+createErr.Error(), "")
 }
 
 // passable refuses a prevResult that cannot be passed on as it came: the
