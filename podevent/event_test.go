@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -60,42 +59,6 @@ func TestPodFromCNIArgs(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// eventName is what the API server accepts as an object name: a DNS
-// subdomain of at most 253 bytes.
-var eventName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-
-func TestName(t *testing.T) {
-	pod := Pod{"default", "web-0", "8a1c6f0e-3b0d-4d5e-9a61-2f0c4b7d9e11"}
-	name := Name(pod, ReasonRejected)
-	if !regexp.MustCompile(`^web-0\.fibguard\.[0-9a-f]{16}$`).MatchString(name) {
-		t.Errorf("Name = %q, want web-0.fibguard.<16 hex digits>", name)
-	}
-	if again := Name(pod, ReasonRejected); again != name {
-		t.Errorf("Name is not deterministic: %q then %q", name, again)
-	}
-	other := map[string]string{
-		"warning":            Name(pod, ReasonWarning),
-		"new pod, same name": Name(Pod{pod.Namespace, pod.Name, "0e9a7c3d-1111-4d5e-9a61-2f0c4b7d9e11"}, ReasonRejected),
-	}
-	for what, n := range other {
-		if n == name {
-			t.Errorf("%s: same name %q as the rejection of the first pod", what, n)
-		}
-	}
-
-	// Long pod names are cut so that the name stays valid.
-	for _, podName := range []string{
-		strings.Repeat("a", 253),
-		strings.Repeat("a", 226) + "-" + strings.Repeat("b", 26), // the cut falls right after '-'
-		strings.Repeat("abcdefg.", 31) + "abcde",                 // 253 bytes of labels
-	} {
-		n := Name(Pod{"default", podName, "u"}, ReasonRejected)
-		if len(n) > 253 || !eventName.MatchString(n) {
-			t.Errorf("Name for a %d-byte pod name = %q (%d bytes): not a valid object name", len(podName), n, len(n))
-		}
 	}
 }
 
@@ -205,8 +168,8 @@ func TestNamesAsKubernetes(t *testing.T) {
 // FuzzPodFromCNIArgs: any CNI_ARGS gives a valid pod or an error, never a
 // panic; a pod is only what the arguments say, each pod key given once
 // (a repeated key of any kind is refused, so no reader can take another
-// pod than the Event names); and the name of an Event about a valid pod is
-// a valid name.
+// pod than the Event names). kube's FuzzEventName holds the names of
+// Events about such pods to Kubernetes' rules.
 func FuzzPodFromCNIArgs(f *testing.F) {
 	for _, seed := range []string{
 		"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_UID=8a1c6f0e-3b0d-4d5e-9a61-2f0c4b7d9e11",
@@ -241,11 +204,6 @@ func FuzzPodFromCNIArgs(f *testing.F) {
 		}
 		if err := pod.validate(); err != nil {
 			t.Fatalf("PodFromCNIArgs(%q) = %+v, invalid: %v", args, pod, err)
-		}
-		for _, reason := range []string{ReasonRejected, ReasonWarning} {
-			if n := Name(pod, reason); len(n) > 253 || !eventName.MatchString(n) {
-				t.Fatalf("Name(%+v) = %q: not a valid object name", pod, n)
-			}
 		}
 	})
 }

@@ -113,8 +113,8 @@ func TestRecordAgainstAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Record #%d: %v", i, err)
 		}
-		if out.Count != i || out.Name != podevent.Name(ev.Pod, ev.Reason) {
-			t.Errorf("Record #%d: %+v, want count %d of %s", i, out, i, podevent.Name(ev.Pod, ev.Reason))
+		if out.Count != i || out.Name != EventName(ev.Pod, ev.Reason) {
+			t.Errorf("Record #%d: %+v, want count %d of %s", i, out, i, EventName(ev.Pod, ev.Reason))
 		}
 	}
 	events := k.eventsAbout(t, ev.Pod)

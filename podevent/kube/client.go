@@ -38,7 +38,7 @@ func (r *Recorder) record(ctx context.Context, ev podevent.Event) (podevent.Outc
 		}
 		ev.Pod.UID = uid
 	}
-	name := podevent.Name(ev.Pod, ev.Reason)
+	name := EventName(ev.Pod, ev.Reason)
 	for range maxAttempts {
 		cur, err := c.readEvent(ctx, ev.Pod.Namespace, name)
 		switch {

@@ -8,7 +8,7 @@
 // Kubelet retries a failed sandbox every few seconds, for as long as the
 // pod exists, and each retry runs a new process that remembers nothing.
 // So an Event's name is derived from the pod's UID and the reason
-// (podevent.Name), and a repeat increments the count of the existing
+// (EventName), and a repeat increments the count of the existing
 // Event instead of creating another. This needs no list, watch or get on
 // events: the Recorder reads the current count with an empty PATCH and
 // writes count+1 with a PATCH conditional on the resourceVersion it read.
