@@ -74,6 +74,11 @@ service_cidr=10.96.0.0/16
 service_ip=10.96.0.1 # the first address of service_cidr: the `kubernetes` Service
 
 logs="${cp_dir}/logs"
+log_prefix=control-plane
+# shellcheck source=hack/lib/common.sh
+. "${here}/lib/common.sh"
+# shellcheck source=hack/lib/k8s.sh
+. "${here}/lib/k8s.sh"
 # shellcheck source=hack/lib/daemon.sh
 . "${here}/lib/daemon.sh"
 daemon_dir="$cp_dir"
@@ -84,16 +89,6 @@ pki="${cp_dir}/pki"
 kubeconfig="${cp_dir}/admin.kubeconfig"
 server="https://127.0.0.1:${apiserver_port}"
 
-log() { echo "control-plane: $*" >&2; }
-die() { log "$*"; exit 1; }
-missing_prerequisite() { log "$*"; exit 3; }
-
-go_cmd() {
-  local go="${GO:-$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)}"
-  command -v "$go" >/dev/null 2>&1 || missing_prerequisite "Go not found (set GO=/path/to/go)"
-  echo "$go"
-}
-
 # ---- build -----------------------------------------------------------------
 
 # missing_binaries prints the BINARIES that are not executable files in bin_dir.
@@ -101,24 +96,6 @@ missing_binaries() {
   local b
   for b in "${BINARIES[@]}"; do
     [[ -f "${bin_dir}/${b}" && -x "${bin_dir}/${b}" ]] || echo "$b"
-  done
-}
-
-# ldflags stamps the version the way release builds do; the build date is the
-# release commit's time, so the same inputs give the same binary.
-ldflags() {
-  local go=$1 minor when v version
-  minor="${K8S_VERSION#v1.}"
-  minor="${minor%%.*}"
-  read -r version when < <(cd "$k8sbuild" && env GOFLAGS=-mod=readonly GOWORK=off \
-    "$go" list -m -f '{{.Version}} {{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
-  [[ -n "$version" ]] || missing_prerequisite "cannot resolve k8s.io/kubernetes in hack/k8sbuild (is the Go module proxy reachable?)"
-  [[ "$version" == "$K8S_VERSION" ]] ||
-    die "hack/k8sbuild/go.mod requires k8s.io/kubernetes ${version:-?}, this script says ${K8S_VERSION}: change both"
-  printf -- '-s -w'
-  for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    printf -- ' -X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean -X %s.buildDate=%s' \
-      "$v" "$K8S_VERSION" "$v" "$v" "$minor" "$v" "$v" "$when"
   done
 }
 
@@ -142,7 +119,7 @@ cmd_build() {
   fi
   build_tmp="$(mktemp -d "${bin_dir}/.build.XXXXXX")" # global: the EXIT trap runs after this function
   trap 'rm -rf "$build_tmp"' EXIT
-  flags="$(ldflags "$go")"
+  flags="$(k8s_ldflags "$go" "$k8sbuild")"
   for b in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/${b}"); done
   log "building ${missing[*]} ${K8S_VERSION} into ${bin_dir} (7-10 minutes on 2 cores when nothing is cached)"
   start=$(date +%s)

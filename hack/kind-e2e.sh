@@ -43,11 +43,9 @@ engine=docker
 work="$(mktemp -d)"
 kubeconfig="${work}/kubeconfig"
 
-log() { echo "kind-e2e: $*" >&2; }
-missing() {
-  log "$*"
-  exit 3
-}
+log_prefix="kind-e2e"
+# shellcheck source=hack/lib/common.sh
+. "${root}/hack/lib/common.sh"
 
 # registry_reachable: whether Docker Hub, where kindest/node lives, answers (any HTTP status).
 registry_reachable() {
@@ -70,10 +68,10 @@ case "${FIBGUARD_KIND_LOCAL_IMAGE:-}" in
   ;;
 esac
 
-command -v "$kind" >/dev/null || missing "kind not found (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
-command -v kubectl >/dev/null || missing "kubectl not found"
-command -v "$engine" >/dev/null || missing "${engine} not found"
-"$engine" info >/dev/null 2>&1 || missing "${engine} does not answer: kind needs a running container engine"
+command -v "$kind" >/dev/null || missing_prerequisite "kind not found (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
+command -v kubectl >/dev/null || missing_prerequisite "kubectl not found"
+command -v "$engine" >/dev/null || missing_prerequisite "${engine} not found"
+"$engine" info >/dev/null 2>&1 || missing_prerequisite "${engine} does not answer: kind needs a running container engine"
 
 cleanup() {
   local rc=$?

@@ -100,6 +100,9 @@ cgroup_root="fibguard-node" # the kubelet's cgroups live under /<controller>/fib
 env_file="${dir}/env"
 primary="${conf_dir}/10-fibguard-e2e.conflist"
 
+log_prefix=local-cluster
+# shellcheck source=hack/lib/common.sh
+. "${here}/lib/common.sh"
 # shellcheck source=hack/lib/daemon.sh
 . "${here}/lib/daemon.sh"
 daemon_dir="$dir"
@@ -108,22 +111,6 @@ daemon_logs="$logs"
 # main: node_enter).
 daemon_prefix=()
 daemon_groups=""
-
-log() { echo "local-cluster: $*" >&2; }
-die() {
-  log "$*"
-  exit 1
-}
-missing_prerequisite() {
-  log "$*"
-  exit 3
-}
-
-go_cmd() {
-  local go="${GO:-$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)}"
-  command -v "$go" >/dev/null 2>&1 || missing_prerequisite "Go not found (set GO=/path/to/go)"
-  echo "$go"
-}
 
 # in_mntns succeeds when this script already runs in the node's mount
 # namespace (a command started by `exec`, such as the e2e suite). There the

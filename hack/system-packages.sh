@@ -48,6 +48,10 @@ PACKAGES=(
   "conntrack       conntrack"                           # kube-proxy clears stale conntrack entries with it
   "util-linux      nsenter unshare flock mountpoint"    # the node's namespaces; locks of the hack/ scripts
   "file            file"                                # hack/build-image.sh checks that binaries are static
+  # make e2e-kind (hack/kind/): a Docker engine of its own, kind's node image built here
+  "docker.io       /usr/sbin/dockerd /usr/bin/docker"   # dockerd in its own namespace (hack/kind/dockerd.sh), Debian's client
+  "debootstrap     debootstrap"                         # the node image's Debian root file system (hack/kind/rootfs.sh)
+  "busybox-static  busybox"                             # hack/kind/dockerd.sh selftest: an image built from a static busybox
 )
 
 me=system-packages

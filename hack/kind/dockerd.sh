@@ -56,15 +56,9 @@ cgroup_parent="${netns}"
 dockerd_bin="${DOCKERD:-/usr/sbin/dockerd}"
 docker_bin="${DOCKER:-/usr/bin/docker}" # Debian's; /usr/local/bin/docker may be another client
 
-log() { echo "kind-dockerd: $*" >&2; }
-die() {
-  log "$*"
-  exit 1
-}
-missing_prerequisite() {
-  log "$*"
-  exit 3
-}
+log_prefix=kind-dockerd
+# shellcheck source=hack/lib/common.sh
+. "${here}/../lib/common.sh"
 
 daemon_dir="${run}/pids"
 daemon_logs="${dir}/logs"

@@ -26,15 +26,12 @@ root="$(cd "${here}/../.." && pwd)"
 cache="${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/fibguard"
 KIND_VERSION=v0.33.0 # go.mod's sigs.k8s.io/kind
 
-log() { echo "kind-e2e (local image): $*" >&2; }
-missing_prerequisite() {
-  log "$*"
-  exit 3
-}
+log_prefix="kind-e2e (local image)"
+# shellcheck source=hack/lib/common.sh
+. "${here}/../lib/common.sh"
 
 ((EUID == 0)) || missing_prerequisite "must run as root (network namespaces, dockerd, debootstrap)"
-go="${GO:-$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)}"
-[[ -x "$go" ]] || missing_prerequisite "Go not found"
+go="$(go_cmd)"
 
 # shellcheck disable=SC2317 # the EXIT trap runs it
 down() {

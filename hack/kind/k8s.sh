@@ -43,33 +43,14 @@ cache="${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/fibguard"
 k8s_bin="${FIBGUARD_K8S_CACHE:-${cache}/k8s/${K8S_VERSION}}"
 out="${cache}/kind/k8s-${K8S_VERSION}"
 
-log() { echo "kind-k8s: $*" >&2; }
-die() {
-  log "$*"
-  exit 1
-}
-missing_prerequisite() {
-  log "$*"
-  exit 3
-}
+log_prefix=kind-k8s
+# shellcheck source=hack/lib/common.sh
+. "${here}/../lib/common.sh"
+# shellcheck source=hack/lib/k8s.sh
+. "${here}/../lib/k8s.sh"
 
-go="${GO:-$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)}"
-[[ -x "$go" ]] || missing_prerequisite "Go not found"
+go="$(go_cmd)"
 gobuild() { env GOWORK=off GOFLAGS=-mod=readonly CGO_ENABLED=0 nice -n 10 "$go" "$@"; }
-
-# k8s_ldflags: the version stamp hack/control-plane.sh gives its builds.
-k8s_ldflags() {
-  local minor when v
-  minor="${K8S_VERSION#v1.}"
-  minor="${minor%%.*}"
-  when="$(cd "${root}/hack/k8sbuild" && env GOWORK=off GOFLAGS=-mod=readonly \
-    "$go" list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
-  printf -- '-s -w'
-  for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    printf -- ' -X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean -X %s.buildDate=%s' \
-      "$v" "$K8S_VERSION" "$v" "$v" "$minor" "$v" "$v" "$when"
-  done
-}
 
 build_kubeadm() {
   [[ -x "${k8s_bin}/kubeadm" ]] && return 0
@@ -81,7 +62,7 @@ build_kubeadm() {
   start=$(date +%s)
   (cd "$work" && env GOWORK=off GOFLAGS=-mod=mod "$go" list -deps k8s.io/kubernetes/cmd/kubeadm >/dev/null) ||
     missing_prerequisite "resolving kubeadm's modules failed (is the Go module proxy reachable?)"
-  (cd "$work" && gobuild build -trimpath -ldflags "$(k8s_ldflags)" -o "${work}/kubeadm" k8s.io/kubernetes/cmd/kubeadm) ||
+  (cd "$work" && gobuild build -trimpath -ldflags "$(k8s_ldflags "$go" "${root}/hack/k8sbuild")" -o "${work}/kubeadm" k8s.io/kubernetes/cmd/kubeadm) ||
     missing_prerequisite "building kubeadm failed (is the Go module proxy reachable?)"
   mkdir -p "$k8s_bin"
   mv -f "${work}/kubeadm" "${k8s_bin}/kubeadm"

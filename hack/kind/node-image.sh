@@ -45,15 +45,9 @@ NODE_FORMAT=1
 : "${DOCKER_HOST:=unix:///run/${FIBGUARD_KIND_NETNS:-fibguard-kind}/docker.sock}"
 export DOCKER_HOST
 
-log() { echo "kind-node-image: $*" >&2; }
-die() {
-  log "$*"
-  exit 1
-}
-missing_prerequisite() {
-  log "$*"
-  exit 3
-}
+log_prefix=kind-node-image
+# shellcheck source=hack/lib/common.sh
+. "${here}/../lib/common.sh"
 
 docker() { "$docker_bin" "$@"; }
 
@@ -63,9 +57,15 @@ need_engine() {
   docker version >/dev/null 2>&1 || die "no Docker engine at ${DOCKER_HOST}: run hack/kind/dockerd.sh up"
 }
 
-# hash_inputs FILE|DIR...: a short hash of the contents, names and modes.
+# hash_inputs FILE|DIR...: a short hash of the files' contents, names and
+# modes; names relative to each argument's parent directory, so that the
+# same files in another checkout give the same key.
 hash_inputs() {
-  find "$@" -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12
+  local p
+  for p in "$@"; do
+    (cd "$(dirname "$p")" && find "$(basename "$p")" -type f -printf '%m %p\n' | sort &&
+      find "$(basename "$p")" -type f -print0 | sort -z | xargs -0 sha256sum)
+  done | sha256sum | cut -c1-12
 }
 
 # customize ROOT: the node's files and kind's adjustments to a fresh root

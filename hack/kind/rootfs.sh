@@ -33,11 +33,9 @@ packages=(
   bash ca-certificates curl jq procps less
 )
 
-log() { echo "kind-rootfs: $*" >&2; }
-missing_prerequisite() {
-  log "$*"
-  exit 3
-}
+log_prefix=kind-rootfs
+# shellcheck source=hack/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 ((EUID == 0)) || missing_prerequisite "must run as root (debootstrap)"
 command -v debootstrap >/dev/null || missing_prerequisite "debootstrap not found (apt-get install debootstrap)"
