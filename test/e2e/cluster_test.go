@@ -343,11 +343,23 @@ func (cl *cluster) waitEvent(ctx context.Context, t *testing.T, pod, reason, cod
 // Terminating.
 func (cl *cluster) deletePod(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
+	cl.startDelete(ctx, t, name)
+	cl.waitGone(ctx, t, name)
+}
+
+// startDelete deletes a pod without waiting for it to go.
+func (cl *cluster) startDelete(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
 	err := cl.client.CoreV1().Pods(cl.ns).Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatalf("deleting pod %s: %v", name, err)
 	}
-	err = eventually(ctx, 250*time.Millisecond, podTimeout, func(ctx context.Context) error {
+}
+
+// waitGone waits until a deleted pod is gone.
+func (cl *cluster) waitGone(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	err := eventually(ctx, 250*time.Millisecond, podTimeout, func(ctx context.Context) error {
 		pod, err := cl.client.CoreV1().Pods(cl.ns).Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):

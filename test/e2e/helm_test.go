@@ -55,7 +55,9 @@ func helmInstall(ctx context.Context, t *testing.T, cl *cluster, _ installer) {
 		}
 	})
 	cl.helmUninstall(ctx, t)
-	cl.eachNode(t, func(t *testing.T, n *cluster) { n.checkRestored(ctx, t, n.healthyNetwork()) })
+	t.Run("uninstalled", func(t *testing.T) {
+		cl.eachNode(t, func(t *testing.T, n *cluster) { n.checkRestored(ctx, t, n.healthyNetwork()) })
+	})
 }
 
 // helmConfig is Helm's configuration for the suite's kubeconfig, with the

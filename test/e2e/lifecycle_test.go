@@ -218,8 +218,13 @@ func upgrade(ctx context.Context, t *testing.T, cl *cluster, inst installer) {
 		}
 		t.Logf("node %s's plugin before: %q; after: %q", n.Node, before[n.Node], after)
 	}
+	// All deleted at once, as a Deployment scaled down would be, then each
+	// waited for: nothing may stay Terminating.
 	for _, p := range created {
-		p.on.deletePod(ctx, t, p.name)
+		p.on.startDelete(ctx, t, p.name)
+	}
+	for _, p := range created {
+		p.on.waitGone(ctx, t, p.name)
 	}
 }
 
