@@ -24,18 +24,33 @@ func checkNetns(path, hostNetns string) error {
 		return types.NewError(types.ErrInvalidEnvironmentVariables,
 			fmt.Sprintf("fibguard: CNI_NETNS %q: %v", path, err), "")
 	}
-	if hostNetns == "" {
-		hostNetns = selfNetns
-	}
-	host, err := nsID(hostNetns)
+	host, err := hostNsID(hostNetns)
 	if err != nil {
-		return fmt.Errorf("host network namespace %s: %w", hostNetns, err)
+		return err
 	}
 	if pod == host {
 		return types.NewError(types.ErrInvalidNetNS,
 			fmt.Sprintf("fibguard: CNI_NETNS %q is the plugin's own network namespace, not the pod's", path), "")
 	}
 	return nil
+}
+
+// hostNsID identifies the host namespace: the plugin's own, named by
+// procfs, is one stat, a path given in its place (by tests) is checked as
+// CNI_NETNS is.
+func hostNsID(path string) (nsKey, error) {
+	if path != "" {
+		id, err := nsID(path)
+		if err != nil {
+			return nsKey{}, fmt.Errorf("host network namespace %s: %w", path, err)
+		}
+		return id, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(selfNetns, &st); err != nil {
+		return nsKey{}, fmt.Errorf("host network namespace: %w", err)
+	}
+	return nsKey{dev: st.Dev, ino: st.Ino}, nil
 }
 
 // nsKey identifies a namespace: the device and inode of its nsfs file.
