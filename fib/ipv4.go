@@ -2,6 +2,7 @@ package fib
 
 import (
 	"net/netip"
+	"strings"
 	"syscall"
 )
 
@@ -113,10 +114,14 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 			res.fail(syscall.EINVAL, "source "+saddr.String()+" is a multicast, broadcast or zero-network address")
 			return
 		}
-		owner := m.ownerOf4(ix, saddr)
+		owner, several := m.ownerOf4(ix, saddr)
 		if fl.oif == "" && (multicast4.Contains(fl.dst) || fl.dst == limitedBcast) {
 			if owner == nil {
 				res.fail(syscall.ENETUNREACH, "source "+saddr.String()+" is not an address of this host")
+				return
+			}
+			if several {
+				m.ownersOutput4(ix, fl, res, saddr)
 				return
 			}
 			devOut = owner
@@ -392,14 +397,23 @@ func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut 
 }
 
 // ownerOf4 is __ip_dev_find: the device that owns a local address, by its
-// addresses, else by a local route for it in table local.
-func (m *Model) ownerOf4(ix *index, a netip.Addr) *device {
+// addresses, else by a local route for it in table local. several reports
+// that the address is assigned to more than one device: the kernel finds
+// it on the device it was assigned to last (inet_hash_insert adds at the
+// head of the address hash's chain), an order no dump shows, and owner
+// is then only the first of them in device order.
+func (m *Model) ownerOf4(ix *index, a netip.Addr) (owner *device, several bool) {
 	for _, d := range ix.byIndex {
-		for _, ad := range d.addr4 {
-			if ad.Prefix.Addr() == a {
-				return d
-			}
+		if !d.owns4(a) {
+			continue
 		}
+		if owner != nil {
+			return owner, true
+		}
+		owner = d
+	}
+	if owner != nil {
+		return owner, false
 	}
 	id := TableLocal
 	if ix.merged {
@@ -407,7 +421,7 @@ func (m *Model) ownerOf4(ix *index, a netip.Addr) *device {
 	}
 	t := ix.table(V4, id)
 	if t == nil {
-		return nil
+		return nil, false
 	}
 	for es := t.lookup(a); es != nil; es = t.shorter(es) {
 		for i := range es {
@@ -416,12 +430,50 @@ func (m *Model) ownerOf4(ix *index, a netip.Addr) *device {
 				continue
 			}
 			if e.typ == TypeLocal {
-				return e.dev
+				return e.dev, false
 			}
-			return nil
+			return nil, false
 		}
 	}
-	return nil
+	return nil, false
+}
+
+// owns4 reports whether a is one of the device's IPv4 addresses.
+func (d *device) owns4(a netip.Addr) bool {
+	for _, ad := range d.addr4 {
+		if ad.Prefix.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// ownersOutput4 answers a multicast or broadcast destination without an
+// output device from a source assigned to several devices: the packet
+// leaves through the one the address was assigned to last, which the
+// model cannot know, so it answers with each of them as a Path, as it
+// answers a multipath route; the trace follows the first.
+func (m *Model) ownersOutput4(ix *index, fl *flow, res *Result, saddr netip.Addr) {
+	var owners []*device
+	for _, d := range ix.byIndex {
+		if d.owns4(saddr) {
+			owners = append(owners, d)
+		}
+	}
+	paths := make([]Path, len(owners))
+	names := make([]string, len(owners))
+	for i, d := range owners {
+		sub := *res
+		sub.Trace, sub.noTrace = nil, true
+		m.mkroute4(ix, fl, &sub, fibResult{}, d, saddr)
+		paths[i] = Path{Dev: sub.Dev, PrefSrc: sub.PrefSrc, Weight: 1, Err: sub.Err}
+		names[i] = d.link.Name
+	}
+	res.step(Step{Kind: StepDevice, Dev: owners[0].link.Name, Note: "multicast or broadcast destination leaves through the device that owns the source; " +
+		saddr.String() + " is an address of " + strings.Join(names, ", ") +
+		": the kernel takes the device it was assigned to last, which no dump shows; the steps below follow the first"})
+	m.mkroute4(ix, fl, res, fibResult{}, owners[0], saddr)
+	res.Paths, res.byOwner = paths, true
 }
 
 // selectAddr4 is inet_select_addr: the first primary address on dev of a

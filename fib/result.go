@@ -57,11 +57,18 @@ type Result struct {
 	// order, each with the device, gateway, source and error the packet
 	// gets through it. Dev, Gateway, PrefSrc and Err are those of the
 	// first; the trace follows the first. Nil for a single next hop.
+	//
+	// Paths also holds the devices a multicast or broadcast packet may
+	// leave through when its given source is an address of several
+	// devices: the kernel takes the device the address was assigned to
+	// last, which no dump shows.
 	Paths []Path
 	// Trace lists every step of the decision.
 	Trace []Step
 
 	noTrace bool
+	// byOwner: Paths are the owners of the source, not next hops.
+	byOwner bool
 }
 
 // Path is one next hop of a multipath route that the kernel may choose
@@ -119,7 +126,9 @@ func (res *Result) ErrName() string {
 
 // String formats the answer like `ip route get` prints it, or the error.
 // A multipath answer is followed by the next hops the kernel chooses
-// among: "(multipath, one per flow: via A dev X src S | via B dev Y src T)".
+// among: "(multipath, one per flow: via A dev X src S | via B dev Y src T)";
+// one from a source on several devices by those devices: "(through the
+// device the source was assigned to last: dev X | dev Y)".
 func (res *Result) String() string {
 	s := res.answerString()
 	if len(res.Paths) > 1 {
@@ -127,7 +136,11 @@ func (res *Result) String() string {
 		for i, p := range res.Paths {
 			hops[i] = p.String()
 		}
-		s += " (multipath, one per flow: " + strings.Join(hops, " | ") + ")"
+		if res.byOwner {
+			s += " (through the device the source was assigned to last: " + strings.Join(hops, " | ") + ")"
+		} else {
+			s += " (multipath, one per flow: " + strings.Join(hops, " | ") + ")"
+		}
 	}
 	return s
 }

@@ -141,6 +141,15 @@ func TestCases(t *testing.T) {
 			fib.Query{Dst: a("10.9.1.1"), Src: a("10.3.0.1")}, "10.9.1.1 via 10.1.2.1 dev br0 (multipath, one per flow: via 10.1.2.1 dev br0 | via 10.3.0.2 dev vp1)"},
 		{"multipath: IPv6", with(multipath, "route add 2001:db8:9::/48 nexthop via 2001:db8:1::a dev br0 nexthop via 2001:db8:3::a dev vp1"), nil,
 			q("2001:db8:9::1"), "2001:db8:9::1 via 2001:db8:1::a dev br0 src 2001:db8:1::1 (multipath, one per flow: via 2001:db8:1::a dev br0 src 2001:db8:1::1 | via 2001:db8:3::a dev vp1 src 2001:db8:3::1)"},
+		// Random setup seed 483: the kernel finds an address on the device
+		// it was assigned to last (__ip_dev_find), which no dump shows.
+		{"source on two devices, assigned last to br1", with(bridge, "link add br1 type bridge", "link set br1 up", "addr add 10.1.2.3/24 dev br1"), nil,
+			fib.Query{Dst: a("224.0.0.5"), Src: a("10.1.2.3")},
+			"multicast 224.0.0.5 dev br0 (through the device the source was assigned to last: dev br0 | dev br1)"},
+		{"source on two devices, assigned last to br0", with(bridge, "link add br1 type bridge", "link set br1 up", "addr add 10.1.2.3/24 dev br1",
+			"addr del 10.1.2.3/24 dev br0", "addr add 10.1.2.3/24 dev br0"), nil,
+			fib.Query{Dst: a("255.255.255.255"), Src: a("10.1.2.3")},
+			"broadcast 255.255.255.255 dev br0 (through the device the source was assigned to last: dev br0 | dev br1)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,10 +2,12 @@ package difftest
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fibguard/fibguard/fib"
 	"github.com/fibguard/fibguard/fib/live"
@@ -16,13 +18,45 @@ import (
 // settle loads the namespace until two loads in a row agree: IPv6
 // link-local addresses and their routes appear asynchronously after a
 // device gets carrier, and the model must see what the kernel will use.
+//
+// It also waits until every IPv6 address that is not tentative has its
+// local route: the kernel adds that route from its addrconf work, after
+// `ip addr add` has returned, even for a nodad address on a down device.
+// The work takes the RTNL lock, which the teardown of other namespaces
+// (the previous test's) can hold for longer than two loads 50 ms apart
+// take: TestWhatIfMatchesKernel flaked so, the what-if model holding
+// local routes the kernel had not added yet. An address that never gets
+// one (none is known) costs at most 3 s.
 func settle(t *testing.T, ns *nstest.NS) *fib.Model {
 	t.Helper()
-	m, err := ns.SettledModel(func() (*fib.Model, error) { return live.Load(ns.Path()) })
-	if err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		m, err := ns.SettledModel(func() (*fib.Model, error) { return live.Load(ns.Path()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !missingLocal6(m) || time.Now().After(deadline) {
+			return m
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return m
+}
+
+// missingLocal6 reports whether an IPv6 address that is not tentative
+// lacks its local route (any table: a VRF's device has it in the VRF's).
+func missingLocal6(m *fib.Model) bool {
+	local := map[netip.Addr]bool{}
+	for r := range m.Routes() {
+		if r.Family == fib.V6 && r.Type == fib.TypeLocal && r.Dst.IsSingleIP() {
+			local[r.Dst.Addr()] = true
+		}
+	}
+	for a := range m.Addrs() {
+		if a.Prefix.Addr().Is6() && !a.Tentative && !local[a.Prefix.Addr()] {
+			return true
+		}
+	}
+	return false
 }
 
 func queryText(q fib.Query) string {
