@@ -32,7 +32,8 @@ import (
 //     (NETLINK_GET_STRICT_CHK and RTA_TABLE; without strict checking, a
 //     full dump filtered here), except IPv4's while the tables are
 //     merged: the kernel then keeps local's routes in main's trie, and
-//     dumping local walks every route of main (2 ms for 100,000);
+//     dumping local walks every route of main (2 ms for 100,000); and
+//     IPv6's only when a destination is IPv6;
 //   - for each destination, the FIB entry the kernel matches
 //     (RTM_F_FIB_MATCH, `ip route get fibmatch DST`), added unless the
 //     model holds it already.
@@ -179,8 +180,12 @@ func (t *target) loadFor(dsts []netip.Addr) (*fib.Model, error) {
 	}
 	maps.Copy(m.Conf, st.conf)
 	p := &partial{m: m, name: name, complete: make(map[tableKey]bool)}
-	if err := t.completeTable(p, tableKey{fib.V6, fib.TableLocal}); err != nil {
-		return nil, err
+	// IPv6's table local only for IPv6 destinations: no IPv4 lookup
+	// consults it, and most pods have IPv4 addresses only.
+	if slices.ContainsFunc(dsts, netip.Addr.Is6) {
+		if err := t.completeTable(p, tableKey{fib.V6, fib.TableLocal}); err != nil {
+			return nil, err
+		}
 	}
 	if err := t.mergedState(p); err != nil {
 		return nil, err

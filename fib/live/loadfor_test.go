@@ -225,7 +225,8 @@ func TestLoadFor(t *testing.T) {
 }
 
 // fetched counts a model's routes beyond the tables LoadFor always reads
-// whole: IPv6's table local, and IPv4's unless the tables are merged.
+// whole: IPv6's table local (for IPv6 destinations), and IPv4's unless the
+// tables are merged.
 func fetched(m *fib.Model) int {
 	n := 0
 	for _, r := range m.State().Routes {
