@@ -1,10 +1,12 @@
 package plugin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"golang.org/x/sys/unix"
@@ -38,9 +40,13 @@ func (p *Plugin) logger(conf *netconf.Config, cmd string, args *skel.CmdArgs) (*
 			openErr = err
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With(
-		"plugin", netconf.Type, "command", cmd, "network", conf.Name,
-		"containerID", args.ContainerID, "netns", args.Netns, "ifname", args.IfName)
+	log := slog.New(&commonAttrs{
+		Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}),
+		attrs: []slog.Attr{
+			slog.String("plugin", netconf.Type), slog.String("command", cmd), slog.String("network", conf.Name),
+			slog.String("containerID", args.ContainerID), slog.String("netns", args.Netns), slog.String("ifname", args.IfName),
+		},
+	})
 	if openErr != nil {
 		log.Warn("cannot open logFile, logging to stderr", "logFile", conf.LogFile, "error", openErr)
 	}
@@ -83,4 +89,33 @@ func checkLogFile(path string, st *unix.Stat_t, std []*os.File) error {
 		}
 	}
 	return nil
+}
+
+// commonAttrs is a handler whose records all carry attrs first, as
+// Logger.With would give them, encoded only when a record is written:
+// With encodes them at once, and on an accepted ADD that logs to standard
+// error no record is written at all.
+type commonAttrs struct {
+	slog.Handler
+	attrs []slog.Attr
+	once  sync.Once
+	with  slog.Handler
+}
+
+// handler is the wrapped handler with attrs, made on first use.
+func (c *commonAttrs) handler() slog.Handler {
+	c.once.Do(func() { c.with = c.Handler.WithAttrs(c.attrs) })
+	return c.with
+}
+
+func (c *commonAttrs) Handle(ctx context.Context, r slog.Record) error {
+	return c.handler().Handle(ctx, r)
+}
+
+func (c *commonAttrs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return c.handler().WithAttrs(attrs)
+}
+
+func (c *commonAttrs) WithGroup(name string) slog.Handler {
+	return c.handler().WithGroup(name)
 }
