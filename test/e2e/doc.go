@@ -7,7 +7,8 @@
 // The tests carry the build tag e2e and need a cluster:
 //
 //	make e2e                                   # the local node of hack/local-cluster.sh
-//	hack/kind-e2e.sh                           # a kind cluster, where a container engine exists
+//	hack/kind-e2e.sh                           # a two-node kind cluster, where a container engine exists
+//	make e2e-kind                              # the same, engine, node image and kind built here
 //
 // Settings come from FIBGUARD_E2E_* environment variables (see config in
 // config_test.go); hack/local-cluster.sh writes them for its node.
