@@ -30,20 +30,20 @@ func ipv4(v uint32) netip.Addr {
 func checkDirect4Slots(t *testing.T, m *Model) {
 	t.Helper()
 	for _, tab := range m.idx.chain4 {
-		if tab == nil || tab.trie.Size4() < direct.MinPrefixes {
+		if tab == nil || tab.Trie.Size4() < direct.MinPrefixes {
 			continue
 		}
-		if tab.dir == nil {
-			t.Fatalf("table %s of %d prefixes has no direct table", tab.id, tab.trie.Size4())
+		if tab.Dir4 == nil {
+			t.Fatalf("table %s of %d prefixes has no direct table", tab.id, tab.Trie.Size4())
 		}
-		got := tab.dir.Values()
-		if len(got) != tab.trie.Size4() {
-			t.Fatalf("table %s: %d slots in the direct table, %d prefixes in the trie", tab.id, len(got), tab.trie.Size4())
+		got := tab.Dir4.Values()
+		if len(got) != tab.Trie.Size4() {
+			t.Fatalf("table %s: %d slots in the direct table, %d prefixes in the trie", tab.id, len(got), tab.Trie.Size4())
 		}
 		i := 0
-		for p, s := range tab.trie.AllSorted4() {
-			if got[i] != s || m.st.Routes[got[i].idx].Dst != p {
-				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v (%s)", tab.id, i, got[i], m.st.Routes[got[i].idx].Dst, s, p)
+		for p, s := range tab.Trie.AllSorted4() {
+			if got[i] != s || m.st.Routes[got[i].Idx].Dst != p {
+				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v (%s)", tab.id, i, got[i], m.st.Routes[got[i].Idx].Dst, s, p)
 			}
 			i++
 		}
@@ -63,12 +63,12 @@ func TestDirect4Threshold(t *testing.T) {
 	m, dsts := benchModel(V4, n)
 	m.Freeze()
 	checkDirect4Slots(t, m)
-	if m.idx.main4 == nil || m.idx.main4.dir == nil {
-		t.Fatalf("table main of %d routes (%d prefixes) has no direct table", n, m.idx.main4.trie.Size4())
+	if m.idx.main4 == nil || m.idx.main4.Dir4 == nil {
+		t.Fatalf("table main of %d routes (%d prefixes) has no direct table", n, m.idx.main4.Trie.Size4())
 	}
 	small, _ := benchModel(V4, 1000)
 	small.Freeze()
-	if small.idx.main4.dir != nil {
+	if small.idx.main4.Dir4 != nil {
 		t.Fatalf("table main of 1000 routes has a direct table")
 	}
 	r := rand.New(rand.NewPCG(5, 6))
@@ -91,7 +91,7 @@ func TestDirect4Threshold(t *testing.T) {
 func BenchmarkBuildDirect4(b *testing.B) {
 	m, _ := benchModel(V4, 1_000_000)
 	m.Freeze()
-	ps := direct.FromTrie4(&m.idx.main4.trie)
+	ps := direct.FromTrie4(&m.idx.main4.Trie)
 	b.ReportAllocs()
 	for b.Loop() {
 		if direct.Build4(ps) == nil {

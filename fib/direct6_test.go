@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fibguard/fibguard/fib/internal/direct"
+	"github.com/fibguard/fibguard/fib/internal/fast"
 )
 
 // ipv6 is the IPv6 address of its top and bottom 64 bits.
@@ -26,22 +27,22 @@ func ipv6(hi, lo uint64) netip.Addr {
 func checkDirect6Slots(t *testing.T, m *Model) {
 	t.Helper()
 	for _, tab := range m.idx.chain6 {
-		if tab == nil || tab.trie.Size6() < direct.MinPrefixes {
+		if tab == nil || tab.Trie.Size6() < direct.MinPrefixes {
 			continue
 		}
-		region, ok := direct.Region6(direct.FromTrie6(&tab.trie))
-		if tab.dir6 == nil {
+		region, ok := direct.Region6(direct.FromTrie6(&tab.Trie))
+		if tab.Dir6 == nil {
 			if ok {
 				t.Fatalf("table %s has a region %s but no direct table", tab.id, region)
 			}
 			continue
 		}
-		if got := tab.dir6.Region(); got != region {
+		if got := tab.Dir6.Region(); got != region {
 			t.Fatalf("table %s: region %s, want %s", tab.id, got, region)
 		}
 		want := 0
 		covering := false
-		for p := range tab.trie.All6() {
+		for p := range tab.Trie.All6() {
 			if p.Bits() > region.Bits() && region.Contains(p.Addr()) {
 				want++
 			}
@@ -52,20 +53,20 @@ func checkDirect6Slots(t *testing.T, m *Model) {
 		if covering {
 			want++
 		}
-		slots := tab.dir6.Values()
+		slots := tab.Dir6.Values()
 		if len(slots) != want {
 			t.Fatalf("table %s: %d slots in the direct table, %d prefixes in the region", tab.id, len(slots), want)
 		}
 		for i, s := range slots {
-			if got, ok := tab.trie.Get(m.st.Routes[s.idx].Dst); !ok || got != s {
-				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v %t", tab.id, i, s, m.st.Routes[s.idx].Dst, got, ok)
+			if got, ok := tab.Trie.Get(m.st.Routes[s.Idx].Dst); !ok || got != s {
+				t.Fatalf("table %s: slot %d is %+v (route %s), the trie's %+v %t", tab.id, i, s, m.st.Routes[s.Idx].Dst, got, ok)
 			}
 		}
 	}
 }
 
 // answers reports whether a direct table answers for dst without the trie.
-func answers(dt *direct.Table6[slot], dst netip.Addr) bool {
+func answers(dt *direct.Table6[fast.Slot], dst netip.Addr) bool {
 	_, _, trie := dt.Lookup(dst)
 	return !trie
 }
@@ -85,15 +86,15 @@ func TestDirect6Threshold(t *testing.T) {
 	m.Freeze()
 	checkDirect6Slots(t, m)
 	main := m.idx.table(V6, TableMain)
-	if main == nil || main.dir6 == nil {
-		t.Fatalf("table main of %d routes (%d prefixes) has no direct table", n, main.trie.Size6())
+	if main == nil || main.Dir6 == nil {
+		t.Fatalf("table main of %d routes (%d prefixes) has no direct table", n, main.Trie.Size6())
 	}
-	if got := main.dir6.Region(); got != netip.MustParsePrefix("2001::/16") {
+	if got := main.Dir6.Region(); got != netip.MustParsePrefix("2001::/16") {
 		t.Fatalf("region %s, want 2001::/16", got)
 	}
 	small, _ := benchModel(V6, 1000)
 	small.Freeze()
-	if small.idx.table(V6, TableMain).dir6 != nil {
+	if small.idx.table(V6, TableMain).Dir6 != nil {
 		t.Fatalf("table main of 1000 routes has a direct table")
 	}
 	r := rand.New(rand.NewPCG(5, 7))
@@ -117,7 +118,7 @@ func TestDirect6Threshold(t *testing.T) {
 func BenchmarkBuildDirect6(b *testing.B) {
 	m, _ := benchModel(V6, 1_000_000)
 	m.Freeze()
-	ps := direct.FromTrie6(&m.idx.table(V6, TableMain).trie)
+	ps := direct.FromTrie6(&m.idx.table(V6, TableMain).Trie)
 	b.ReportAllocs()
 	for b.Loop() {
 		if direct.Build6(ps) == nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fibguard/fibguard/fib/internal/direct"
+	"github.com/fibguard/fibguard/fib/internal/fast"
 )
 
 // fastModel returns a random IPv4 model in which output lookups often take
@@ -132,7 +133,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 						fast++
 					}
 					for _, tab := range m.idx.chain4 {
-						if tab != nil && tab.dir != nil && answers4(tab.dir, q.Dst) {
+						if tab != nil && tab.Dir4 != nil && answers4(tab.Dir4, q.Dst) {
 							direct++
 							break
 						}
@@ -156,7 +157,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 
 // answers4 reports whether a direct table answers for dst without the
 // trie.
-func answers4(dt *direct.Table4[slot], dst netip.Addr) bool {
+func answers4(dt *direct.Table4[fast.Slot], dst netip.Addr) bool {
 	_, _, trie := dt.Lookup(uint4(dst))
 	return !trie
 }
@@ -359,7 +360,7 @@ func TestFastPath6MatchesGeneral(t *testing.T) {
 						fast++
 					}
 					for _, tab := range m.idx.chain6 {
-						if tab != nil && tab.dir6 != nil && answers(tab.dir6, q.Dst) {
+						if tab != nil && tab.Dir6 != nil && answers(tab.Dir6, q.Dst) {
 							direct++
 							break
 						}

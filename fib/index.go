@@ -8,51 +8,8 @@ import (
 	"github.com/gaissmai/bart"
 
 	"github.com/fibguard/fibguard/fib/internal/direct"
+	"github.com/fibguard/fibguard/fib/internal/fast"
 )
-
-// slot is what a table's trie holds for one prefix: where the prefix's
-// routes are and, for the common case of a route that every flow without
-// an output device takes, the shape of that route: all an IPv4 output
-// lookup needs of it. Such a lookup reads nothing beyond the trie and a
-// few hot shapes and devices: at a million routes, one more random memory
-// access per lookup costs as much as the trie walk itself. A slot is 8
-// bytes, stored by value in the trie, as small as a pointer.
-type slot struct {
-	// idx is the index in Model.Routes (and index.entries) of the prefix's
-	// only route or, with slotGroup, of its first route in the kernel's
-	// order; index.groupOf maps that to the index of its routes in
-	// index.groups.
-	idx uint32
-	// shape holds slotGroup and, when the (first) route is the answer of
-	// every IPv4 flow that names no output device and does not ignore link
-	// state, 1 + the index of its shape in index.shapes; 0 otherwise. Such
-	// a route has no TOS, one next hop that is alive and usable, a known
-	// device, and a type that routes packets (unicast, local, broadcast,
-	// anycast).
-	shape uint32
-}
-
-// slotGroup marks a slot of a prefix with several routes (index.groupOf).
-const slotGroup uint32 = 1 << 31
-
-func (s slot) group() bool { return s.shape&slotGroup != 0 }
-
-// shape is what an IPv4 output lookup needs of a route besides its
-// address: routes share few shapes (a table of a million routes has a
-// handful of devices and gateways).
-type shape struct {
-	dev *device
-	// gw4 and src4 are an IPv4 route's entry.gw4 and entry.src4; gw6 and
-	// src6 an IPv6 route's gateway and preferred source.
-	gw4, src4 uint32
-	gw6, src6 netip.Addr
-	typ       RouteType
-	scope     Scope
-	gwLocal   bool
-	// local6: an IPv6 route that delivers to this host through the
-	// loopback device (finish6).
-	local6 bool
-}
 
 // entry is a route with the facts a lookup tests resolved in advance, so
 // the hot path touches the Route itself only for the route it returns.
@@ -148,16 +105,13 @@ type srcAddr4 struct {
 	secondary  bool
 }
 
-// table is one routing table of one family: a longest-prefix-match trie of
-// slots.
+// table is one routing table of one family: a longest-prefix-match trie
+// of slots (fast.Table: with a direct table when the table is big and on
+// the fast path's chain).
 type table struct {
-	id   TableID
-	trie bart.Table[slot]
-	ix   *index
-	// dir is the direct table of a big IPv4 table of chain4, dir6 that of
-	// a big IPv6 table of chain6; nil otherwise (lookup4, lookup6).
-	dir  *direct.Table4[slot]
-	dir6 *direct.Table6[slot]
+	id TableID
+	fast.Table
+	ix *index
 }
 
 type tableKey struct {
@@ -180,13 +134,8 @@ type index struct {
 	groupOf   map[uint32]uint32
 	groupInfo []groupInfo
 	routes    []Route
-	// shapes are the shapes of slots; shapeIDs finds them while the index
-	// is built.
-	shapes   []shape
-	shapeIDs map[shape]uint32
-	// lastShape is the id of the shape found last: routes next to each
-	// other often share it, and comparing is cheaper than hashing.
-	lastShape uint32
+	// shapes are the precomputed answers of slots (fast.go).
+	shapes fast.Shapes[shape]
 	// merged is the kernel's "no custom rules" state for IPv4: the local
 	// table's routes live in main's trie and rules are not consulted.
 	merged bool
@@ -198,12 +147,15 @@ type index struct {
 	// chain4, when set, is the IPv4 tables an output lookup consults in
 	// order, each to its end: main and default while merged, or the
 	// tables of rules that select every flow, look a table up and suppress
-	// nothing (chainRules are those rules). Output4Fast answers from it.
+	// nothing (chainRules are those rules; fast4 their fast.Tables).
+	// Output4Fast answers from it.
 	chain4      []*table
 	chainRules4 []*Rule
-	// chain6 and chainRules6 are the same for IPv6 (plainChain).
+	fast4       []*fast.Table
+	// chain6, chainRules6 and fast6 are the same for IPv6 (plainChain).
 	chain6      []*table
 	chainRules6 []*Rule
+	fast6       []*fast.Table
 	devs        map[string]*device
 	// byIndex lists the devices in index order, the kernel's device order.
 	byIndex []*device
@@ -225,7 +177,7 @@ type index struct {
 	// another idx otherwise. Direct tables are built from it: walking a
 	// trie of a million prefixes costs about as much as the rest of their
 	// build.
-	owned []slot
+	owned []fast.Slot
 }
 
 // Freeze builds the lookup structure now. Lookups build it on first use,
@@ -246,7 +198,8 @@ func (m *Model) index() *index {
 // IPv4 local and main tables are merged (tables.go: which tables, in what
 // order); then the tries of slots, the groups of a prefix's routes in the
 // kernel's order, gateways resolved as when each route was added; last the
-// accelerators of the output fast path (chains, direct tables).
+// accelerators of the output fast path (fast.go: the answers slots name;
+// the chains and their direct tables).
 func buildIndex(m *Model) *index {
 	ix := &index{
 		tables: make(map[tableKey]*table),
@@ -260,7 +213,7 @@ func buildIndex(m *Model) *index {
 	ix.orderGroups()
 	ix.resolveGateways4()
 	ix.finishGroups()
-	ix.shapeIDs = nil
+	ix.finishShapes()
 	ix.linkTables()
 	ix.buildDirect()
 	ix.owned = nil
@@ -325,13 +278,12 @@ func (ix *index) addAddrs(addrs []Address) {
 func (ix *index) insertRoutes(routes []Route) {
 	ix.entries = make([]entry, len(routes))
 	ix.groupOf = make(map[uint32]uint32)
-	ix.shapeIDs = make(map[shape]uint32)
 	if len(routes) >= direct.MinPrefixes {
 		// Only a model this big may have a table that gets a direct
 		// table.
-		ix.owned = make([]slot, len(routes))
+		ix.owned = make([]fast.Slot, len(routes))
 		for i := range ix.owned {
-			ix.owned[i].idx = ^uint32(0)
+			ix.owned[i].Idx = ^uint32(0)
 		}
 	}
 	ins := &inserter{ix: ix}
@@ -353,7 +305,7 @@ func (ix *index) insertRoutes(routes []Route) {
 		e := &ix.entries[i]
 		*e = ix.entryOf(r)
 		ins.cur, ins.curIdx, ins.curTable = ix.slotOf(i, e), i, t
-		t.trie.Modify(r.Dst, insert)
+		t.Trie.Modify(r.Dst, insert)
 	}
 }
 
@@ -362,14 +314,14 @@ func (ix *index) insertRoutes(routes []Route) {
 // route.
 type inserter struct {
 	ix       *index
-	cur      slot
+	cur      fast.Slot
 	curIdx   int
 	curTable *table
 }
 
 // insert stores the current route's slot for a new prefix, or adds the
 // route to the group of a prefix that has one already.
-func (in *inserter) insert(old slot, ok bool) (slot, bool) {
+func (in *inserter) insert(old fast.Slot, ok bool) (fast.Slot, bool) {
 	ix := in.ix
 	if !ok {
 		if ix.owned != nil {
@@ -377,17 +329,17 @@ func (in *inserter) insert(old slot, ok bool) (slot, bool) {
 		}
 		return in.cur, false
 	}
-	if !old.group() {
+	if !old.Group() {
 		// finishGroups names the group's owner.
 		if ix.owned != nil {
-			ix.owned[old.idx].idx = ^uint32(0)
+			ix.owned[old.Idx].Idx = ^uint32(0)
 		}
-		ix.groupOf[old.idx] = uint32(len(ix.groups))
+		ix.groupOf[old.Idx] = uint32(len(ix.groups))
 		ix.groups = append(ix.groups, nil)
-		ix.groupInfo = append(ix.groupInfo, groupInfo{t: in.curTable, routes: []uint32{old.idx}})
-		old = slot{idx: old.idx, shape: slotGroup}
+		ix.groupInfo = append(ix.groupInfo, groupInfo{t: in.curTable, routes: []uint32{old.Idx}})
+		old = fast.NewSlot(old.Idx, 0).AsGroup()
 	}
-	g := &ix.groupInfo[ix.groupOf[old.idx]]
+	g := &ix.groupInfo[ix.groupOf[old.Idx]]
 	g.routes = append(g.routes, uint32(in.curIdx))
 	return old, false
 }
@@ -419,22 +371,38 @@ func (ix *index) linkTables() {
 	ix.default4 = ix.table(V4, TableDefault)
 	ix.chain4, ix.chainRules4 = ix.plainChain4()
 	ix.chain6, ix.chainRules6 = ix.plainChain(V6)
+	ix.fast4, ix.fast6 = fastTables(ix.chain4), fastTables(ix.chain6)
+}
+
+// fastTables returns the fast.Tables of a chain's tables, nil for a
+// missing one.
+func fastTables(chain []*table) []*fast.Table {
+	if chain == nil {
+		return nil
+	}
+	ts := make([]*fast.Table, len(chain))
+	for i, t := range chain {
+		if t != nil {
+			ts[i] = &t.Table
+		}
+	}
+	return ts
 }
 
 // buildDirect gives each big table of the fast path's chains its direct
 // table.
 func (ix *index) buildDirect() {
 	for _, t := range ix.chain4 {
-		if t != nil && t.dir == nil && t.trie.Size4() >= direct.MinPrefixes {
-			if ps := ownedSlots(ix, t, t.trie.Size4(), direct.NewPrefix4[slot]); ps != nil {
-				t.dir = direct.Build4(ps)
+		if t != nil && t.Dir4 == nil && t.Trie.Size4() >= direct.MinPrefixes {
+			if ps := ownedSlots(ix, t, t.Trie.Size4(), direct.NewPrefix4[fast.Slot]); ps != nil {
+				t.Dir4 = direct.Build4(ps)
 			}
 		}
 	}
 	for _, t := range ix.chain6 {
-		if t != nil && t.dir6 == nil && t.trie.Size6() >= direct.MinPrefixes {
-			if ps := ownedSlots(ix, t, t.trie.Size6(), direct.NewPrefix6[slot]); ps != nil {
-				t.dir6 = direct.Build6(ps)
+		if t != nil && t.Dir6 == nil && t.Trie.Size6() >= direct.MinPrefixes {
+			if ps := ownedSlots(ix, t, t.Trie.Size6(), direct.NewPrefix6[fast.Slot]); ps != nil {
+				t.Dir6 = direct.Build6(ps)
 			}
 		}
 	}
@@ -445,7 +413,7 @@ func (ix *index) buildDirect() {
 // as n, the number of the trie's prefixes of that family. IPv4 and IPv6
 // direct tables are built from it: walking a trie of a million prefixes
 // costs about as much as the rest of their build.
-func ownedSlots[P any](ix *index, t *table, n int, mk func(netip.Prefix, slot) P) []P {
+func ownedSlots[P any](ix *index, t *table, n int, mk func(netip.Prefix, fast.Slot) P) []P {
 	if ix.owned == nil {
 		return nil
 	}
@@ -453,7 +421,7 @@ func ownedSlots[P any](ix *index, t *table, n int, mk func(netip.Prefix, slot) P
 	var lastKey tableKey
 	var last *table
 	for i, s := range ix.owned {
-		if s.idx != uint32(i) {
+		if s.Idx != uint32(i) {
 			continue
 		}
 		r := &ix.routes[i]
@@ -468,30 +436,6 @@ func ownedSlots[P any](ix *index, t *table, n int, mk func(netip.Prefix, slot) P
 		return nil
 	}
 	return ps
-}
-
-// lookup4 is t.trie.Lookup(dst) for the IPv4 address d == uint4(dst),
-// through the direct table when the table has one.
-func (t *table) lookup4(d uint32, dst netip.Addr) (slot, bool) {
-	if t.dir == nil {
-		return t.trie.Lookup(dst)
-	}
-	if s, ok, trie := t.dir.Lookup(d); !trie {
-		return s, ok
-	}
-	return t.trie.Lookup(dst)
-}
-
-// lookup6 is t.trie.Lookup(dst) for an IPv6 address, through the direct
-// table when the table has one and it knows the answer.
-func (t *table) lookup6(dst netip.Addr) (slot, bool) {
-	if t.dir6 == nil {
-		return t.trie.Lookup(dst)
-	}
-	if s, ok, trie := t.dir6.Lookup(dst); !trie {
-		return s, ok
-	}
-	return t.trie.Lookup(dst)
 }
 
 func (ix *index) entryOf(r *Route) entry {
@@ -526,78 +470,21 @@ type groupInfo struct {
 	key    uint32
 }
 
-// slotOf returns the slot of a prefix whose (first) route is entry e,
-// route i.
-func (ix *index) slotOf(i int, e *entry) slot {
-	s := slot{idx: uint32(i)}
-	sh, ok := fastShape(e)
-	if !ok {
-		return s
-	}
-	if ix.lastShape != 0 && ix.shapes[ix.lastShape-1] == sh {
-		s.shape = ix.lastShape
-		return s
-	}
-	id, ok := ix.shapeIDs[sh]
-	if !ok {
-		if len(ix.shapes) >= int(slotGroup-1) {
-			return s
-		}
-		ix.shapes = append(ix.shapes, sh)
-		id = uint32(len(ix.shapes))
-		ix.shapeIDs[sh] = id
-	}
-	s.shape, ix.lastShape = id, id
-	return s
-}
-
-// fastShape returns the shape of the first route of a prefix when that
-// route answers every output lookup of its family that names no source,
-// output device or input device.
-//
-// IPv4 (tableLookup4): no TOS, one next hop that is alive and usable, a
-// known device, a type that routes packets (unicast, local, broadcast,
-// anycast). IPv6 (selectRoute6 without a preferred device takes the first
-// route with a live next hop): one live next hop on a known device and a
-// type that routes packets.
-func fastShape(e *entry) (shape, bool) {
-	r := e.route
-	if e.dev == nil || !e.has(flagHasNH) || e.has(flagDead) {
-		return shape{}, false
-	}
-	if r.Family == V6 {
-		if typeError(e.typ) != 0 || !e.has(flagSingle) {
-			return shape{}, false
-		}
-		return shape{dev: e.dev, gw6: r.NextHops[0].Gateway, src6: r.PrefSrc, typ: e.typ,
-			local6: r.Type == TypeLocal || (r.Type == TypeAnycast && r.Protocol == "kernel")}, true
-	}
-	switch e.typ {
-	case TypeUnicast, TypeLocal, TypeBroadcast, TypeAnycast:
-	default:
-		return shape{}, false
-	}
-	if !e.has(flagSingle) || e.tos != 0 || (e.has(flagLinkdown) && e.dev.conf.IgnoreRoutesWithLinkdown) {
-		return shape{}, false
-	}
-	return shape{dev: e.dev, gw4: e.gw4, src4: e.src4, typ: e.typ, scope: e.scope, gwLocal: e.has(flagGwLocal)}, true
-}
-
 // markGwLocal sets flagGwLocal on route i, in its entry, its group and its
 // slot.
 func (ix *index) markGwLocal(t *table, i int) {
 	r := ix.entries[i].route
 	ix.entries[i].flags |= flagGwLocal
-	s, _ := t.trie.Get(r.Dst)
-	if !s.group() {
+	s, _ := t.Trie.Get(r.Dst)
+	if !s.Group() {
 		s = ix.slotOf(i, &ix.entries[i])
-		t.trie.Insert(r.Dst, s)
+		t.Trie.Insert(r.Dst, s)
 		if ix.owned != nil {
 			ix.owned[i] = s
 		}
 		return
 	}
-	g := ix.groups[ix.groupOf[s.idx]]
+	g := ix.groups[ix.groupOf[s.Idx]]
 	for j := range g {
 		if g[j].route == r {
 			g[j].flags |= flagGwLocal
@@ -617,9 +504,8 @@ func (ix *index) finishGroups() {
 			delete(ix.groupOf, g.key)
 			ix.groupOf[first] = uint32(gi)
 		}
-		s := ix.slotOf(int(first), &ix.groups[gi][0])
-		s.shape |= slotGroup
-		g.t.trie.Insert(ix.groups[gi][0].route.Dst, s)
+		s := ix.slotOf(int(first), &ix.groups[gi][0]).AsGroup()
+		g.t.Trie.Insert(ix.groups[gi][0].route.Dst, s)
 		if ix.owned != nil {
 			ix.owned[first] = s
 		}
@@ -641,7 +527,7 @@ func shorterLPM[V any](t *bart.Table[V], p netip.Prefix) (netip.Prefix, V, bool)
 // covers dst, in the order the kernel tries them (nil if none); shorter
 // walks to the less specific ones.
 func (t *table) lookup(dst netip.Addr) []entry {
-	s, ok := t.trie.Lookup(dst)
+	s, ok := t.Trie.Lookup(dst)
 	if !ok {
 		return nil
 	}
@@ -653,7 +539,7 @@ func (t *table) lookup(dst netip.Addr) []entry {
 // longest prefix was usable, so it is searched for then rather than
 // stored.
 func (t *table) shorter(es []entry) []entry {
-	_, s, ok := shorterLPM(&t.trie, es[0].route.Dst)
+	_, s, ok := shorterLPM(&t.Trie, es[0].route.Dst)
 	if !ok {
 		return nil
 	}
@@ -661,11 +547,11 @@ func (t *table) shorter(es []entry) []entry {
 }
 
 // entriesOf returns the routes of a slot's prefix.
-func (ix *index) entriesOf(s slot) []entry {
-	if s.group() {
-		return ix.groups[ix.groupOf[s.idx]]
+func (ix *index) entriesOf(s fast.Slot) []entry {
+	if s.Group() {
+		return ix.groups[ix.groupOf[s.Idx]]
 	}
-	return ix.entries[s.idx : s.idx+1 : s.idx+1]
+	return ix.entries[s.Idx : s.Idx+1 : s.Idx+1]
 }
 
 func (ix *index) table(f Family, id TableID) *table {

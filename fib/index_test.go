@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fibguard/fibguard/fib/internal/direct"
+	"github.com/fibguard/fibguard/fib/internal/fast"
 )
 
 // randomRoutes returns n unicast routes in table main over random prefixes
@@ -60,8 +61,8 @@ func TestIndexGolden(t *testing.T) {
 			// longer prefix per block in its lists.
 			setDirect4(t, 0, 1)
 			if f == V4 {
-				tab.dir = direct.Build4(direct.FromTrie4(&tab.trie))
-			} else if tab.dir6 = direct.Build6(direct.FromTrie6(&tab.trie)); tab.dir6 == nil {
+				tab.Dir4 = direct.Build4(direct.FromTrie4(&tab.Trie))
+			} else if tab.Dir6 = direct.Build6(direct.FromTrie6(&tab.Trie)); tab.Dir6 == nil {
 				t.Fatalf("%s round %d: no direct table", f, round)
 			}
 			for range 500 {
@@ -75,11 +76,13 @@ func TestIndexGolden(t *testing.T) {
 					got = append(got, es[0].route.Dst)
 				}
 				want := slowCovering(m.st.Routes, dst)
-				s, ok := tab.lookup6(dst)
+				chain := []*fast.Table{&tab.Table}
+				s, at := fast.Find6(chain, dst)
 				if f == V4 {
-					s, ok = tab.lookup4(uint4(dst), dst)
+					s, at = fast.Find4(chain, uint4(dst), dst)
 				}
-				if ok != (len(want) > 0) || (ok && m.st.Routes[s.idx].Dst != want[0]) {
+				ok := at == 0
+				if ok != (len(want) > 0) || (ok && m.st.Routes[s.Idx].Dst != want[0]) {
 					t.Fatalf("%s round %d: %s: direct table found %t %v, want %v", f, round, dst, ok, s, want)
 				}
 				if len(got) != len(want) {

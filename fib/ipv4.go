@@ -43,13 +43,13 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 					continue
 				}
 				fr.hasNH, fr.dev, fr.gw, fr.gwLocal = true, e.dev, addr4(e.gw4), e.has(flagGwLocal)
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
+				res.stepRoute(t.id, e.route)
 				return fr, 0
 			}
 			if h, ok := m.idx.firstHop4(e.route, fl); ok {
 				fr = m.idx.withHop(fr, h)
 				fr.hops = m.idx.multipathHops4(e.route, fl)
-				res.step(Step{Kind: StepRoute, Table: t.id, Route: e.route})
+				res.stepRoute(t.id, e.route)
 				return fr, 0
 			}
 			if e.route.NHID != 0 {
@@ -58,7 +58,7 @@ func (m *Model) tableLookup4(t *table, fl *flow, res *Result) (fibResult, syscal
 			}
 		}
 	}
-	res.step(Step{Kind: StepNoRoute, Table: t.id})
+	res.stepNoRoute(t.id)
 	return fibResult{}, syscall.EAGAIN
 }
 
@@ -88,7 +88,7 @@ func (m *Model) fibLookup4(ix *index, fl *flow, res *Result) (fibResult, syscall
 		}
 		return fr, err
 	}
-	res.step(Step{Kind: StepMerged})
+	res.stepMerged()
 	var fr fibResult
 	err := syscall.ENETUNREACH
 	if ix.main4 != nil {
@@ -126,7 +126,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 			}
 			devOut = owner
 			res.step(Step{Kind: StepDevice, Dev: owner.link.Name, Note: "multicast or broadcast destination leaves through the device that owns the source"})
-			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
+			mkroute4(res, fl.dst, fl.hasSrcGiven, devOut, saddr, nil, netip.Addr{})
 			return
 		}
 		if owner == nil {
@@ -150,7 +150,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 				saddr = m.selectAddr4(ix, dev, netip.Addr{}, ScopeLink)
 			}
 			res.step(Step{Kind: StepDevice, Dev: fl.oif, Note: "link-local multicast or limited broadcast goes out the requested device without a lookup"})
-			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
+			mkroute4(res, fl.dst, fl.hasSrcGiven, devOut, saddr, nil, netip.Addr{})
 			return
 		}
 		if !saddr.IsValid() {
@@ -167,7 +167,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 		}
 		res.step(Step{Kind: StepDevice, Dev: ix.lo.link.Name, Note: "a packet to 0.0.0.0 is delivered locally"})
 		res.Type = TypeLocal
-		m.mkroute4(ix, fl, res, fibResult{}, ix.lo, saddr)
+		mkroute4(res, fl.dst, fl.hasSrcGiven, ix.lo, saddr, nil, netip.Addr{})
 		return
 	}
 	if saddr.IsValid() {
@@ -183,7 +183,7 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 			res.step(Step{Kind: StepDevice, Dev: devOut.link.Name, Note: "no route through the requested device: the kernel assumes the destination is on link"})
 			res.Type = TypeUnicast
 			res.Rule = nil
-			m.mkroute4(ix, fl, res, fibResult{}, devOut, saddr)
+			mkroute4(res, fl.dst, fl.hasSrcGiven, devOut, saddr, nil, netip.Addr{})
 			return
 		}
 		res.found(fr)
@@ -193,14 +193,10 @@ func (m *Model) output4(ix *index, fl *flow, res *Result) {
 	res.found(fr)
 	if fr.typ == TypeLocal {
 		if !saddr.IsValid() {
-			if fr.prefSrc.IsValid() {
-				saddr = fr.prefSrc
-			} else {
-				saddr = fl.dst
-			}
+			saddr = localSource4(fr.prefSrc, fl.dst)
 		}
-		res.step(Step{Kind: StepDevice, Dev: ix.lo.link.Name, Note: "a local route is delivered through the loopback device, whatever device the route names"})
-		m.mkroute4(ix, fl, res, fr, ix.lo, saddr)
+		res.stepLocal(ix.lo)
+		mkroute4(res, fl.dst, fl.hasSrcGiven, ix.lo, saddr, fr.route, fr.shownGateway())
 		return
 	}
 	hops := m.preferSource4(ix, fr, saddr)
@@ -227,130 +223,45 @@ func (m *Model) unicast4(ix *index, fl *flow, res *Result, fr fibResult, saddr n
 		return
 	}
 	if !saddr.IsValid() {
-		if fr.prefSrc.IsValid() {
-			saddr = fr.prefSrc
-			res.step(Step{Kind: StepSource, Addr: saddr, Note: "the route's preferred source"})
-		} else {
-			saddr = m.selectAddr4(ix, devOut, fr.gw, fr.sourceScope())
-			if saddr.IsValid() {
-				res.step(Step{Kind: StepSource, Addr: saddr, Note: "first primary address of suitable scope, preferring the route's device"})
-			}
-		}
+		var pref bool
+		saddr, pref = ix.routeSource4(devOut, fr.prefSrc, fr.gw, fr.sourceScope())
+		res.stepSource4(saddr, pref)
 	}
-	m.mkroute4(ix, fl, res, fr, devOut, saddr)
+	mkroute4(res, fl.dst, fl.hasSrcGiven, devOut, saddr, fr.route, fr.shownGateway())
 }
 
-// output4Fast is output4 for the common query — no source, no output
-// device, a destination other than 0.0.0.0 and 255.255.255.255 — when the tables to consult do not
-// depend on the flow (index.chain4) and the route found, if any, is a
-// slotFast one: the same answer and trace, read from the trie's slot
-// without building a flow or touching the route. It reports false, having
-// changed nothing, when output4 must answer.
-func (m *Model) output4Fast(ix *index, dst netip.Addr, res *Result) bool {
-	d := uint4(dst)
-	// 0.0.0.0 and the limited broadcast have their own cases in output4
-	// and mkroute4.
-	if d == 0 || d == 0xffffffff || (ix.chain4 == nil && !ix.merged) {
-		return false
+// routeSource4 is the source a route through dev gives a packet whose
+// sender fixed none: the route's preferred source, else
+// inet_select_addr's choice for the gateway (which may be none) within the
+// route's scope; pref says it is the preferred source.
+func (ix *index) routeSource4(dev *device, prefSrc, gw netip.Addr, scope Scope) (src netip.Addr, pref bool) {
+	if prefSrc.IsValid() {
+		return prefSrc, true
 	}
-	var s slot
-	at := -1
-	for i, t := range ix.chain4 {
-		if t == nil {
-			continue
-		}
-		if v, ok := t.lookup4(d, dst); ok {
-			s, at = v, i
-			break
-		}
+	a, ok := ix.selectSrc4(dev, uint4(gw), gw.IsValid(), gw.Is4(), scope)
+	if !ok {
+		return netip.Addr{}, false
 	}
-	if at < 0 {
-		// No table has a route: fibLookup4's ENETUNREACH.
-		if !res.noTrace {
-			ix.stepChain4(res, len(ix.chain4), false)
-		}
-		res.failLookup(syscall.ENETUNREACH, fibResult{})
-		return true
-	}
-	id := s.shape &^ slotGroup
-	if id == 0 {
-		return false
-	}
-	sh := &ix.shapes[id-1]
-	t := ix.chain4[at]
-	r := &ix.routes[s.idx]
-	typ := sh.typ
-	if !res.noTrace {
-		ix.stepChain4(res, at, true)
-		res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
-	}
-	res.Route, res.Table, res.Type = r, t.id, typ
-	if !ix.merged {
-		res.Rule = ix.chainRules4[at]
-	}
-	dev := sh.dev
-	saddr, haveSrc := sh.src4, sh.src4 != 0
-	switch {
-	case typ == TypeLocal:
-		if !haveSrc {
-			saddr, haveSrc = d, true
-		}
-		dev = ix.lo
-		res.step(Step{Kind: StepDevice, Dev: ix.lo.link.Name, Note: "a local route is delivered through the loopback device, whatever device the route names"})
-	case haveSrc:
-		res.step(Step{Kind: StepSource, Addr: addr4(saddr), Note: "the route's preferred source"})
-	default:
-		saddr, haveSrc = ix.selectSrc4(dev, sh.gw4, sh.gw4 != 0, true, sh.scope)
-		if haveSrc && !res.noTrace {
-			res.step(Step{Kind: StepSource, Addr: netip.AddrFrom4([4]byte{byte(saddr >> 24), byte(saddr >> 16), byte(saddr >> 8), byte(saddr)}), Note: "first primary address of suitable scope, preferring the route's device"})
-		}
-	}
-	var src netip.Addr
-	if haveSrc {
-		src = netip.AddrFrom4([4]byte{byte(saddr >> 24), byte(saddr >> 16), byte(saddr >> 8), byte(saddr)})
-	}
-	// mkroute4's checks for a unicast destination and a route with one
-	// next hop.
-	res.Dev = dev.link.Name
-	if !dev.loopbackOK && haveSrc && saddr>>24 == 127 {
-		if !res.noTrace {
-			res.fail(syscall.EINVAL, loopbackSourceNote(src, dev.link.Name))
-		} else {
-			res.Err = syscall.EINVAL
-		}
-		return true
-	}
-	if d>>28 == 0xe {
-		// A multicast destination: mkroute4 makes the route multicast and
-		// keeps the gateway only of a route narrower than 224.0.0.0/4.
-		typ = TypeMulticast
-		res.Type = typ
-	}
-	res.PrefSrc = src
-	if typ != TypeBroadcast && typ != TypeLocal && !sh.gwLocal && (typ != TypeMulticast || r.Dst.Bits() >= 4) {
-		res.Gateway = addr4(sh.gw4)
-	}
-	return true
+	return addr4(a), false
 }
 
-// stepChain4 records what fibLookup4 records for the first n tables of
-// the plain chain, which had no route, and with found the rule of the
-// next one.
-func (ix *index) stepChain4(res *Result, n int, found bool) {
-	if ix.merged {
-		res.step(Step{Kind: StepMerged})
-		for _, t := range ix.chain4[:n] {
-			res.step(Step{Kind: StepNoRoute, Table: t.id})
-		}
-		return
+// localSource4 is the source of a packet a local route delivers, when the
+// sender fixed none: the route's preferred source, else the destination.
+func localSource4(prefSrc, dst netip.Addr) netip.Addr {
+	if prefSrc.IsValid() {
+		return prefSrc
 	}
-	for _, r := range ix.chainRules4[:n] {
-		res.step(Step{Kind: StepRule, Rule: r})
-		res.step(Step{Kind: StepNoRoute, Table: r.Table})
+	return dst
+}
+
+// shownGateway is the gateway an answer through the result's next hop
+// may name: none without a next hop or when the gateway is an address of
+// this host (the kernel gives that next hop host scope).
+func (fr *fibResult) shownGateway() netip.Addr {
+	if !fr.hasNH || fr.gwLocal {
+		return netip.Addr{}
 	}
-	if found {
-		res.step(Step{Kind: StepRule, Rule: ix.chainRules4[n]})
-	}
+	return fr.gw
 }
 
 func loopbackSourceNote(saddr netip.Addr, dev string) string {
@@ -358,41 +269,43 @@ func loopbackSourceNote(saddr netip.Addr, dev string) string {
 }
 
 // mkroute4 is __mkroute_output: the last checks on the chosen device and
-// the type of the resulting route.
-func (m *Model) mkroute4(ix *index, fl *flow, res *Result, fr fibResult, devOut *device, saddr netip.Addr) {
+// the type of the resulting route. route is the route found (nil if
+// none), gw the gateway its next hop may name (shownGateway); srcGiven
+// says the sender fixed the source, which the answer, like RTM_GETROUTE's,
+// does not repeat.
+func mkroute4(res *Result, dst netip.Addr, srcGiven bool, devOut *device, saddr netip.Addr, route *Route, gw netip.Addr) {
 	name := devOut.link.Name
-	if !devOut.conf.RouteLocalnet && loopbackNet4.Contains(saddr) && devOut.link.Kind != KindLoopback && devOut.link.Kind != KindVRF {
+	res.Dev = name
+	// The address tests below are those of loopbackNet4, limitedBcast and
+	// multicast4 on numbers: this runs on every fast lookup.
+	if !devOut.loopbackOK && uint4(saddr)>>24 == 127 {
+		// A loopback source may leave only through lo (or a VRF), or
+		// with route_localnet.
 		if !res.noTrace {
 			res.fail(syscall.EINVAL, loopbackSourceNote(saddr, name))
 		} else {
 			res.Err = syscall.EINVAL
 		}
-		res.Dev = name
 		return
 	}
 	typ := res.Type
-	switch {
-	case fl.dst == limitedBcast:
+	switch d := uint4(dst); {
+	case d == 0xffffffff:
 		typ = TypeBroadcast
-	case multicast4.Contains(fl.dst):
+	case d>>28 == 0xe:
 		typ = TypeMulticast
 	}
 	if typ == TypeUnspec {
 		typ = TypeUnicast
 	}
 	res.Type = typ
-	res.Dev = name
-	// Like RTM_GETROUTE, report the chosen source only when the caller did
-	// not fix it.
-	if !fl.hasSrcGiven {
+	if !srcGiven {
 		res.PrefSrc = saddr
 	}
-	if fr.hasNH && typ != TypeBroadcast && typ != TypeLocal {
-		if typ != TypeMulticast || fr.route.Dst.Bits() >= 4 {
-			if !fr.gwLocal {
-				res.Gateway = fr.gw
-			}
-		}
+	// Broadcast and local answers name no gateway, nor a multicast one
+	// through a route as wide as 224.0.0.0/4 or wider.
+	if gw.IsValid() && typ != TypeBroadcast && typ != TypeLocal && (typ != TypeMulticast || route.Dst.Bits() >= 4) {
+		res.Gateway = gw
 	}
 }
 
@@ -465,14 +378,14 @@ func (m *Model) ownersOutput4(ix *index, fl *flow, res *Result, saddr netip.Addr
 	for i, d := range owners {
 		sub := *res
 		sub.Trace, sub.noTrace = nil, true
-		m.mkroute4(ix, fl, &sub, fibResult{}, d, saddr)
+		mkroute4(&sub, fl.dst, fl.hasSrcGiven, d, saddr, nil, netip.Addr{})
 		paths[i] = Path{Dev: sub.Dev, PrefSrc: sub.PrefSrc, Weight: 1, Err: sub.Err}
 		names[i] = d.link.Name
 	}
 	res.step(Step{Kind: StepDevice, Dev: owners[0].link.Name, Note: "multicast or broadcast destination leaves through the device that owns the source; " +
 		saddr.String() + " is an address of " + strings.Join(names, ", ") +
 		": the kernel takes the device it was assigned to last, which no dump shows; the steps below follow the first"})
-	m.mkroute4(ix, fl, res, fibResult{}, owners[0], saddr)
+	mkroute4(res, fl.dst, fl.hasSrcGiven, owners[0], saddr, nil, netip.Addr{})
 	res.Paths, res.byOwner = paths, true
 }
 
@@ -484,7 +397,7 @@ func (m *Model) selectAddr4(ix *index, dev *device, dst netip.Addr, scope Scope)
 	if !ok {
 		return netip.Addr{}
 	}
-	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+	return addr4(a)
 }
 
 // selectSrc4 is selectAddr4 on addresses as numbers: hasDst says whether

@@ -37,11 +37,11 @@ func (m *Model) tableLookup6(t *table, fl *flow, res *Result) (fibResult, syscal
 				res.stepRejected(t.id, r.route, err)
 				return fr, err
 			}
-			res.step(Step{Kind: StepRoute, Table: t.id, Route: r.route})
+			res.stepRoute(t.id, r.route)
 			return fr, 0
 		}
 	}
-	res.step(Step{Kind: StepNoRoute, Table: t.id})
+	res.stepNoRoute(t.id)
 	return fibResult{}, syscall.EAGAIN
 }
 
@@ -116,87 +116,11 @@ func (m *Model) output6(ix *index, fl *flow, res *Result) {
 // paths6 finishes an IPv6 answer once per next hop the kernel may pick
 // (multipathHops6), or once.
 func (m *Model) paths6(ix *index, fl *flow, fr fibResult, res *Result, output bool) {
-	if len(fr.hops) < 2 || fr.route.Type == TypeLocal || (fr.route.Type == TypeAnycast && fr.route.Protocol == "kernel") {
+	if len(fr.hops) < 2 || fr.route.deliversLocally6() {
 		m.finish6(ix, fl, fr, res, output)
 		return
 	}
 	m.eachPath(ix, &pathEnd{kind: endV6, fl: *fl, output: output}, res, fr, fr.hops)
-}
-
-// output6Fast is output6 for a query without source and output device
-// when the rules select every flow (index.chain6) and the route found, if
-// any, is a fast one (fastShape): the same answer and trace, from the
-// trie's slot and the route's shape. It reports false, having changed
-// nothing, when output6 must answer.
-func (m *Model) output6Fast(ix *index, dst netip.Addr, res *Result) bool {
-	if ix.chain6 == nil {
-		return false
-	}
-	var s slot
-	at := -1
-	for i, t := range ix.chain6 {
-		if t == nil {
-			continue
-		}
-		// The trie's Lookup is called here when there is no direct
-		// table: lookup6 is not inlined.
-		var v slot
-		var ok bool
-		if t.dir6 == nil {
-			v, ok = t.trie.Lookup(dst)
-		} else {
-			v, ok = t.lookup6(dst)
-		}
-		if ok {
-			s, at = v, i
-			break
-		}
-	}
-	if at < 0 {
-		if !res.noTrace {
-			ix.stepChain6(res, len(ix.chain6))
-		}
-		res.failLookup(syscall.ENETUNREACH, fibResult{})
-		return true
-	}
-	id := s.shape &^ slotGroup
-	if id == 0 {
-		return false
-	}
-	sh := &ix.shapes[id-1]
-	t := ix.chain6[at]
-	r := &ix.routes[s.idx]
-	rule := ix.chainRules6[at]
-	if !res.noTrace {
-		ix.stepChain6(res, at)
-		res.step(Step{Kind: StepRule, Rule: rule})
-		res.step(Step{Kind: StepRoute, Table: t.id, Route: r})
-	}
-	res.Route, res.Rule, res.Table, res.Type = r, rule, t.id, sh.typ
-	res.Dev = sh.dev.link.Name
-	if sh.local6 {
-		res.Dev = ix.lo.link.Name
-		res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "a local route is delivered through the loopback device, whatever device the route names"})
-	} else {
-		res.Gateway = sh.gw6
-	}
-	if sh.src6.IsValid() {
-		res.PrefSrc = sh.src6
-		res.step(Step{Kind: StepSource, Addr: sh.src6, Note: "the route's preferred source"})
-	} else if a := m.selectAddr6(ix, sh.dev, dst); a.IsValid() {
-		res.PrefSrc = a
-		res.step(Step{Kind: StepSource, Addr: a, Note: "RFC 6724 source address selection"})
-	}
-	return true
-}
-
-// stepChain6 records what lookupRules records for the first n rules of
-// the plain chain, whose tables had no route.
-func (ix *index) stepChain6(res *Result, n int) {
-	for _, r := range ix.chainRules6[:n] {
-		res.step(Step{Kind: StepRule, Rule: r})
-		res.step(Step{Kind: StepNoRoute, Table: r.Table})
-	}
 }
 
 // input6 is ip6_route_input_lookup: a packet arriving on fl.iif. IPv6
@@ -220,36 +144,50 @@ func (m *Model) input6(ix *index, fl *flow, res *Result) {
 	m.paths6(ix, fl, fr, res, false)
 }
 
-// finish6 sets the device (loopback for local and anycast routes, as
-// ip6_rt_get_dev_rcu does), the gateway and the source address.
+// finish6 ends an IPv6 answer through the result's next hop (answer6).
 func (m *Model) finish6(ix *index, fl *flow, fr fibResult, res *Result, output bool) {
 	r := fr.route
-	res.Dev = r.Dev()
+	dev := r.Dev()
 	if fr.nhName != "" {
-		res.Dev = fr.nhName
+		dev = fr.nhName
 	}
-	// Local routes, and the anycast routes the kernel adds for its own
-	// subnets, deliver to this host; an anycast route a user added goes
-	// out its device (it lacks RTF_ANYCAST).
-	if r.Type == TypeLocal || (r.Type == TypeAnycast && r.Protocol == "kernel") {
+	var gw netip.Addr
+	if fr.hasNH {
+		gw = fr.gw
+	}
+	m.answer6(ix, res, dev, r.deliversLocally6(), gw, fr.prefSrc, ix.sourceDev6(fr), fl.dst, output)
+}
+
+// answer6 sets the device of an IPv6 answer, dev or, for a route that
+// delivers to this host, the loopback device (ip6_rt_get_dev_rcu); the
+// gateway gw otherwise; and for output the source: the route's preferred
+// one, else RFC 6724's choice for dst among srcDev's addresses.
+func (m *Model) answer6(ix *index, res *Result, dev string, local bool, gw, prefSrc netip.Addr, srcDev *device, dst netip.Addr, output bool) {
+	res.Dev = dev
+	if local {
 		res.Dev = ix.lo.link.Name
-		res.step(Step{Kind: StepDevice, Dev: res.Dev, Note: "a local route is delivered through the loopback device, whatever device the route names"})
-	} else if fr.hasNH {
-		res.Gateway = fr.gw
+		res.stepLocal(ix.lo)
+	} else {
+		res.Gateway = gw
 	}
 	if !output {
 		return
 	}
-	switch {
-	case fr.prefSrc.IsValid():
-		res.PrefSrc = fr.prefSrc
-		res.step(Step{Kind: StepSource, Addr: fr.prefSrc, Note: "the route's preferred source"})
-	default:
-		if a := m.selectAddr6(ix, ix.sourceDev6(fr), fl.dst); a.IsValid() {
-			res.PrefSrc = a
-			res.step(Step{Kind: StepSource, Addr: a, Note: "RFC 6724 source address selection"})
-		}
+	if prefSrc.IsValid() {
+		res.PrefSrc = prefSrc
+		res.stepSource6(prefSrc, true)
+	} else if a := m.selectAddr6(ix, srcDev, dst); a.IsValid() {
+		res.PrefSrc = a
+		res.stepSource6(a, false)
 	}
+}
+
+// deliversLocally6 reports whether an IPv6 route delivers to this host:
+// local routes, and the anycast routes the kernel adds for its own
+// subnets; an anycast route a user added goes out its device (it lacks
+// RTF_ANYCAST).
+func (r *Route) deliversLocally6() bool {
+	return r.Type == TypeLocal || (r.Type == TypeAnycast && r.Protocol == "kernel")
 }
 
 // sourceDev6 is the device whose addresses the source is picked from

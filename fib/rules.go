@@ -106,28 +106,28 @@ func (m *Model) lookupRules(ix *index, fl *flow, res *Result) (fibResult, syscal
 			if j < 0 {
 				continue
 			}
-			res.step(Step{Kind: StepRule, Rule: r})
+			res.stepRule(r)
 			// The kernel evaluates the target rule next, then carries on
 			// after it: emulate "goto jumped" by resuming just before it.
 			i = j - 1
 			continue
 		case ActionNop:
-			res.step(Step{Kind: StepRule, Rule: r})
+			res.stepRule(r)
 			continue
 		case ActionBlackhole:
-			res.step(Step{Kind: StepRule, Rule: r})
+			res.stepRule(r)
 			return fibResult{rule: r}, syscall.EINVAL
 		case ActionUnreachable:
-			res.step(Step{Kind: StepRule, Rule: r})
+			res.stepRule(r)
 			return fibResult{rule: r}, syscall.ENETUNREACH
 		case ActionProhibit:
-			res.step(Step{Kind: StepRule, Rule: r})
+			res.stepRule(r)
 			return fibResult{rule: r}, syscall.EACCES
 		}
-		res.step(Step{Kind: StepRule, Rule: r})
+		res.stepRule(r)
 		t := tables[i]
 		if t == nil {
-			res.step(Step{Kind: StepNoRoute, Table: r.Table})
+			res.stepNoRoute(r.Table)
 			continue
 		}
 		fr, err := m.tableLookup(t, fl, res)

@@ -81,3 +81,68 @@ func (s Step) String() string {
 
 // MarshalText renders the step for JSON output.
 func (s Step) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// The steps both the general path and the fast path record, written once.
+// Each checks noTrace before making its Step, which a lookup without a
+// trace then never builds.
+
+// stepRule records a policy rule that matched and whose action was taken.
+func (res *Result) stepRule(r *Rule) {
+	if !res.noTrace {
+		res.step(Step{Kind: StepRule, Rule: r})
+	}
+}
+
+// stepMerged records that IPv4 local and main are one trie.
+func (res *Result) stepMerged() {
+	if !res.noTrace {
+		res.step(Step{Kind: StepMerged})
+	}
+}
+
+// stepNoRoute records a table without a usable route.
+func (res *Result) stepNoRoute(id TableID) {
+	if !res.noTrace {
+		res.step(Step{Kind: StepNoRoute, Table: id})
+	}
+}
+
+// stepRoute records the route a table answered with.
+func (res *Result) stepRoute(id TableID, r *Route) {
+	if !res.noTrace {
+		res.step(Step{Kind: StepRoute, Table: id, Route: r})
+	}
+}
+
+// stepLocal records that a local route delivers through lo.
+func (res *Result) stepLocal(lo *device) {
+	if !res.noTrace {
+		res.step(Step{Kind: StepDevice, Dev: lo.link.Name, Note: "a local route is delivered through the loopback device, whatever device the route names"})
+	}
+}
+
+// stepSource4 records the source an IPv4 route gave (routeSource4), if
+// any: its preferred source (pref) or inet_select_addr's.
+func (res *Result) stepSource4(src netip.Addr, pref bool) {
+	if res.noTrace || !src.IsValid() {
+		return
+	}
+	if pref {
+		res.step(Step{Kind: StepSource, Addr: src, Note: "the route's preferred source"})
+		return
+	}
+	res.step(Step{Kind: StepSource, Addr: src, Note: "first primary address of suitable scope, preferring the route's device"})
+}
+
+// stepSource6 records the source of an IPv6 answer: the route's preferred
+// one (pref) or RFC 6724's choice.
+func (res *Result) stepSource6(src netip.Addr, pref bool) {
+	if res.noTrace {
+		return
+	}
+	if pref {
+		res.step(Step{Kind: StepSource, Addr: src, Note: "the route's preferred source"})
+		return
+	}
+	res.step(Step{Kind: StepSource, Addr: src, Note: "RFC 6724 source address selection"})
+}
