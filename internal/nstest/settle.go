@@ -51,9 +51,12 @@ func (n *NS) Settle(timeout time.Duration) error {
 // namespace with load until two loads 50 ms apart agree on addresses and
 // routes: IPv6 link-local addresses and their routes appear
 // asynchronously after a device gets carrier, and a model must hold what
-// the kernel will use.
+// the kernel will use. Carrier changes get 15 s: linkwatch takes the
+// RTNL lock, which the teardown of another namespace with many devices
+// holds for seconds (5 s ran out once while such a namespace was deleted
+// beside TestRandomMultipath).
 func (n *NS) SettledModel(load func() (*fib.Model, error)) (*fib.Model, error) {
-	if err := n.Settle(5 * time.Second); err != nil {
+	if err := n.Settle(15 * time.Second); err != nil {
 		return nil, err
 	}
 	var prev *fib.Model
